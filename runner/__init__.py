@@ -1,0 +1,1 @@
+"""Runner: decode-once data, brief and full training, evaluation and prediction."""

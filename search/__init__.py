@@ -1,0 +1,1 @@
+"""Search: multi-objective Optuna studies over architectures and hyperparameters, and export."""

@@ -1,0 +1,1 @@
+"""Model space: blocks, the YAML model builder, cost counting and search spaces."""

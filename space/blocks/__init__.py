@@ -1,0 +1,1 @@
+"""Block library: one block family per module."""
