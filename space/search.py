@@ -1,0 +1,173 @@
+"""Define-by-run search spaces: a trial's suggestions become model YAML rows and data-YAML keys.
+
+The architecture space only emits rows of our model YAML format; it never builds modules, so a
+sampled architecture is stored with its trial as plain data and exported by dumping those rows.
+Parameter names are namespaced by stage slot and block type ("s2.block", "s2.mbconv.k") so that
+conditional parameters of different block types never collide in the sampler's history.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from space.search_bounds import CHANNEL_STEP, ArchitectureBounds, HyperBounds, SearchSpaceError
+
+Row = list[Any]
+SHORT_NAMES = {
+    "MBConv": "mbconv",
+    "InvertedResidualv3": "ir3",
+    "ShuffleNetV2": "shuffle",
+    "GhostBottleneck": "ghost",
+    "Conv": "conv",
+    "DWConv": "dwconv",
+}
+HARD_SWISH = ("Hardswish", "HardSwish")
+
+
+class Trial(Protocol):
+    """The part of optuna.trial.Trial the spaces use (space/ does not import optuna)."""
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1) -> int: ...
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float: ...
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+
+def downsample_range(img_size: int, bounds: ArchitectureBounds) -> tuple[int, int]:
+    """How many stride-2 steps (stem included) keep the final map within [min, max]_feature.
+
+    Sides shrink as ceil(side / 2), as a "same"-padded stride-2 conv does.
+    """
+    sides = [img_size]
+    while (sides[-1] + 1) // 2 >= bounds.min_feature:
+        sides.append((sides[-1] + 1) // 2)
+    most = len(sides) - 1
+    fewest = next((i for i, side in enumerate(sides) if side <= bounds.max_feature), most)
+    if most < (bounds.stem_stride == 2):
+        raise SearchSpaceError(
+            f"IMG_SIZE {img_size} is too small for a stride-2 stem with min_feature "
+            f"{bounds.min_feature}; use IMG_SIZE >= {2 * bounds.min_feature} or stem.stride 1"
+        )
+    return fewest, most
+
+
+def _suggest_stride(trial: Trial, prefix: str, need: int, room: int, slots_left: int) -> int:
+    """Stride of one stage: forced when the budget leaves no choice, else suggested."""
+    if room <= 0:
+        return 1
+    if need >= slots_left:
+        return 2
+    return trial.suggest_categorical(f"{prefix}.stride", [1, 2])
+
+
+def _strided(repeat: int, module: str, args_at: Any, stride: int) -> list[Row]:
+    """Rows of a stage; the stride goes on its own first row so repeat semantics never matter."""
+    if stride == 1 or repeat == 1:
+        return [[repeat, module, args_at(stride)]]
+    return [[1, module, args_at(2)], [repeat - 1, module, args_at(1)]]
+
+
+def _block_rows(
+    trial: Trial, prefix: str, block: str, channels: tuple[int, int], bounds: ArchitectureBounds
+) -> tuple[int | None, Any]:
+    """(out channels or None when set by the block, args as a function of stride)."""
+    name = f"{prefix}.{SHORT_NAMES[block]}"
+    if block == "ShuffleNetV2":
+        return None, lambda s: [s]
+    c = trial.suggest_int(f"{name}.c", channels[0], channels[1], step=CHANNEL_STEP)
+    k = trial.suggest_categorical(f"{name}.k", list(bounds.kernels))
+    if block in ("Conv", "DWConv"):
+        act = trial.suggest_categorical(f"{name}.act", list(bounds.acts))
+        if block == "Conv":
+            return c, lambda s: [c, k, s, None, 1, act]
+        return c, lambda s: [c, k, s, None, act]
+    t = trial.suggest_categorical(f"{name}.t", list(bounds.expansions))
+    if block == "MBConv":
+        return c, lambda s: [t, c, s, k]
+    se = trial.suggest_categorical(f"{name}.se", list(bounds.se))
+    if block == "GhostBottleneck":
+        return c, lambda s: [k, t, c, se, s]
+    hs = int(trial.suggest_categorical(f"{name}.act", list(bounds.acts)) in HARD_SWISH)
+    return c, lambda s: [k, t, c, se, hs, s]
+
+
+def _suggest_stage(
+    trial: Trial, slot: int, stride: int, in_chs: int, bounds: ArchitectureBounds
+) -> tuple[list[Row], int]:
+    """Rows of stage `slot` (1-based) and its output channels."""
+    prefix = f"s{slot}"
+    block = trial.suggest_categorical(f"{prefix}.block", list(bounds.blocks))
+    if block == "skip":
+        return ([[1, "MaxPool", [3, 2, 1]]] if stride == 2 else []), in_chs
+    repeat = trial.suggest_int(f"{prefix}.repeats", *bounds.repeats)
+    out, args_at = _block_rows(trial, prefix, block, bounds.stage_channels[slot - 1], bounds)
+    return _strided(repeat, block, args_at, stride), (in_chs * stride if out is None else out)
+
+
+def _suggest_head(trial: Trial, bounds: ArchitectureBounds, num_classes: int) -> list[Row]:
+    """1x1 Conv, global pooling and a class layer that is never width-rounded."""
+    channels = trial.suggest_int("head.c", *bounds.head_channels, step=CHANNEL_STEP)
+    act = trial.suggest_categorical("head.act", list(bounds.acts))
+    kind = trial.suggest_categorical("head.type", list(bounds.head_types))
+    rows: list[Row] = [[1, "Conv", [channels, 1, 1, None, 1, act]], [1, "GlobalAvgPool", []]]
+    if kind == "FixedConv":
+        return rows + [[1, "FixedConv", [num_classes, 1, 1, None, 1, None]], [1, "Flatten", []]]
+    return rows + [[1, "Flatten", []], [1, "Linear", [num_classes]]]
+
+
+def suggest_backbone(
+    trial: Trial, bounds: ArchitectureBounds, num_classes: int, *, img_size: int = 32
+) -> list[Row]:
+    """Sample one architecture as model YAML backbone rows (stem, stages, head).
+
+    Stride-2 stages are placed so the final feature map stays within the bounds' feature range
+    for `img_size`: a stride is suggested only while both choices keep that possible.
+    """
+    if num_classes < 2:
+        raise SearchSpaceError(f"num_classes must be >= 2, got {num_classes=}")
+    fewest, most = downsample_range(img_size, bounds)
+    stem_c = trial.suggest_int("stem.c", *bounds.stem_channels, step=CHANNEL_STEP)
+    stem_k = trial.suggest_categorical("stem.k", list(bounds.stem_kernels))
+    stem_act = trial.suggest_categorical("stem.act", list(bounds.stem_acts))
+    rows: list[Row] = [[1, "Conv", [stem_c, stem_k, bounds.stem_stride, None, 1, stem_act]]]
+    done = int(bounds.stem_stride == 2)
+    low, high = bounds.num_stages
+    stages = trial.suggest_int("num_stages", min(max(low, fewest - done), high), high)
+    channels = stem_c
+    for slot in range(1, stages + 1):
+        stride = _suggest_stride(trial, f"s{slot}", fewest - done, most - done, stages - slot + 1)
+        stage_rows, channels = _suggest_stage(trial, slot, stride, channels, bounds)
+        rows += stage_rows
+        done += stride == 2
+    return rows + _suggest_head(trial, bounds, num_classes)
+
+
+def suggest_model_config(
+    trial: Trial, bounds: ArchitectureBounds, num_classes: int, *, img_size: int = 32
+) -> dict[str, Any]:
+    """A complete model config (what a model YAML file holds) for one trial."""
+    backbone = suggest_backbone(trial, bounds, num_classes, img_size=img_size)
+    return {"input_channel": 3, "depth_multiple": 1.0, "width_multiple": 1.0, "backbone": backbone}
+
+
+def suggest_hyper(trial: Trial, bounds: HyperBounds) -> dict[str, Any]:
+    """Sample a training recipe as data-YAML keys; the lr range follows the optimizer."""
+    optimizer = trial.suggest_categorical("optimizer", list(bounds.optimizers))
+    lr_range = bounds.sgd_lr if optimizer == "sgd" else bounds.adamw_lr
+    aug = trial.suggest_categorical("aug", list(bounds.augs))
+    keys: dict[str, Any] = {
+        "OPTIMIZER": optimizer,
+        "INIT_LR": trial.suggest_float(f"{optimizer}.lr", *lr_range, log=True),
+        "WEIGHT_DECAY": trial.suggest_float("weight_decay", *bounds.weight_decay, log=True),
+        "BATCH_SIZE": trial.suggest_categorical("batch_size", list(bounds.batch_sizes)),
+        "EPOCHS": trial.suggest_int("epochs", *bounds.epochs),
+        "IMG_SIZE": trial.suggest_categorical("img_size", list(bounds.img_sizes)),
+        "AUG_TRAIN": aug,
+        "AUG_TRAIN_PARAMS": {},
+        "LABEL_SMOOTHING": trial.suggest_float("label_smoothing", *bounds.label_smoothing),
+    }
+    if aug == "randaugment_train":
+        n_select = trial.suggest_int("randaugment.n_select", *bounds.n_select)
+        keys["AUG_TRAIN_PARAMS"] = {"n_select": n_select, "level": None}
+    return keys
