@@ -1,10 +1,10 @@
 """Import torchvision where its compiled extension cannot load (CPU-only torch).
 
 The registry's torchvision wheel is built against CUDA; on a CPU build of torch its C++ extension
-fails to load and its Python meta registrations then refer to ``torchvision::nms``, which was never
-defined, so ``import torchvision`` raises. Defining the two missing operator schemas first makes the
-pure-Python parts (models, transforms.v2) importable. Where the extension loads (a CUDA machine
-with a matching torch) this module does nothing but import torchvision.
+fails to load and its Python meta registrations then refer to ``torchvision::nms``, which was
+never defined, so ``import torchvision`` raises. Defining the two missing operator schemas first
+makes the pure-Python parts (models, transforms.v2) importable. Where the extension loads (a CUDA
+machine with a matching torch) this module does nothing but import torchvision.
 """
 
 from __future__ import annotations

@@ -1,0 +1,188 @@
+"""The data YAML: the competition's training keys plus our optional extensions, validated once.
+
+Users bring their competition data YAMLs unchanged, so the competition keys keep their names and
+meaning; every extension has a default that reproduces the competition's training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+AUG_TRAIN_POLICIES = ("simple_augment_train", "randaugment_train")
+AUG_TEST_POLICIES = ("simple_augment_test",)
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULERS = ("onecycle", "cosine")
+BALANCE_MODES = ("none", "loss", "sampler")
+RANDAUGMENT_PARAMS = {"n_select": int, "level": int}
+MAX_RANDAUGMENT_LEVEL = 30
+
+
+class DataConfigError(ValueError):
+    """A data YAML (or a DataConfig field) that cannot be used; the message says what would be."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """One training recipe: where the images are, how to augment them and how to train on them."""
+
+    data_path: str
+    dataset: str = "TACO"
+    img_size: int = 64
+    aug_train: str = "simple_augment_train"
+    aug_train_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    aug_test: str = "simple_augment_test"
+    batch_size: int = 64
+    epochs: int = 100
+    val_ratio: float = 0.0
+    init_lr: float = 0.1
+    fp16: bool = False
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    scheduler: str = "onecycle"
+    label_smoothing: float = 0.0
+    balance: str = "none"
+    cutout: float = 0.0
+    cutmix: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """The data YAML of this config (competition keys first); it loads back to an equal one."""
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            out[field.name.upper()] = dict(value) if isinstance(value, Mapping) else value
+        return out
+
+
+COMPETITION_KEYS = (
+    "DATA_PATH", "DATASET", "IMG_SIZE", "AUG_TRAIN", "AUG_TRAIN_PARAMS", "AUG_TEST",
+    "BATCH_SIZE", "EPOCHS", "VAL_RATIO", "INIT_LR", "FP16",
+)  # fmt: skip
+VALID_KEYS = tuple(f.name.upper() for f in dataclasses.fields(DataConfig))
+
+
+def _check_type(name: str, value: Any, kind: type) -> None:
+    """Reject a value of the wrong YAML type (bool is not a number, an int is a valid float)."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if kind in (int, float) and isinstance(value, bool) or not isinstance(value, kind):
+        raise DataConfigError(
+            f"{name.upper()} must be {kind.__name__}, got {value!r} ({type(value).__name__})"
+        )
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise DataConfigError(f"{name.upper()} must be in [{low}, {high}], got {value!r}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise DataConfigError(f"{name.upper()} must be one of {list(choices)}, got {value!r}")
+
+
+def _validate_aug_params(policy: str, params: Mapping[str, Any]) -> None:
+    """randaugment_train takes n_select and level (null = a random level each time)."""
+    allowed = RANDAUGMENT_PARAMS if policy == "randaugment_train" else {}
+    for key, value in params.items():
+        if key not in allowed:
+            raise DataConfigError(
+                f"AUG_TRAIN_PARAMS key {key!r} is not used by {policy}; "
+                f"valid keys: {sorted(allowed) or 'none'}"
+            )
+        if value is not None:
+            _check_type(f"AUG_TRAIN_PARAMS.{key}", value, int)
+    if params.get("n_select") is not None:
+        _check_range("AUG_TRAIN_PARAMS.n_select", params["n_select"], 0, 14)
+    if params.get("level") is not None:
+        _check_range("AUG_TRAIN_PARAMS.level", params["level"], 0, MAX_RANDAUGMENT_LEVEL)
+
+
+def _validate(cfg: DataConfig) -> None:
+    """Check every field's type and range so a bad value fails at load, not mid-training."""
+    for field in dataclasses.fields(cfg):
+        kind = {"int": int, "float": float, "bool": bool, "str": str}.get(str(field.type), Mapping)
+        _check_type(field.name, getattr(cfg, field.name), kind)
+    for name in ("img_size", "batch_size", "epochs"):
+        _check_range(name, getattr(cfg, name), 1, 1_000_000)
+    _check_range("val_ratio", cfg.val_ratio, 0.0, 0.9)
+    _check_range("label_smoothing", cfg.label_smoothing, 0.0, 0.5)
+    _check_range("cutout", cfg.cutout, 0.0, 1.0)
+    _check_range("cutmix", cfg.cutmix, 0.0, 10.0)
+    _check_range("momentum", cfg.momentum, 0.0, 0.999)
+    _check_range("weight_decay", cfg.weight_decay, 0.0, 1.0)
+    if not 0.0 < cfg.init_lr <= 10.0:
+        raise DataConfigError(f"INIT_LR must be in (0, 10], got {cfg.init_lr!r}")
+    _check_choice("aug_train", cfg.aug_train, AUG_TRAIN_POLICIES)
+    _check_choice("aug_test", cfg.aug_test, AUG_TEST_POLICIES)
+    _check_choice("optimizer", cfg.optimizer, OPTIMIZERS)
+    _check_choice("scheduler", cfg.scheduler, SCHEDULERS)
+    _check_choice("balance", cfg.balance, BALANCE_MODES)
+    _validate_aug_params(cfg.aug_train, cfg.aug_train_params)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """Parse the file; syntax errors name the file and line."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise DataConfigError(f"cannot read data YAML {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise DataConfigError(f"{path}{where}: invalid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise DataConfigError(f"{path}: a data YAML must be a mapping of KEY: value, got {raw!r}")
+    return raw
+
+
+def _to_fields(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Map YAML keys to field names; an unknown key names the closest valid one."""
+    fields: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in VALID_KEYS:
+            close = difflib.get_close_matches(str(key).upper(), VALID_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise DataConfigError(
+                f"{source}: unknown key {key!r}; {hint}valid keys: {', '.join(VALID_KEYS)}"
+            )
+        fields[key.lower()] = value
+    if fields.get("aug_train_params") is None:
+        fields.pop("aug_train_params", None)
+    if "data_path" not in fields:
+        raise DataConfigError(f"{source}: DATA_PATH is required (the folder holding train/)")
+    fields["data_path"] = os.fspath(fields["data_path"])
+    return fields
+
+
+def data_config_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> DataConfig:
+    """Build a DataConfig from data-YAML keys, naming the source in every error."""
+    try:
+        return DataConfig(**_to_fields(raw, source))
+    except DataConfigError as e:
+        if str(e).startswith(source):
+            raise
+        raise DataConfigError(f"{source}: {e}") from e
+
+
+def load_data_config(path: str | os.PathLike[str]) -> DataConfig:
+    """Load and validate a data YAML; DATA_PATH is relative to the current directory."""
+    path = Path(path)
+    cfg = data_config_from_dict(_read_yaml(path), source=str(path))
+    if not Path(cfg.data_path).is_dir():
+        raise DataConfigError(
+            f"{path}: DATA_PATH {cfg.data_path!r} is not a folder (resolved from the current "
+            f"directory {Path.cwd()}); point it at the folder holding train/<class>/ images"
+        )
+    return cfg
