@@ -1,1 +1,29 @@
 """Model space: blocks, the YAML model builder, cost counting and search spaces."""
+
+from space.builder import BlockSpec, build_model, decode, instantiate
+from space.config_io import dump_model_config, load_model_config
+from space.cost import Cost, count_cost, flop_counter_macs, thop_conv_linear_macs
+from space.errors import HeadRoundingWarning, ModelConfigError
+from space.layers import make_divisible
+from space.model import RowSummary, SpaceModel
+from space.registry import MODULES, ModuleSpec
+
+__all__ = [
+    "MODULES",
+    "BlockSpec",
+    "Cost",
+    "HeadRoundingWarning",
+    "ModelConfigError",
+    "ModuleSpec",
+    "RowSummary",
+    "SpaceModel",
+    "build_model",
+    "count_cost",
+    "decode",
+    "dump_model_config",
+    "flop_counter_macs",
+    "instantiate",
+    "load_model_config",
+    "make_divisible",
+    "thop_conv_linear_macs",
+]

@@ -1,0 +1,93 @@
+"""What a model costs: MACs with thop (the competition's count) and a flop_counter cross-check.
+
+thop registers ``total_ops`` / ``total_params`` buffers on every module and leaves some behind, so
+counting works on a clean CPU copy: the caller's model keeps its device, training flag and
+state_dict, and a count never depends on whether the model ran or was counted before.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from space.errors import ModelConfigError
+
+with warnings.catch_warnings():  # thop imports distutils, deprecated in recent Pythons
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import thop
+    from thop.vision.basic_hooks import zero_ops
+
+_THOP_BUFFERS = ("total_ops", "total_params")
+# thop counts these besides conv and linear; the cross-check zeroes them.
+_NOT_CONV_OR_LINEAR = (nn.BatchNorm2d, nn.AdaptiveAvgPool2d, nn.AvgPool2d)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """Multiply-accumulates of one (1, 3, H, W) forward pass, and the parameter count."""
+
+    macs: int
+    params: int
+
+
+def _clean_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode CPU float copy without thop buffers left by any earlier count."""
+    net = copy.deepcopy(model).cpu().float().eval()
+    for module in net.modules():
+        for name in _THOP_BUFFERS:
+            module._buffers.pop(name, None)
+    return net
+
+
+def _probe(model: nn.Module, img_size: int) -> torch.Tensor:
+    if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < 1:
+        raise ValueError(f"img_size must be a positive int, got {img_size!r}")
+    return torch.zeros(1, getattr(model, "input_channel", 3), img_size, img_size)
+
+
+def profile_macs(module: nn.Module, x: torch.Tensor, *, conv_linear_only: bool = False) -> int:
+    """thop MACs of ``module`` on input ``x``; ``conv_linear_only`` drops BN and pooling terms."""
+    custom = {t: zero_ops for t in _NOT_CONV_OR_LINEAR} if conv_linear_only else None
+    with torch.no_grad():
+        macs, _ = thop.profile(_clean_copy(module), inputs=(x.detach().cpu().float(),),
+                               custom_ops=custom, verbose=False)
+    return int(round(float(macs)))
+
+
+def count_cost(model: nn.Module, img_size: int) -> Cost:
+    """MACs (thop, eval mode, zeros (1, C, H, W)) and parameters of ``model``.
+
+    A model built by ``space`` whose feature map collapses raises a ModelConfigError naming the
+    row that fails; any other model's failure is reported with the image size.
+    """
+    x = _probe(model, img_size)
+    try:
+        macs = profile_macs(model, x)
+    except RuntimeError as e:
+        check = getattr(model, "check_input_size", None)
+        if check is not None:
+            check(img_size)
+        raise ModelConfigError(f"the model cannot run at img_size={img_size}: {e}") from e
+    return Cost(macs=macs, params=sum(p.numel() for p in model.parameters()))
+
+
+def flop_counter_macs(model: nn.Module, img_size: int) -> int:
+    """Conv + linear MACs from ``torch.utils.flop_counter`` (FLOPs / 2): an independent count.
+
+    It sees functional ops too, so it checks that no convolution hides from thop's hooks.
+    """
+    x = _probe(model, img_size)
+    net = _clean_copy(model)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(x)
+    return counter.get_total_flops() // 2
+
+
+def thop_conv_linear_macs(model: nn.Module, img_size: int) -> int:
+    """thop's count restricted to conv and linear layers, comparable with ``flop_counter_macs``."""
+    return profile_macs(model, _probe(model, img_size), conv_linear_only=True)

@@ -1,0 +1,99 @@
+"""The built network: rows in order, plus the specs they came from (round-trip and summary)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from space.cost import profile_macs
+from space.errors import ModelConfigError
+
+if TYPE_CHECKING:
+    from space.builder import BlockSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class RowSummary:
+    """One backbone row at a given image size: what it is, what it outputs, what it costs."""
+
+    index: int
+    repeat: int
+    module: str
+    args: list[Any]
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    params: int
+    macs: int
+
+
+class SpaceModel(nn.Module):
+    """A backbone of YAML rows; a pooled (N, C, 1, 1) output is flattened to (N, C) logits."""
+
+    def __init__(
+        self, rows: Sequence[nn.Module], specs: Sequence[BlockSpec], input_channel: int = 3
+    ) -> None:
+        super().__init__()
+        self.rows = nn.Sequential(*rows)
+        self.specs = tuple(specs)
+        self.input_channel = input_channel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.rows(x)
+        return x.flatten(1) if x.ndim == 4 and x.shape[-2:] == (1, 1) else x
+
+    def to_config(self) -> dict[str, Any]:
+        """A YAML-able config that rebuilds this model exactly (multiples already applied)."""
+        return {
+            "input_channel": self.input_channel,
+            "depth_multiple": 1.0,
+            "width_multiple": 1.0,
+            "backbone": [[s.repeat, s.module, s.positional()] for s in self.specs],
+        }
+
+    def summary(self, img_size: int) -> list[RowSummary]:
+        """Per-row records (shapes, params, thop MACs) on a zeros (1, C, S, S) input."""
+        records = []
+        for spec, row, x, y in self._trace(img_size):
+            records.append(RowSummary(
+                spec.index, spec.repeat, spec.module, spec.positional(), tuple(x.shape),
+                tuple(y.shape), sum(p.numel() for p in row.parameters()), profile_macs(row, x)))
+        return records
+
+    def check_input_size(self, img_size: int) -> None:
+        """Raise a ModelConfigError naming the row where ``img_size`` collapses the feature map."""
+        for _ in self._trace(img_size):
+            pass
+
+    def _trace(self, img_size: int) -> Any:
+        """Yield (spec, row, input, output) per row, run on an eval CPU copy."""
+        net = copy.deepcopy(self).cpu().float().eval()
+        x = torch.zeros(1, self.input_channel, img_size, img_size)
+        with torch.no_grad():
+            for spec, row in zip(self.specs, net.rows, strict=True):
+                y = _run_row(spec, row, x, img_size)
+                yield spec, row, x, y
+                x = y
+
+
+def _run_row(spec: BlockSpec, row: nn.Module, x: torch.Tensor, img_size: int) -> torch.Tensor:
+    """Run one row; a failure or an empty output names the row and the shape it received."""
+    shape = "x".join(str(d) for d in x.shape[1:])
+    collapse = (f"{spec.label()}: at img_size={img_size} this row receives a {shape} feature map "
+                f"and collapses it")
+    try:
+        y = row(x)
+    except RuntimeError as e:
+        if x.ndim == 4 and min(x.shape[-2:]) < 8:
+            raise ModelConfigError(f"{collapse} ({str(e).splitlines()[0]}); the strides before "
+                                   f"it shrink the image too much: use a larger img_size") from e
+        raise ModelConfigError(f"{spec.label()}: cannot run on a {shape} input at "
+                               f"img_size={img_size}: {str(e).splitlines()[0]}") from e
+    if y.numel() == 0:
+        raise ModelConfigError(f"{collapse} to {'x'.join(str(d) for d in y.shape[1:])}; "
+                               f"use a larger img_size")
+    return y
