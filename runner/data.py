@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from runner.config import DataConfig
+from runner.files import save_atomic
 from runner.images import DataError, class_folders, decode_images, list_images, scan_split
 
 CACHE_VERSION = 1
@@ -45,19 +45,6 @@ def _cache_key(root: Path, files: Sequence[Path], size: int) -> str:
     return digest.hexdigest()[:20]
 
 
-def _save_atomic(payload: dict, target: Path) -> None:
-    """Write to a temporary file beside target, then rename: readers never see half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def decode_cached(
     root: Path, files: Sequence[Path], size: int, cache_dir: Path, *, progress: bool = True
 ) -> tuple[torch.Tensor, list[int]]:
@@ -77,7 +64,7 @@ def decode_cached(
             pass  # a damaged cache file is rebuilt below
     images, kept = decode_images(files, size, progress=progress, desc=f"decode {root.name}")
     skipped = sorted(set(map(str, files)) - {str(files[i]) for i in kept})
-    _save_atomic({"images": images, "kept": kept, "skipped": skipped}, target)
+    save_atomic({"images": images, "kept": kept, "skipped": skipped}, target)
     return images, kept
 
 

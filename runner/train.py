@@ -319,3 +319,9 @@ def _state(loop: _Loop, history: list[EpochStats], seconds: float) -> TrainState
         len(history), loop.model.state_dict(), loop.optimizer.state_dict(),
         loop.scaler.state_dict(), list(history), seconds,
     )  # fmt: skip
+
+
+if __name__ == "__main__":
+    from runner.train_cli import main
+
+    raise SystemExit(main())

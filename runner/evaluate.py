@@ -1,0 +1,120 @@
+"""`python -m runner.evaluate`: score a trained run on a labelled folder.
+
+Prints macro F1, per-class F1, accuracy, the confusion matrix and the competition score (with
+the distance to the F1 = 0.5 cliff), and writes them to evaluation.json in the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runner.data import decode_cached, load_splits
+from runner.images import scan_split
+from runner.metrics import (
+    accuracy,
+    cliff_distance,
+    competition_score,
+    confusion_matrix,
+    macro_f1,
+    per_class_f1,
+)
+from runner.rundir import RunDir, load_trained_model
+from runner.train import pick_device, predict
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m runner.evaluate", description="Score a trained run on labelled images."
+    )
+    parser.add_argument("--run", required=True, type=Path, help="run folder (runs/NAME)")
+    parser.add_argument(
+        "--data-path", type=Path,
+        help="labelled folder: DIR/val/<class>/ if present, else DIR/<class>/ "
+        "(default: the val split of the run's DATA_PATH)",
+    )  # fmt: skip
+    parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    return parser.parse_args(argv)
+
+
+def labelled_images(
+    args: argparse.Namespace, run: RunDir, classes: list[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels to score, with labels in the run's class order."""
+    cfg = run.data_config()
+    if args.data_path is None:
+        splits = load_splits(cfg, cache_dir=args.cache_dir)
+        if splits.classes != classes:
+            raise ValueError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")
+        return splits.val_x, splits.val_y
+    root = args.data_path / "val" if (args.data_path / "val").is_dir() else args.data_path
+    files, labels = scan_split(root, classes)
+    cache = args.cache_dir if args.cache_dir is not None else Path(".cache")
+    images, kept = decode_cached(root, files, cfg.img_size, cache)
+    return images, torch.tensor(labels)[torch.tensor(kept, dtype=torch.long)]
+
+
+def score(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+          classes: list[str], img_size: int, device: torch.device) -> dict[str, Any]:  # fmt: skip
+    """Every metric of the predictions, plus the model's cost and competition score."""
+    from space import count_cost
+
+    preds = predict(model.to(device), images, device)
+    k = len(classes)
+    f1 = macro_f1(labels, preds, k)
+    cost = count_cost(model, img_size)
+    return {
+        "images": len(labels),
+        "f1": f1,
+        "accuracy": accuracy(labels, preds),
+        "per_class_f1": dict(zip(classes, per_class_f1(labels, preds, k).tolist(), strict=True)),
+        "confusion": confusion_matrix(labels, preds, k).tolist(),
+        "macs": cost.macs,
+        "params": cost.params,
+        "competition_score": competition_score(cost.macs, f1),
+        "f1_above_cliff": cliff_distance(f1),
+    }
+
+
+def report(result: dict[str, Any], classes: list[str]) -> str:
+    """A readable summary: headline scores, per-class F1 and the confusion matrix."""
+    width = max(len(c) for c in classes)
+    lines = [
+        f"macro F1 {result['f1']:.4f}  accuracy {result['accuracy']:.4f}  "
+        f"({result['images']} images)",
+        f"MACs {result['macs']:,}  params {result['params']:,}  competition score "
+        f"{result['competition_score']:.4f}  F1 above the 0.5 cliff "
+        f"{result['f1_above_cliff']:+.4f}",
+        "",
+        f"{'class':<{width}}  F1      confusion (rows true, columns predicted)",
+    ]
+    for name, row in zip(classes, result["confusion"], strict=True):
+        counts = " ".join(f"{n:5d}" for n in row)
+        lines.append(f"{name:<{width}}  {result['per_class_f1'][name]:.4f}  {counts}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run = RunDir(args.run)
+        model, classes, cfg = load_trained_model(run)
+        images, labels = labelled_images(args, run, classes)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    result = score(model, images, labels, classes, cfg.img_size, pick_device(args.device))
+    result["data"] = str(args.data_path or cfg.data_path)
+    (run.path / "evaluation.json").write_text(json.dumps(result, indent=2))
+    print(report(result, classes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""A training run's folder: both YAMLs, best and last checkpoints, metrics JSON, training curve.
+
+Everything evaluate and predict need is in the folder, so a run can be scored or used anywhere
+without the command that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from runner.config import DataConfig, data_config_from_dict
+from runner.files import save_atomic
+from runner.train import EpochStats, TrainState
+
+
+class RunError(ValueError):
+    """A run folder that is missing files or belongs to another model or data config."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """The file layout of one run."""
+
+    path: Path
+
+    @property
+    def model_yaml(self) -> Path:
+        return self.path / "model.yaml"
+
+    @property
+    def data_yaml(self) -> Path:
+        return self.path / "data.yaml"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best.pt"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def curve(self) -> Path:
+        return self.path / "curve.png"
+
+    def data_config(self) -> DataConfig:
+        """The run's data config, as it was trained."""
+        if not self.data_yaml.is_file():
+            raise RunError(f"{self.path} is not a run folder: {self.data_yaml.name} is missing")
+        return data_config_from_dict(
+            yaml.safe_load(self.data_yaml.read_text()), str(self.data_yaml)
+        )
+
+    def save_state(self, state: TrainState, classes: list[str]) -> None:
+        """Write last.pt, and best.pt when the newest epoch has the best F1 so far."""
+        payload = {
+            "epochs_done": state.epochs_done,
+            "model": state.model,
+            "optimizer": state.optimizer,
+            "scaler": state.scaler,
+            "history": [dataclasses.asdict(h) for h in state.history],
+            "train_seconds": state.train_seconds,
+            "classes": classes,
+        }
+        save_atomic(payload, self.last)
+        scores = [h.f1 for h in state.history]
+        if scores and scores[-1] >= max(scores):
+            best = {"model": state.model, "classes": classes, "epoch": state.epochs_done}
+            save_atomic(best | {"f1": scores[-1]}, self.best)
+
+    def load_state(self) -> tuple[TrainState, list[str]] | None:
+        """The last checkpoint as a resumable state and its classes, or None when there is none."""
+        if not self.last.is_file():
+            return None
+        raw = torch.load(self.last, map_location="cpu", weights_only=True)
+        history = [EpochStats(**h) for h in raw["history"]]
+        state = TrainState(
+            raw["epochs_done"], raw["model"], raw["optimizer"], raw["scaler"], history,
+            raw["train_seconds"],
+        )  # fmt: skip
+        return state, raw["classes"]
+
+    def load_weights(self) -> tuple[dict[str, Any], list[str]]:
+        """The best checkpoint's weights (else the last one's) and the class names."""
+        for path in (self.best, self.last):
+            if path.is_file():
+                raw = torch.load(path, map_location="cpu", weights_only=True)
+                return raw["model"], raw["classes"]
+        raise RunError(f"{self.path} holds no checkpoint (best.pt or last.pt): train it first")
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        """metrics.json, written whole."""
+        tmp = self.metrics.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(metrics, indent=2))
+        os.replace(tmp, self.metrics)
+
+
+def load_trained_model(run: RunDir) -> tuple[nn.Module, list[str], DataConfig]:
+    """Rebuild the run's model from its YAML and load its best weights."""
+    from space import build_model
+
+    if not run.model_yaml.is_file():
+        raise RunError(f"{run.path} is not a run folder: {run.model_yaml.name} is missing")
+    weights, classes = run.load_weights()
+    model = build_model(run.model_yaml, num_classes=len(classes))
+    model.load_state_dict(weights)
+    return model.eval(), classes, run.data_config()
+
+
+def plot_curve(history: list[EpochStats], target: Path) -> None:
+    """Training loss and validation macro F1 per epoch, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    epochs = [h.epoch for h in history]
+    fig, loss_ax = plt.subplots(figsize=(7, 4))
+    loss_ax.plot(epochs, [h.loss for h in history], color="tab:blue", label="train loss")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("train loss", color="tab:blue")
+    f1_ax = loss_ax.twinx()
+    f1_ax.plot(epochs, [h.f1 for h in history], color="tab:orange", label="val macro F1")
+    f1_ax.set_ylabel("val macro F1", color="tab:orange")
+    f1_ax.set_ylim(0, 1)
+    fig.tight_layout()
+    fig.savefig(target, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,55 @@
+"""Runner fixtures: a data config over the synthetic folder and a tiny model to train on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from runner.config import DataConfig
+from runner.data import Splits, load_splits
+
+TINY_MODEL_YAML = """\
+input_channel: 3
+depth_multiple: 1.0
+width_multiple: 1.0
+backbone:
+  - [1, Conv, [8, 3, 2]]
+  - [1, GlobalAvgPool, []]
+  - [1, FixedConv, [3, 1, 1, null, 1, null]]
+"""
+
+
+@pytest.fixture
+def tiny_cfg(tiny_data: Path) -> DataConfig:
+    """Brief-trial settings on the synthetic folder: 24 px, batches of 8, 3 epochs."""
+    return DataConfig(data_path=str(tiny_data), img_size=24, batch_size=8, epochs=3, init_lr=0.05)
+
+
+@pytest.fixture
+def tiny_splits(tiny_cfg: DataConfig, tmp_path: Path) -> Splits:
+    return load_splits(tiny_cfg, cache_dir=tmp_path / "cache", progress=False)
+
+
+@pytest.fixture
+def make_model() -> Callable[[int], nn.Module]:
+    """A seeded conv-BN-ReLU-pool-linear classifier, so tests need no model builder."""
+
+    def make(num_classes: int = 3, seed: int = 0) -> nn.Module:
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Dropout(0.1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes),
+        )  # fmt: skip
+
+    return make
+
+
+@pytest.fixture
+def tiny_model_yaml(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny_model.yaml"
+    path.write_text(TINY_MODEL_YAML)
+    return path

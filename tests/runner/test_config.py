@@ -1,0 +1,97 @@
+"""The data YAML: competition files load unchanged, mistakes name the file, key and value."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runner.config import COMPETITION_KEYS, DataConfig, DataConfigError, load_data_config
+
+COMPETITION_YAML = """\
+DATA_PATH: "{path}"
+DATASET: "TACO"
+IMG_SIZE: 64
+AUG_TRAIN: "randaugment_train"
+AUG_TRAIN_PARAMS: {{n_select: 2, level: null}}
+AUG_TEST: "simple_augment_test"
+BATCH_SIZE: 64
+EPOCHS: 100
+VAL_RATIO: 0.0
+INIT_LR: 0.1
+FP16: true
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "data.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_competition_yaml_loads_unchanged(tmp_path: Path, tiny_data: Path) -> None:
+    cfg = load_data_config(write(tmp_path, COMPETITION_YAML.format(path=tiny_data)))
+    assert (cfg.img_size, cfg.aug_train, cfg.batch_size, cfg.epochs) == (
+        64, "randaugment_train", 64, 100,
+    )  # fmt: skip
+    assert cfg.aug_train_params == {"n_select": 2, "level": None}
+    assert cfg.fp16 is True and cfg.optimizer == "sgd"
+
+
+def test_to_yaml_dict_round_trips(tmp_path: Path, tiny_data: Path) -> None:
+    cfg = dataclasses.replace(
+        load_data_config(write(tmp_path, COMPETITION_YAML.format(path=tiny_data))),
+        optimizer="adamw", balance="sampler", cutmix=1.0,
+    )  # fmt: skip
+    written = cfg.to_yaml_dict()
+    assert list(written)[: len(COMPETITION_KEYS)] == list(COMPETITION_KEYS)
+    again = load_data_config(write(tmp_path, yaml.safe_dump(written)))
+    assert again == cfg
+
+
+def test_data_path_is_relative_to_the_current_directory(
+    tmp_path: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tiny_data.parent)
+    cfg = load_data_config(write(tmp_path, f"DATA_PATH: {tiny_data.name}\n"))
+    assert Path(cfg.data_path).resolve() == tiny_data.resolve()
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("EPOCH: 10", "did you mean 'EPOCHS'"),
+        ("IMG_SIZE: '64'", "IMG_SIZE must be int, got '64'"),
+        ("FP16: 1", "FP16 must be bool, got 1"),
+        ("OPTIMIZER: adam", "OPTIMIZER must be one of ['sgd', 'adamw'], got 'adam'"),
+        ("VAL_RATIO: 1.5", "VAL_RATIO must be in [0.0, 0.9], got 1.5"),
+        ("AUG_TRAIN_PARAMS: {n_select: 2, levle: 3}", "key 'levle' is not used"),
+        ("AUG_TRAIN_PARAMS: {n_select: 2, level: 99}", "AUG_TRAIN_PARAMS.LEVEL must be in"),
+    ],
+)
+def test_bad_values_name_file_key_and_value(
+    tmp_path: Path, tiny_data: Path, line: str, expected: str
+) -> None:
+    path = write(tmp_path, f"DATA_PATH: {tiny_data}\nAUG_TRAIN: randaugment_train\n{line}\n")
+    with pytest.raises(DataConfigError) as info:
+        load_data_config(path)
+    assert str(path) in str(info.value) and expected in str(info.value)
+
+
+def test_missing_data_folder_names_the_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "DATA_PATH: no/such/folder\n")
+    with pytest.raises(DataConfigError, match=r"data\.yaml: DATA_PATH 'no/such/folder' is not"):
+        load_data_config(path)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "DATA_PATH: x\nIMG_SIZE: [64\n")
+    with pytest.raises(DataConfigError, match=r"data\.yaml, line 3"):
+        load_data_config(path)
+
+
+def test_dataclass_validates_direct_construction() -> None:
+    with pytest.raises(DataConfigError, match="BALANCE must be one of"):
+        DataConfig(data_path=".", balance="oversample")

@@ -1,0 +1,52 @@
+"""Metrics against values computed by hand, and the competition score against its own table."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from runner.metrics import (
+    accuracy,
+    cliff_distance,
+    competition_score,
+    confusion_matrix,
+    macro_f1,
+    per_class_f1,
+)
+
+Y_TRUE = [0, 0, 1, 1, 2, 2]
+Y_PRED = [0, 1, 1, 1, 2, 0]
+
+
+def test_confusion_matrix_rows_are_true_classes() -> None:
+    expected = [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert confusion_matrix(Y_TRUE, Y_PRED, 3).tolist() == expected
+
+
+def test_f1_by_hand() -> None:
+    # class 0: tp 1, fp 1, fn 1 -> 0.5; class 1: tp 2, fp 1 -> 0.8; class 2: tp 1, fn 1 -> 2/3
+    assert per_class_f1(Y_TRUE, Y_PRED, 3).tolist() == pytest.approx([0.5, 0.8, 2 / 3])
+    assert macro_f1(Y_TRUE, Y_PRED, 3) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    assert accuracy(Y_TRUE, Y_PRED) == pytest.approx(4 / 6)
+
+
+def test_macro_f1_skips_classes_never_seen_nor_predicted() -> None:
+    assert macro_f1([0, 1], [0, 1], 5) == 1.0
+    assert macro_f1(torch.tensor([0, 0]), torch.tensor([1, 1]), 3) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("macs", "f1", "score"),
+    [(1_083_210, 0.62, 0.336), (2_295_497, 0.51, 0.554), (1_862_490, 0.49, 1.134)],
+)
+def test_competition_score_matches_the_published_table(macs: int, f1: float, score: float) -> None:
+    # the table's F1 values are rounded to two digits, hence the tolerance
+    assert competition_score(macs, f1) == pytest.approx(score, abs=0.01)
+
+
+def test_competition_score_branches() -> None:
+    assert competition_score(13_863_553, 0.8342) == pytest.approx(1.0)
+    assert competition_score(0, 0.4999) == 1.0
+    assert competition_score(0, 1.0) == pytest.approx(0.5 * (1 - 1 / 0.8342))
+    assert competition_score(100, 0.6, ref_macs=100, ref_f1=0.6) == pytest.approx(1.0)
+    assert cliff_distance(0.62) == pytest.approx(0.12)

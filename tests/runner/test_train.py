@@ -1,0 +1,132 @@
+"""fit(): learning, determinism, budgets, the per-epoch callback, divergence and resuming."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import nn
+
+from runner.config import DataConfig
+from runner.data import Splits
+from runner.train import EpochStats, TrainingDiverged, TrainState, fit, stratified_subset
+
+ModelFactory = Callable[..., nn.Module]
+
+
+def weights(model: nn.Module) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in model.state_dict().values()]
+
+
+def test_learns_the_synthetic_classes(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
+) -> None:
+    result = fit(make_model(), tiny_splits, tiny_cfg, epochs=6, progress=False)
+    assert result.f1 > 0.9 and result.epochs_run == 6 and len(result.history) == 6
+    assert set(result.per_class_f1) == set(tiny_splits.classes)
+    assert sum(map(sum, result.confusion)) == len(tiny_splits.val_y)
+
+
+def test_same_seed_same_result_other_seed_other_result(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
+) -> None:
+    cfg = dataclasses.replace(tiny_cfg, aug_train="randaugment_train", cutmix=1.0, cutout=0.2)
+    runs = []
+    for seed in (7, 7, 8):
+        model = make_model()
+        result = fit(model, tiny_splits, cfg, seed=seed, progress=False)
+        runs.append(([h.loss for h in result.history], weights(model)))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
+    assert runs[0][0] != runs[2][0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"optimizer": "adamw", "init_lr": 0.01, "scheduler": "cosine"},
+        {"balance": "loss", "label_smoothing": 0.1},
+        {"balance": "sampler"},
+    ],  # fmt: skip
+)
+def test_options_train(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory, change: dict
+) -> None:
+    result = fit(make_model(), tiny_splits, dataclasses.replace(tiny_cfg, **change),
+                 epochs=6, progress=False)  # fmt: skip
+    assert result.f1 > 0.6
+
+
+def test_callback_sees_each_epoch_and_can_stop_the_run(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
+) -> None:
+    seen: list[EpochStats] = []
+
+    class Stop(Exception):
+        pass
+
+    def on_epoch(stats: EpochStats) -> None:
+        seen.append(stats)
+        if stats.epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(make_model(), tiny_splits, tiny_cfg, epochs=5, on_epoch=on_epoch, progress=False)
+    assert [s.epoch for s in seen] == [1, 2] and 0.0 <= seen[-1].f1 <= 1.0
+
+
+def test_nan_loss_raises_training_diverged(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
+) -> None:
+    class Poisoned(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * float("nan")
+
+    model = nn.Sequential(make_model(), Poisoned())
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, step 1"):
+        fit(model, tiny_splits, tiny_cfg, progress=False)
+
+
+def test_seconds_budget_stops_training(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
+) -> None:
+    result = fit(make_model(), tiny_splits, tiny_cfg, seconds=0.3, progress=False)
+    assert 1 <= result.epochs_run < 1000 and result.train_seconds < 3.0
+
+
+def test_train_fraction_is_a_stratified_seeded_subset(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
+) -> None:
+    labels = torch.tensor([0] * 20 + [1] * 10 + [2] * 2)
+    subset = stratified_subset(labels, 0.5, seed=1)
+    assert torch.bincount(labels[subset]).tolist() == [10, 5, 1]
+    assert torch.equal(subset, stratified_subset(labels, 0.5, seed=1))
+    result = fit(make_model(), tiny_splits, tiny_cfg, train_fraction=0.5, progress=False)
+    assert result.epochs_run == tiny_cfg.epochs
+    with pytest.raises(ValueError, match="train_fraction must be in"):
+        fit(make_model(), tiny_splits, tiny_cfg, train_fraction=0.0, progress=False)
+
+
+def test_resume_continues_exactly(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
+) -> None:
+    straight = make_model()
+    full = fit(straight, tiny_splits, tiny_cfg, epochs=4, progress=False)
+    states: list[TrainState] = []
+
+    def interrupt(state: TrainState) -> None:
+        states.append(copy.deepcopy(state))
+        if state.epochs_done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(make_model(), tiny_splits, tiny_cfg, epochs=4, on_state=interrupt, progress=False)
+    resumed_model = make_model(seed=123)  # its own weights are replaced by the state's
+    resumed = fit(resumed_model, tiny_splits, tiny_cfg, epochs=4, resume=states[-1],
+                  progress=False)  # fmt: skip
+    assert [h.loss for h in resumed.history] == [h.loss for h in full.history]
+    assert all(torch.equal(a, b) for a, b in
+               zip(weights(straight), weights(resumed_model), strict=True))  # fmt: skip
