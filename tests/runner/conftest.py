@@ -19,7 +19,7 @@ width_multiple: 1.0
 backbone:
   - [1, Conv, [8, 3, 2]]
   - [1, GlobalAvgPool, []]
-  - [1, FixedConv, [3, 1, 1, null, 1, null]]
+  - [1, FixedConv, [3, 1, 1, null, 1, null]]  # num_classes replaces 3
 """
 
 
