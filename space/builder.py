@@ -142,8 +142,8 @@ def _set_classes(spec: BlockSpec, num_classes: int | None) -> BlockSpec:
                 f" or [1, Linear, [{num_classes}]]")
         args = spec.args | {"out": num_classes}
         return dataclasses.replace(spec, args=args, out_chs=module.out_chs(spec.in_chs, args))
-    written = spec.row[2][0] if spec.row[2] else None
-    if module.round_channels and module.channel_args and written != spec.out_chs:
+    written = module.out_chs(spec.in_chs, module.bind(spec.row[2] or []))
+    if written != spec.out_chs:
         warnings.warn(
             f"{spec.label()}: the model's output has {spec.out_chs} channels, not the {written} "
             f"written, because {spec.module} channels are rounded (make_divisible(c * "

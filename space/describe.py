@@ -1,0 +1,67 @@
+"""``python -m space.describe model.yaml --img-size 64``: a per-row table of shapes, params, MACs.
+
+Shows where a model spends its MACs before any training, so a user can see what to shrink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from space.builder import build_model
+from space.cost import count_cost
+from space.errors import ModelConfigError, format_value
+from space.model import RowSummary
+
+HEADERS = ("row", "repeat", "module", "args", "output", "params", "MACs")
+RIGHT = {"row", "repeat", "params", "MACs"}
+
+
+def _cells(record: RowSummary) -> tuple[str, ...]:
+    output = "x".join(str(d) for d in record.out_shape[1:])
+    return (str(record.index), str(record.repeat), record.module, format_value(record.args),
+            output, f"{record.params:,}", f"{record.macs:,}")
+
+
+def format_table(records: Sequence[RowSummary], total_params: int, total_macs: int) -> str:
+    """Align the per-row cells under ``HEADERS`` and add a totals line."""
+    rows = [HEADERS, *(_cells(r) for r in records)]
+    total = ("", "", "total", "", "", f"{total_params:,}", f"{total_macs:,}")
+    widths = [max(len(row[i]) for row in [*rows, total]) for i in range(len(HEADERS))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if h in RIGHT else c.ljust(w)
+                         for c, w, h in zip(cells, widths, HEADERS, strict=True)).rstrip()
+
+    rule = "-" * len(line(rows[0]))
+    return "\n".join([line(rows[0]), rule, *map(line, rows[1:]), rule, line(total)])
+
+
+def describe(path: str, img_size: int, num_classes: int | None = None) -> str:
+    """The full report for one model YAML: title, table and totals."""
+    model = build_model(path, num_classes=num_classes)
+    records = model.summary(img_size)
+    cost = count_cost(model, img_size)
+    title = f"{path} at {img_size}x{img_size}, {model.specs[-1].out_chs} outputs"
+    return f"{title}\n{format_table(records, cost.params, cost.macs)}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point; a bad config prints its error (file, row, fix) and exits with status 2."""
+    parser = argparse.ArgumentParser(prog="python -m space.describe", description=__doc__)
+    parser.add_argument("config", help="model YAML ([repeat, Module, [args]] rows)")
+    parser.add_argument("--img-size", type=int, default=64, help="square input size (default 64)")
+    parser.add_argument("--num-classes", type=int, default=None,
+                        help="class count for the final FixedConv/Linear row")
+    args = parser.parse_args(argv)
+    try:
+        print(describe(args.config, args.img_size, args.num_classes))
+    except (ModelConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
