@@ -1,0 +1,80 @@
+"""python -m search.hyper --model M.yaml: search the training recipe of a fixed model.
+
+Objectives: (F1, MACs) by default, IMG_SIZE moving the MACs; or one objective with
+--objective f1|score, where a MedianPruner stops trials whose per-epoch value lags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import optuna
+
+from search.cli_common import (
+    SEARCH_CONFIGS,
+    budget,
+    data_config,
+    open_args_study,
+    run_and_report,
+    stopper,
+    study_parser,
+)
+from search.hyper_objective import OBJECTIVES, HyperObjective
+from search.splits_cache import SplitsCache
+from search.study import open_study
+from space.search_bounds import load_hyper_bounds
+
+DEFAULT_SPACE = str(SEARCH_CONFIGS / "hyper.yaml")
+DEFAULT_TRIALS = 20
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = study_parser(__doc__, "search.hyper", DEFAULT_TRIALS, DEFAULT_SPACE)
+    add = parser.add_argument
+    add("--model", required=True, help="model YAML whose training recipe is searched")
+    add(
+        "--objective",
+        choices=tuple(OBJECTIVES),
+        default="pareto",
+        help="pareto = F1 and MACs; f1 or score = one objective with a MedianPruner",
+    )
+    add("--epochs", type=int,
+        help="per-trial epochs, overriding the sampled EPOCHS (default: sampled)")  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def _open(args: argparse.Namespace) -> tuple[optuna.Study, str]:
+    directions, names = OBJECTIVES[args.objective]
+    pruner = None if args.objective == "pareto" else optuna.pruners.MedianPruner(
+        n_startup_trials=3, n_warmup_steps=1
+    )  # fmt: skip
+
+    def open_fn(name: str, storage: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+        return open_study(
+            name, storage, sampler, directions=directions, metric_names=names, pruner=pruner
+        )
+
+    return open_args_study(args, open_fn)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run (or resume) the recipe study and print its best trials and where they are."""
+    args = parse_args(argv)
+    try:
+        cfg = data_config(args)
+        bounds = load_hyper_bounds(args.space)
+        trial_budget = budget(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    study, storage = _open(args)
+    objective = HyperObjective(
+        bounds, cfg, args.model, SplitsCache(cfg), trial_budget, args.objective, stopper(args)
+    )
+    return run_and_report(study, storage, objective, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The hyperparameter study's objective: one fixed model, a sampled training recipe.
+
+IMG_SIZE is part of the recipe, so MACs move with it: the default objectives are (F1, MACs) as
+in the architecture study; a single objective (F1 or the competition score) allows Optuna's
+pruners on the per-epoch values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+import optuna
+
+from runner.config import DataConfig
+from runner.metrics import competition_score
+from search.model_text import model_yaml_text
+from search.splits_cache import SplitsCache
+from search.trial_training import (
+    TRIAL_ERRORS,
+    EpochReporter,
+    Stopper,
+    TrialBudget,
+    describe_setup,
+    record_failure,
+    train_trial,
+)
+from space import build_model, count_cost
+from space.search import suggest_hyper
+from space.search_bounds import HyperBounds
+
+OBJECTIVES = {
+    "pareto": (("maximize", "minimize"), ("f1", "macs")),
+    "f1": (("maximize",), ("f1",)),
+    "score": (("minimize",), ("score",)),
+}
+
+
+@dataclasses.dataclass
+class HyperObjective:
+    """Train `model_path` with a sampled recipe; return (F1, MACs), F1 or the score."""
+
+    bounds: HyperBounds
+    cfg: DataConfig
+    model_path: str | os.PathLike[str]
+    data: SplitsCache
+    budget: TrialBudget
+    objective: str = "pareto"
+    stopper: Stopper | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
+        try:
+            return self._evaluate(trial)
+        except TRIAL_ERRORS as error:
+            record_failure(trial, error)
+            raise
+
+    def _evaluate(self, trial: optuna.Trial) -> float | Sequence[float]:
+        keys = suggest_hyper(trial, self.bounds)
+        cfg = dataclasses.replace(self.cfg, **{key.lower(): value for key, value in keys.items()})
+        describe_setup(trial, cfg)
+        splits = self.data.get(cfg.img_size)
+        model = build_model(self.model_path, num_classes=len(splits.classes))
+        trial.set_user_attr("model_yaml", model_yaml_text(model, cfg.img_size))
+        cost = count_cost(model, cfg.img_size)
+        macs = int(cost.macs)
+        trial.set_user_attr("macs", macs)
+        trial.set_user_attr("params", int(cost.params))
+        reporter = self._reporter(trial, macs)
+        f1 = float(train_trial(trial, model, splits, cfg, self.budget, reporter).f1)
+        trial.set_user_attr("f1", f1)
+        if self.objective == "pareto":
+            return f1, macs
+        return f1 if self.objective == "f1" else competition_score(macs, f1)
+
+    def _reporter(self, trial: optuna.Trial, macs: int) -> EpochReporter:
+        """Pareto studies use the stopping rule; single-objective ones Optuna's pruner."""
+        if self.objective == "pareto":
+            return EpochReporter(trial, macs, self.stopper)
+        if self.objective == "f1":
+            return EpochReporter(trial, macs, report=float)
+        return EpochReporter(trial, macs, report=lambda f1: competition_score(macs, f1))

@@ -1,0 +1,57 @@
+"""One readable line per finished trial: what was tried and what came out."""
+
+from __future__ import annotations
+
+import optuna
+import yaml
+from optuna.trial import TrialState
+from tqdm import tqdm
+
+from search.study import pareto_front
+
+SHORT = {"InvertedResidualv3": "IR3", "GhostBottleneck": "Ghost", "ShuffleNetV2": "Shuffle"}
+# Module -> (index of its out-channels arg, index of its stride arg) in the YAML args.
+ARG_INDEX = {
+    "Conv": (0, 2), "DWConv": (0, 2), "MBConv": (1, 2), "InvertedResidualv3": (2, 5),
+    "GhostBottleneck": (2, 4), "ShuffleNetV2": (None, 0), "MaxPool": (None, 1),
+}  # fmt: skip
+
+
+def blocks_summary(model_yaml: str) -> str:
+    """'Conv:16/2 MBConv:24/2 MBConv:24x2 Shuffle/2' (out channels, /2 when strided, xN)."""
+    parts = []
+    for repeat, module, args in yaml.safe_load(model_yaml)["backbone"]:
+        if module not in ARG_INDEX:
+            continue
+        out_at, stride_at = ARG_INDEX[module]
+        text = SHORT.get(module, module) + ("" if out_at is None else f":{args[out_at]}")
+        text += "/2" if len(args) > stride_at and args[stride_at] == 2 else ""
+        parts.append(text + (f"x{repeat}" if repeat > 1 else ""))
+    return " ".join(parts)
+
+
+def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
+    """E.g. "trial 7: Conv:16/2 MBConv:24x2 | 1.23M MACs 45.6k params -> F1 0.612 (6 ep, 21 s)"."""
+    attrs = trial.user_attrs
+    what = blocks_summary(attrs["model_yaml"]) if "model_yaml" in attrs else dict(trial.params)
+    cost = ""
+    if "macs" in attrs:
+        cost = f" | {attrs['macs'] / 1e6:.2f}M MACs {attrs['params'] / 1e3:.1f}k params"
+    if trial.state == TrialState.COMPLETE and "infeasible" in attrs:
+        outcome = f"infeasible ({attrs['infeasible']}), not trained"
+    elif trial.state == TrialState.COMPLETE:
+        outcome = (
+            f"F1 {trial.values[0]:.3f} ({attrs.get('epochs_run', '?')} ep, "
+            f"{attrs.get('train_seconds', 0):.1f} s)"
+        )
+    elif trial.state == TrialState.PRUNED:
+        history = attrs.get("f1_history", [])
+        outcome = f"stopped early after {len(history)} ep (F1 {history[-1] if history else 0:.3f})"
+    else:
+        outcome = f"FAILED: {attrs.get('fail_reason', 'see the log')}"
+    return f"trial {trial.number}: {what}{cost} -> {outcome} | Pareto {len(pareto_front(study))}"
+
+
+def print_trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Study callback printing the trial line above the progress bar."""
+    tqdm.write(trial_line(study, trial))

@@ -1,0 +1,40 @@
+"""The end of a search run: the Pareto front, where the study lives, and what to run next."""
+
+from __future__ import annotations
+
+import shlex
+
+import optuna
+
+from runner.metrics import competition_score
+from search.study import finished_count, pareto_front
+
+
+def front_table(study: optuna.Study) -> list[str]:
+    """The feasible Pareto front as aligned text rows (multi-objective: F1 and MACs)."""
+    front = pareto_front(study)
+    if not front:
+        return ["no feasible finished trial yet"]
+    rows = [f"{'trial':>6} {'F1':>6} {'MACs':>12} {'params':>10} {'score':>7}"]
+    for trial in front:
+        attrs = trial.user_attrs
+        f1 = float(attrs.get("f1", trial.values[0]))  # single-objective "score" studies store f1
+        score = competition_score(attrs["macs"], f1)
+        cost = f"{attrs['macs']:>12,} {attrs['params']:>10,}"
+        rows.append(f"{trial.number:>6} {f1:>6.3f} {cost} {score:>7.3f}")
+    return rows
+
+
+def summary_lines(study: optuna.Study, storage: str, interrupted: bool = False) -> list[str]:
+    """Front, location, dashboard and export commands (the storage URL quoted for a shell)."""
+    name, url = study.study_name, shlex.quote(storage)
+    head = "interrupted; finished trials are kept" if interrupted else "search finished"
+    return [
+        f"{head}: {finished_count(study)} trials in study {name!r}",
+        "Pareto front (feasible, best F1 first):",
+        *(f"  {row}" for row in front_table(study)),
+        f"study storage: {storage}",
+        f"dashboard: optuna-dashboard {url} --host 127.0.0.1 --port 8080",
+        f"export:    python -m search.export --study-name {shlex.quote(name)} --storage {url}",
+        "resume:    rerun the same command (finished trials count toward --trials)",
+    ]

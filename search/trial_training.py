@@ -1,0 +1,118 @@
+"""Training one trial's model under the per-trial budget and recording what came out.
+
+The runner knows nothing of Optuna: a study reaches the training loop only through the per-epoch
+callback defined here, which stores the F1 history and stops a trial by raising TrialPruned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Protocol
+
+import optuna
+import torch
+from torch import nn
+
+from runner.config import DataConfig
+from runner.data import Splits
+from runner.train import EpochStats, FitResult, fit
+
+# What fails one trial but not the study: a diverged loss or out-of-memory (RuntimeError
+# subclasses), and an architecture or recipe the builder or config rejects (ValueError).
+TRIAL_ERRORS: tuple[type[Exception], ...] = (RuntimeError, ValueError)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialBudget:
+    """How much training one trial gets; whichever of epochs and seconds ends first stops it.
+
+    Without epochs a trial trains for its data config's EPOCHS (the hyper space samples it).
+    """
+
+    epochs: int | None = None
+    seconds: float | None = None
+    train_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.seconds is not None and self.seconds <= 0:
+            raise ValueError(f"--trial-seconds must be > 0, got {self.seconds}")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ValueError(f"--train-fraction must be in (0, 1], got {self.train_fraction}")
+
+
+class Stopper(Protocol):
+    """Anything with ParetoStopper's should_stop (search/pruning.py)."""
+
+    def should_stop(
+        self, study: optuna.Study, trial: optuna.Trial, epoch: int, f1: float, macs: int
+    ) -> bool: ...
+
+
+@dataclasses.dataclass
+class EpochReporter:
+    """The per-epoch callback: store the F1 history, then let a stopping rule end the trial.
+
+    With `report` (single-objective studies) the epoch's objective value, computed from its F1,
+    also goes to Optuna's pruner.
+    """
+
+    trial: optuna.Trial
+    macs: int
+    stopper: Stopper | None = None
+    report: Callable[[float], float] | None = None
+    history: list[float] = dataclasses.field(default_factory=list)
+
+    def __call__(self, stats: EpochStats) -> None:
+        self.history.append(float(stats.f1))
+        self.trial.set_user_attr("f1_history", list(self.history))
+        if self.report is not None:
+            self.trial.report(self.report(stats.f1), stats.epoch)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruner stopped it at epoch {stats.epoch}")
+        if self.stopper is not None and self.stopper.should_stop(
+            self.trial.study, self.trial, stats.epoch, stats.f1, self.macs
+        ):
+            raise optuna.TrialPruned(f"early stop at epoch {stats.epoch}: F1 {stats.f1:.3f}")
+
+
+def train_trial(
+    trial: optuna.Trial,
+    model: nn.Module,
+    splits: Splits,
+    cfg: DataConfig,
+    budget: TrialBudget,
+    on_epoch: Callable[[EpochStats], None],
+) -> FitResult:
+    """Train under the budget and store the per-class F1, epochs run and seconds on the trial."""
+    result = fit(
+        model, splits, cfg, epochs=budget.epochs or cfg.epochs, seconds=budget.seconds,
+        train_fraction=budget.train_fraction, seed=cfg.seed, on_epoch=on_epoch, progress=False,
+    )  # fmt: skip
+    record_result(trial, result)
+    return result
+
+
+def record_result(trial: optuna.Trial, result: FitResult) -> None:
+    """The contract's per-trial attributes for a finished training run."""
+    trial.set_user_attr("f1_history", [float(s.f1) for s in result.history])
+    trial.set_user_attr("per_class_f1", {k: float(v) for k, v in result.per_class_f1.items()})
+    trial.set_user_attr("epochs_run", int(result.epochs_run))
+    trial.set_user_attr("train_seconds", round(float(result.train_seconds), 2))
+
+
+def record_failure(trial: optuna.Trial, error: BaseException) -> None:
+    """Store why a trial failed so the dashboard and the next worker can see it."""
+    reason = f"{type(error).__name__}: {error}"
+    if isinstance(error, torch.OutOfMemoryError):
+        reason = f"out of memory: {error}"
+    trial.set_user_attr("fail_reason", reason[:2000])
+
+
+def describe_setup(trial: optuna.Trial, cfg: DataConfig) -> None:
+    """Attributes that say how the trial was trained (for export and for reproducing it)."""
+    trial.set_user_attr("img_size", cfg.img_size)
+    trial.set_user_attr("seed", cfg.seed)
+    trial.set_user_attr("data_config", cfg.to_yaml_dict())

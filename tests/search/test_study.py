@@ -1,0 +1,144 @@
+"""The architecture objective and study loop: costs before training, failures, resume, stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from runner.config import DataConfig
+from runner.data import Splits
+from runner.train import TrainingDiverged
+from search.arch_objective import ArchitectureObjective
+from search.study import default_storage, finished_count, open_study, pareto_front, run_study
+from search.trial_training import TRIAL_ERRORS, TrialBudget
+from space import build_model, count_cost
+from space.search_bounds import load_architecture_bounds
+
+REPO = Path(__file__).resolve().parents[2]
+BOUNDS = load_architecture_bounds(REPO / "configs" / "search" / "architecture.yaml")
+
+
+def _study(storage: str | None = None, seed: int = 0) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.RandomSampler(seed=seed)
+    return open_study("t", storage or optuna.storages.InMemoryStorage(), sampler)
+
+
+def _objective(cfg: DataConfig, splits: Splits, **kw: object) -> ArchitectureObjective:
+    return ArchitectureObjective(BOUNDS, cfg, splits, TrialBudget(epochs=3), **kw)
+
+
+def test_trial_stores_the_contract_attributes(fake_fit: Callable, fake_cfg, fake_splits) -> None:
+    fake = fake_fit()
+    study = _study()
+    run_study(study, _objective(fake_cfg, fake_splits), trials=2, timeout=None, catch=())
+    trial = study.trials[0]
+    attrs = trial.user_attrs
+    assert trial.state == TrialState.COMPLETE
+    assert study.metric_names == ["f1", "macs"]
+    model = build_model(yaml.safe_load(attrs["model_yaml"]))
+    assert count_cost(model, 32).macs == attrs["macs"] == trial.values[1]
+    assert attrs["params"] == count_cost(model, 32).params
+    assert attrs["f1_history"] == pytest.approx([0.1, 0.2, 0.3]) and trial.values[
+        0
+    ] == pytest.approx(0.3)
+    assert attrs["per_class_f1"] == pytest.approx({"a": 0.3, "b": 0.3, "c": 0.3})
+    assert (attrs["epochs_run"], attrs["train_seconds"], attrs["img_size"], attrs["seed"]) == (
+        3,
+        0.5,
+        32,
+        5,
+    )
+    assert attrs["data_config"]["IMG_SIZE"] == 32
+    assert fake.calls[0]["epochs"] == 3 and fake.calls[0]["seed"] == 5
+
+
+def test_over_macs_max_is_infeasible_and_not_trained(
+    fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    fake = fake_fit()
+    study = _study()
+    run_study(
+        study, _objective(fake_cfg, fake_splits, macs_max=1), trials=4, timeout=None, catch=()
+    )
+    assert fake.calls == []
+    for trial in study.trials:
+        assert trial.state == TrialState.COMPLETE
+        assert trial.values[0] == 0.0 and trial.constraints == {
+            "macs_budget": trial.user_attrs["macs"] - 1
+        }
+        assert "> --macs-max 1" in trial.user_attrs["infeasible"]
+    assert pareto_front(study) == []
+
+
+def test_failing_trial_stores_its_reason_and_the_study_goes_on(
+    fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    fake_fit(
+        lambda call: TrainingDiverged("loss is nan at epoch 1, step 3") if call == 2 else None
+    )
+    study = _study()
+    run_study(study, _objective(fake_cfg, fake_splits), trials=3, timeout=None, catch=TRIAL_ERRORS)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert (
+        study.trials[1].user_attrs["fail_reason"]
+        == "TrainingDiverged: loss is nan at epoch 1, step 3"
+    )
+
+
+def test_rerun_resumes_and_counts_finished_trials(
+    fake_fit: Callable, fake_cfg, fake_splits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_fit()
+    monkeypatch.chdir(tmp_path)
+    storage = default_storage("t")
+    assert storage == "sqlite:///studies/t.db" and (tmp_path / "studies").is_dir()
+    objective = _objective(fake_cfg, fake_splits)
+    run_study(_study(storage), objective, trials=2, timeout=None, catch=())
+    run_study(_study(storage, seed=1), objective, trials=3, timeout=None, catch=())
+    study = _study(storage)
+    assert finished_count(study) == 3
+    assert run_study(study, objective, trials=3, timeout=None, catch=()) is False
+    assert len(study.trials) == 3
+
+
+def test_ctrl_c_keeps_finished_trials(fake_fit: Callable, fake_cfg, fake_splits) -> None:
+    fake_fit(lambda call: KeyboardInterrupt() if call == 2 else None)
+    study = _study()
+    assert run_study(study, _objective(fake_cfg, fake_splits), trials=5, timeout=None, catch=())
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+
+
+class StopAtEpoch:
+    """A stopping rule that ends every trial at one epoch and records what it was asked."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.asked = epoch, []
+
+    def should_stop(self, study, trial, epoch: int, f1: float, macs: int) -> bool:
+        self.asked.append((epoch, trial.user_attrs["f1_history"], macs))
+        return epoch >= self.epoch
+
+
+def test_stopper_prunes_after_the_history_is_stored(
+    fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    fake_fit()
+    stopper = StopAtEpoch(2)
+    study = _study()
+    run_study(
+        study, _objective(fake_cfg, fake_splits, stopper=stopper), trials=1, timeout=None, catch=()
+    )
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["f1_history"] == pytest.approx([0.1, 0.2])
+    assert (
+        stopper.asked[0][:2] == (1, pytest.approx([0.1]))
+        and stopper.asked[1][2] == trial.user_attrs["macs"]
+    )
