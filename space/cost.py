@@ -1,15 +1,18 @@
 """What a model costs: MACs with thop (the competition's count) and a flop_counter cross-check.
 
-thop registers ``total_ops`` / ``total_params`` buffers on every module and leaves some behind, so
-counting works on a clean CPU copy: the caller's model keeps its device, training flag and
+thop registers ``total_ops`` / ``total_params`` buffers on every module and leaves some behind; we
+strip them before and after each count, restore the training flag, and count a model that lives
+elsewhere than on the CPU through a CPU copy. So the caller's model keeps its device, mode and
 state_dict, and a count never depends on whether the model ran or was counted before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import warnings
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -35,13 +38,30 @@ class Cost:
     params: int
 
 
-def _clean_copy(model: nn.Module) -> nn.Module:
-    """An eval-mode CPU float copy without thop buffers left by any earlier count."""
-    net = copy.deepcopy(model).cpu().float().eval()
-    for module in net.modules():
+def _strip_thop_buffers(model: nn.Module) -> None:
+    for module in model.modules():
         for name in _THOP_BUFFERS:
             module._buffers.pop(name, None)
-    return net
+
+
+@contextlib.contextmanager
+def eval_on_cpu(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode on CPU, float, without thop buffers; put back as it was afterwards.
+
+    A CPU float32 model is used in place (no copy: copying costs more than the count) and its
+    training flag restored; any other model is counted through a CPU copy.
+    """
+    tensors = [*model.parameters(), *model.buffers()]
+    in_place = all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.int64)
+                   for t in tensors)
+    net = model if in_place else copy.deepcopy(model).cpu().float()
+    training = net.training
+    _strip_thop_buffers(net)
+    try:
+        yield net.eval()
+    finally:
+        _strip_thop_buffers(net)
+        net.train(training)
 
 
 def _probe(model: nn.Module, img_size: int) -> torch.Tensor:
@@ -53,9 +73,9 @@ def _probe(model: nn.Module, img_size: int) -> torch.Tensor:
 def profile_macs(module: nn.Module, x: torch.Tensor, *, conv_linear_only: bool = False) -> int:
     """thop MACs of ``module`` on input ``x``; ``conv_linear_only`` drops BN and pooling terms."""
     custom = {t: zero_ops for t in _NOT_CONV_OR_LINEAR} if conv_linear_only else None
-    with torch.no_grad():
-        macs, _ = thop.profile(_clean_copy(module), inputs=(x.detach().cpu().float(),),
-                               custom_ops=custom, verbose=False)
+    with torch.no_grad(), eval_on_cpu(module) as net:
+        macs, _ = thop.profile(net, inputs=(x.detach().cpu().float(),), custom_ops=custom,
+                               verbose=False)
     return int(round(float(macs)))
 
 
@@ -82,8 +102,7 @@ def flop_counter_macs(model: nn.Module, img_size: int) -> int:
     It sees functional ops too, so it checks that no convolution hides from thop's hooks.
     """
     x = _probe(model, img_size)
-    net = _clean_copy(model)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad(), eval_on_cpu(model) as net, FlopCounterMode(display=False) as counter:
         net(x)
     return counter.get_total_flops() // 2
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from space.cost import profile_macs
+from space.cost import eval_on_cpu, profile_macs
 from space.errors import ModelConfigError
 
 if TYPE_CHECKING:
@@ -70,10 +69,9 @@ class SpaceModel(nn.Module):
             pass
 
     def _trace(self, img_size: int) -> Any:
-        """Yield (spec, row, input, output) per row, run on an eval CPU copy."""
-        net = copy.deepcopy(self).cpu().float().eval()
+        """Yield (spec, row, input, output) per row, run in eval mode on the CPU."""
         x = torch.zeros(1, self.input_channel, img_size, img_size)
-        with torch.no_grad():
+        with torch.no_grad(), eval_on_cpu(self) as net:
             for spec, row in zip(self.specs, net.rows, strict=True):
                 y = _run_row(spec, row, x, img_size)
                 yield spec, row, x, y

@@ -25,7 +25,7 @@ SAMPLES: dict[str, list[Any]] = {
     "AvgPool": [3, "{s}", 1],
     "GlobalAvgPool": [],
     "Flatten": [],
-    "Linear": [7, "ReLU"],
+    "Linear": [7, "Sigmoid"],
     "Dropout": [0.1],
 }
 POOLED = {"Flatten", "Linear"}  # they expect a pooled (N, C, 1, 1) input
@@ -43,6 +43,7 @@ def _args(name: str, stride: int) -> list[Any]:
 
 @pytest.mark.parametrize(("name", "stride"), CASES)
 def test_block_forward_backward(name: str, stride: int) -> None:
+    torch.manual_seed(0)
     pool = [[1, "GlobalAvgPool", []]] if name in POOLED else []
     cfg = {"backbone": [[1, "Conv", [16, 3, 1]], *pool, [2, name, _args(name, stride)]]}
     model = build_model(cfg)
