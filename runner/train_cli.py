@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from runner.config import DataConfig, load_data_config
@@ -29,6 +30,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="run folder (default runs/<model>-<data>)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    parser.add_argument(
+        "--threads", type=int,
+        help="CPU threads for torch (default: all cores; 1 is faster on a busy shared machine)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -110,6 +115,8 @@ def _train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input (a YAML, a folder, a run) ends with its message, not a traceback."""
     args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
     try:
         return _train(args)
     except ValueError as e:
