@@ -38,10 +38,14 @@ class Cost:
     params: int
 
 
-def _strip_thop_buffers(model: nn.Module) -> None:
+def _strip_thop_state(model: nn.Module) -> None:
+    """Remove thop's buffers, and its hooks too: thop leaves them when the forward pass fails."""
     for module in model.modules():
         for name in _THOP_BUFFERS:
             module._buffers.pop(name, None)
+        for key, hook in list(module._forward_hooks.items()):
+            if getattr(hook, "__module__", "").startswith("thop"):
+                del module._forward_hooks[key]
 
 
 @contextlib.contextmanager
@@ -56,11 +60,11 @@ def eval_on_cpu(model: nn.Module) -> Iterator[nn.Module]:
                    for t in tensors)
     net = model if in_place else copy.deepcopy(model).cpu().float()
     training = net.training
-    _strip_thop_buffers(net)
+    _strip_thop_state(net)
     try:
         yield net.eval()
     finally:
-        _strip_thop_buffers(net)
+        _strip_thop_state(net)
         net.train(training)
 
 
