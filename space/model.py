@@ -78,6 +78,10 @@ class SpaceModel(nn.Module):
                 x = y
 
 
+# What torch says when a feature map is smaller than a kernel (conv) or pools to nothing.
+_COLLAPSE_SIGNS = ("too small", "can't be greater than actual input size")
+
+
 def _run_row(spec: BlockSpec, row: nn.Module, x: torch.Tensor, img_size: int) -> torch.Tensor:
     """Run one row; a failure or an empty output names the row and the shape it received."""
     shape = "x".join(str(d) for d in x.shape[1:])
@@ -86,11 +90,13 @@ def _run_row(spec: BlockSpec, row: nn.Module, x: torch.Tensor, img_size: int) ->
     try:
         y = row(x)
     except RuntimeError as e:
-        if x.ndim == 4 and min(x.shape[-2:]) < 8:
+        if any(sign in str(e) for sign in _COLLAPSE_SIGNS):
             raise ModelConfigError(f"{collapse} ({str(e).splitlines()[0]}); the strides before "
                                    f"it shrink the image too much: use a larger img_size") from e
+        hint = ("; Linear takes a pooled map: put [1, GlobalAvgPool, []] before it"
+                if spec.module == "Linear" else "")
         raise ModelConfigError(f"{spec.label()}: cannot run on a {shape} input at "
-                               f"img_size={img_size}: {str(e).splitlines()[0]}") from e
+                               f"img_size={img_size}: {str(e).splitlines()[0]}{hint}") from e
     if y.numel() == 0:
         raise ModelConfigError(f"{collapse} to {'x'.join(str(d) for d in y.shape[1:])}; "
                                f"use a larger img_size")

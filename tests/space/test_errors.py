@@ -161,3 +161,10 @@ def test_a_failed_count_leaves_the_model_usable(write_yaml: Writer) -> None:
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
     assert count_cost(model, 32).macs > 0
     assert not [k for k in model.state_dict() if "total_" in k]
+
+
+def test_linear_on_an_unpooled_map_says_to_pool_first(write_yaml: Writer) -> None:
+    model = build_model(write_yaml({"backbone": [STEM, [1, "Linear", [3]]]}, "flat.yaml"))
+    with pytest.raises(ModelConfigError, match=r"flat\.yaml, backbone row 1 \[1, Linear, \[3\]\]: "
+                                               r"cannot run on a 16x16x16 input.*GlobalAvgPool"):
+        count_cost(model, 32)
