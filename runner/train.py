@@ -1,4 +1,4 @@
-"""Training a model on cached splits: fit() for trials and final runs, and the training CLI.
+"""Training a model on cached splits: fit() serves brief search trials and full final runs.
 
 The epoch loop touches only index tensors and whole batches (gather, augment, normalise, step), so
 a brief trial costs what the model costs. The search reaches training only through on_epoch.
@@ -33,7 +33,7 @@ class TrainingDiverged(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class EpochStats:
-    """One epoch: mean training loss, validation macro F1 and accuracy, wall seconds."""
+    """One epoch: mean training loss, validation macro F1 and accuracy, seconds (with eval)."""
 
     epoch: int
     loss: float
@@ -44,7 +44,7 @@ class EpochStats:
 
 @dataclasses.dataclass(frozen=True)
 class FitResult:
-    """Validation scores after the last epoch, and the history of every epoch."""
+    """Validation scores after the last epoch (not the best one), and every epoch's history."""
 
     f1: float
     per_class_f1: dict[str, float]
@@ -57,7 +57,10 @@ class FitResult:
 
 @dataclasses.dataclass
 class TrainState:
-    """Everything needed to continue a run after its last finished epoch."""
+    """Everything needed to continue a run after its last finished epoch.
+
+    The tensors are the live ones of the run: save or copy them before training goes on.
+    """
 
     epochs_done: int
     model: dict[str, Any]
@@ -174,7 +177,8 @@ class _Loop:
             progress = max((done_steps + steps) / self.total_steps, elapsed / self.seconds)
             if progress >= 1.0:
                 break
-            loss = float(self.step(order[i * batch : (i + 1) * batch], lr_at(progress, *self.lr)))
+            lr = lr_at(progress, self.cfg.init_lr, self.cfg.scheduler)
+            loss = float(self.step(order[i * batch : (i + 1) * batch], lr))
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss} at epoch {epoch + 1}, step {steps + 1}: lower INIT_LR "
@@ -183,10 +187,6 @@ class _Loop:
             total, steps = total + loss, steps + 1
             bar.set_postfix(loss=f"{total / steps:.3f}", refresh=False)
         return total / max(steps, 1), steps
-
-    @property
-    def lr(self) -> tuple[float, str]:
-        return self.cfg.init_lr, self.cfg.scheduler
 
 
 def _make_loop(

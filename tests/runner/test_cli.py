@@ -11,6 +11,8 @@ import yaml
 
 import runner.rundir
 from runner import evaluate, predict, train_cli
+from runner.rundir import RunDir
+from runner.train import TrainState
 from tests.conftest import make_image_folder
 
 
@@ -48,7 +50,7 @@ def test_interrupted_run_resumes(
     run = tmp_path / "runs" / "tiny"
     real_save = runner.rundir.RunDir.save_state
 
-    def save_then_interrupt(self, state, classes):  # type: ignore[no-untyped-def]
+    def save_then_interrupt(self: RunDir, state: TrainState, classes: list[str]) -> None:
         real_save(self, state, classes)
         if state.epochs_done == 2:
             raise KeyboardInterrupt

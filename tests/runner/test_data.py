@@ -6,6 +6,7 @@ import dataclasses
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = runner.data.decode_images
 
-    def spy(files, size, **kwargs):  # type: ignore[no-untyped-def]
+    def spy(files: list[Path], size: int, **kwargs: Any) -> tuple[torch.Tensor, list[int]]:
         calls.append(len(files))
         return real(files, size, **kwargs)
 
