@@ -111,6 +111,8 @@ class ModuleSpec:
     """How one YAML module name becomes blocks: arg names, channel rules, stride placement.
 
     Attributes:
+        block: the module class a row of this name builds (one per repeat).
+        build: adapter from the bound YAML args to ``block``'s timm-style signature.
         out_chs: the output channel rule, ``(in_chs, bound args) -> out``.
         channel_args: args holding channel counts, rounded by ``width_multiple`` when
             ``round_channels`` (never for FixedConv / Linear, whose out is a class count).
@@ -120,6 +122,7 @@ class ModuleSpec:
     """
 
     name: str
+    block: type[nn.Module]
     args: tuple[Arg, ...]
     build: Build
     out_chs: Callable[[int, Args], int] = _same
@@ -209,19 +212,19 @@ def _c(in_chs: int, a: Args) -> int:
 
 
 _SPECS = (
-    ModuleSpec("Conv", _CONV_ARGS, _conv, _out, ("out",), stride_arg="stride", stride_on="last",
-               check=_groups_divide),
-    ModuleSpec("FixedConv", _CONV_ARGS, _conv, _out, ("out",), round_channels=False,
+    ModuleSpec("Conv", Conv, _CONV_ARGS, _conv, _out, ("out",), stride_arg="stride",
+               stride_on="last", check=_groups_divide),
+    ModuleSpec("FixedConv", Conv, _CONV_ARGS, _conv, _out, ("out",), round_channels=False,
                stride_arg="stride", stride_on="last", head=True, check=_groups_divide),
     ModuleSpec(
-        "DWConv",
+        "DWConv", DWConv,
         (Arg("out", "channels"), Arg("kernel", "int"), Arg("stride", "int", 1),
          Arg("padding", "padding", None), Arg("activation", "act", "ReLU")),
         lambda i, o, a, s: DWConv(i, o, kernel_size=a["kernel"], stride=s, padding=a["padding"],
                                   act_layer=get_act(a["activation"])),
         _out, ("out",), stride_arg="stride", stride_on="last"),
     ModuleSpec(
-        "Bottleneck",
+        "Bottleneck", Bottleneck,
         (Arg("out", "channels"), Arg("shortcut", "flag", True), Arg("groups", "int", 1),
          Arg("expansion", "ratio", 0.5), Arg("activation", "act", "ReLU")),
         lambda i, o, a, s: Bottleneck(i, o, shortcut=bool(a["shortcut"]), groups=a["groups"],
@@ -229,11 +232,12 @@ _SPECS = (
                                       act_layer=get_act(a["activation"])),
         _out, ("out",), check=_bottleneck_fits),
     ModuleSpec(
-        "InvertedResidualv2", (Arg("c", "channels"), Arg("t", "ratio"), Arg("s", "stride12")),
+        "InvertedResidualv2", InvertedResidualv2,
+        (Arg("c", "channels"), Arg("t", "ratio"), Arg("s", "stride12")),
         lambda i, o, a, s: InvertedResidualv2(i, o, stride=s, exp_ratio=a["t"]),
         _c, ("c",), **_IR_STRIDE),
     ModuleSpec(
-        "InvertedResidualv3",
+        "InvertedResidualv3", InvertedResidualv3,
         (Arg("k", "int"), Arg("t", "ratio"), Arg("c", "channels"), Arg("use_se", "flag"),
          Arg("use_hs", "flag"), Arg("s", "stride12")),
         lambda i, o, a, s: InvertedResidualv3(
@@ -241,36 +245,39 @@ _SPECS = (
             act_layer=nn.Hardswish if a["use_hs"] else nn.ReLU),
         _c, ("c",), **_IR_STRIDE),
     ModuleSpec(
-        "MBConv", (Arg("t", "ratio"), Arg("c", "channels"), Arg("s", "stride12"), Arg("k", "int")),
+        "MBConv", MBConv,
+        (Arg("t", "ratio"), Arg("c", "channels"), Arg("s", "stride12"), Arg("k", "int")),
         lambda i, o, a, s: MBConv(i, o, kernel_size=a["k"], stride=s, exp_ratio=a["t"]),
         _c, ("c",), **_IR_STRIDE),
     ModuleSpec(
-        "ShuffleNetV2", (Arg("stride", "stride12"),),
+        "ShuffleNetV2", ShuffleNetV2, (Arg("stride", "stride12"),),
         lambda i, o, a, s: ShuffleNetV2(i, o, stride=s),
         lambda i, a: i * a["stride"], stride_arg="stride", stride_on="first", check=_even_split),
     ModuleSpec(
-        "GhostBottleneck",
+        "GhostBottleneck", GhostBottleneck,
         (Arg("k", "int"), Arg("t", "ratio"), Arg("c", "channels"), Arg("use_se", "flag"),
          Arg("s", "stride12")),
         lambda i, o, a, s: GhostBottleneck(i, o, kernel_size=a["k"], stride=s, exp_ratio=a["t"],
                                            use_se=bool(a["use_se"])),
         _c, ("c",), **_IR_STRIDE),
     ModuleSpec(
-        "Fire",
+        "Fire", Fire,
         (Arg("squeeze", "channels"), Arg("expand1x1", "channels"), Arg("expand3x3", "channels")),
         lambda i, o, a, s: Fire(i, a["squeeze"], a["expand1x1"], a["expand3x3"]),
         lambda i, a: a["expand1x1"] + a["expand3x3"], ("squeeze", "expand1x1", "expand3x3")),
-    ModuleSpec("MaxPool", _POOL_ARGS,
+    ModuleSpec("MaxPool", nn.MaxPool2d, _POOL_ARGS,
                lambda i, o, a, s: nn.MaxPool2d(a["kernel"], s, a["padding"]), stride_arg="stride"),
-    ModuleSpec("AvgPool", _POOL_ARGS,
+    ModuleSpec("AvgPool", nn.AvgPool2d, _POOL_ARGS,
                lambda i, o, a, s: nn.AvgPool2d(a["kernel"], s, a["padding"]), stride_arg="stride"),
-    ModuleSpec("GlobalAvgPool", (), lambda i, o, a, s: nn.AdaptiveAvgPool2d(1)),
-    ModuleSpec("Flatten", (), lambda i, o, a, s: nn.Flatten()),
+    ModuleSpec("GlobalAvgPool", nn.AdaptiveAvgPool2d, (),
+               lambda i, o, a, s: nn.AdaptiveAvgPool2d(1)),
+    ModuleSpec("Flatten", nn.Flatten, (), lambda i, o, a, s: nn.Flatten()),
     ModuleSpec(
-        "Linear", (Arg("out", "channels"), Arg("activation", "act", None)),
+        "Linear", Linear, (Arg("out", "channels"), Arg("activation", "act", None)),
         lambda i, o, a, s: Linear(i, o, act_layer=get_act(a["activation"])),
         _out, ("out",), round_channels=False, head=True),
-    ModuleSpec("Dropout", (Arg("p", "prob", 0.5),), lambda i, o, a, s: nn.Dropout(a["p"])),
+    ModuleSpec("Dropout", nn.Dropout, (Arg("p", "prob", 0.5),),
+               lambda i, o, a, s: nn.Dropout(a["p"])),
 )
 
 MODULES: Mapping[str, ModuleSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})

@@ -53,6 +53,7 @@ def test_block_forward_backward(name: str, stride: int) -> None:
     assert y.shape[0] == 2 and y.shape[1] == spec.out_chs
     if y.ndim == 4 and name not in {"GlobalAvgPool", "MaxPool", "AvgPool"}:
         assert y.shape[-1] == 16 // stride
+    assert all(isinstance(block, MODULES[name].block) for block in model.rows[-1])
     y.float().pow(2).mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     missing = [n for n, p in model.named_parameters() if p.grad is None]
