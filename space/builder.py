@@ -50,6 +50,7 @@ class BlockSpec:
 
 
 def _number(cfg: Mapping[str, Any], key: str, default: float, source: str) -> float:
+    """A positive multiple from the header (depth_multiple, width_multiple)."""
     value = cfg.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ModelConfigError(f"{source}: {key} must be a positive number, got {value!r}")

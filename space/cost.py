@@ -69,6 +69,7 @@ def eval_on_cpu(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _probe(model: nn.Module, img_size: int) -> torch.Tensor:
+    """The zeros (1, C, S, S) input MACs are counted on, after checking the size."""
     if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < 1:
         raise ValueError(f"img_size must be a positive int, got {img_size!r}")
     return torch.zeros(1, getattr(model, "input_channel", 3), img_size, img_size)

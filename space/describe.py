@@ -19,6 +19,7 @@ RIGHT = {"row", "repeat", "params", "MACs"}
 
 
 def _cells(record: RowSummary) -> tuple[str, ...]:
+    """One table line's cells: shapes without the batch axis, counts with thousands separators."""
     output = "x".join(str(d) for d in record.out_shape[1:])
     return (str(record.index), str(record.repeat), record.module, format_value(record.args),
             output, f"{record.params:,}", f"{record.macs:,}")

@@ -45,14 +45,17 @@ REQUIRED: Any = _Required()
 
 
 def _is_int(v: Any) -> bool:
+    """An int that is not a bool (YAML ``true`` must not pass as a channel count)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _is_number(v: Any) -> bool:
+    """An int or float, not a bool."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _check_act(v: Any) -> bool:
+    """A known activation name or null."""
     try:
         get_act(v)
     except ValueError:
@@ -103,6 +106,7 @@ class Arg:
 
 
 def _same(in_chs: int, args: Args) -> int:
+    """Out-channel rule of shape-only rows; its identity also marks them (``keeps_channels``)."""
     return in_chs
 
 
@@ -169,6 +173,7 @@ class ModuleSpec:
 
 
 def _groups_divide(in_chs: int, args: Args) -> str | None:
+    """Conv groups must split both channel counts evenly, or torch fails without naming the row."""
     groups = args["groups"]
     if in_chs % groups or args["out"] % groups:
         return f"groups={groups} must divide the input channels ({in_chs}) and out ({args['out']})"
@@ -176,6 +181,7 @@ def _groups_divide(in_chs: int, args: Args) -> str | None:
 
 
 def _bottleneck_fits(in_chs: int, args: Args) -> str | None:
+    """The hidden width int(out * expansion) must exist and suit the 3x3 conv's groups."""
     hidden = int(args["out"] * args["expansion"])
     if hidden < 1:
         return f"int(out * expansion) must be >= 1, got {hidden} (out={args['out']})"
@@ -185,12 +191,14 @@ def _bottleneck_fits(in_chs: int, args: Args) -> str | None:
 
 
 def _even_split(in_chs: int, args: Args) -> str | None:
+    """A stride-1 ShuffleNetV2 unit splits its input in two equal halves."""
     if args["stride"] == 1 and in_chs % 2:
         return f"stride 1 splits the input in half, so input channels must be even, got {in_chs}"
     return None
 
 
 def _conv(in_chs: int, out_chs: int, a: Args, stride: Any) -> nn.Module:
+    """Conv and FixedConv build the same block; only their channel rounding differs."""
     return Conv(in_chs, out_chs, kernel_size=a["kernel"], stride=stride, padding=a["padding"],
                 groups=a["groups"], act_layer=get_act(a["activation"]))
 
@@ -204,10 +212,12 @@ _IR_STRIDE = {"stride_arg": "s", "stride_on": "first"}
 
 
 def _out(in_chs: int, a: Args) -> int:
+    """Out channels given as ``out`` (Conv family, Linear)."""
     return a["out"]
 
 
 def _c(in_chs: int, a: Args) -> int:
+    """Out channels given as ``c`` (the inverted residual family, Ghost)."""
     return a["c"]
 
 

@@ -106,13 +106,16 @@ def _suggest_stage(
 
 
 def _suggest_head(trial: Trial, bounds: ArchitectureBounds, num_classes: int) -> list[Row]:
-    """1x1 Conv, global pooling and a class layer that is never width-rounded."""
+    """1x1 Conv, global pooling and a class layer that is never width-rounded.
+
+    A FixedConv head's (N, C, 1, 1) output is flattened by the model, as in the competition.
+    """
     channels = trial.suggest_int("head.c", *bounds.head_channels, step=CHANNEL_STEP)
     act = trial.suggest_categorical("head.act", list(bounds.acts))
     kind = trial.suggest_categorical("head.type", list(bounds.head_types))
     rows: list[Row] = [[1, "Conv", [channels, 1, 1, None, 1, act]], [1, "GlobalAvgPool", []]]
     if kind == "FixedConv":
-        return rows + [[1, "FixedConv", [num_classes, 1, 1, None, 1, None]], [1, "Flatten", []]]
+        return rows + [[1, "FixedConv", [num_classes, 1, 1, None, 1, None]]]
     return rows + [[1, "Flatten", []], [1, "Linear", [num_classes]]]
 
 
