@@ -1,0 +1,220 @@
+"""Does Pareto early stopping pay? The same architecture study with and without it.
+
+Both arms run the architecture study (same space, sampler, seed, data, per-trial budget and
+wall-clock budget) on the real data, one after the other in this process; only the stopping rule
+differs. Printed per arm: trials finished (completed + stopped early), epochs trained, wall and
+CPU seconds, trials finished per CPU-hour, and the hypervolume of the final feasible front
+(search/hypervolume.py). Then the two ratios the early-stopping issue sets targets for:
+
+    trials per CPU-hour, with / without     target >= 2
+    hypervolume of the front, with / without  target >= 0.95
+
+CPU time (this process, all threads) is the fair denominator on a shared machine: other jobs
+slow the wall clock of one arm without costing it CPU. Run from the repository root:
+
+    python bench/mo_pruning.py [--budget 600] [--seed 0] [--threads N] [--out DIR]
+
+Each arm writes its study to DIR/<arm>-seed<seed>.db (replaced on every run) so it can be
+opened with optuna-dashboard or exported afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from runner.config import DataConfig, load_data_config
+from runner.data import Splits
+from search.arch_objective import ArchitectureObjective
+from search.architecture import (
+    DEFAULT_EPOCHS,
+    DEFAULT_IMG_SIZE,
+    DEFAULT_SPACE,
+    DEFAULT_TRAIN_FRACTION,
+    DEFAULT_TRIAL_SECONDS,
+)
+from search.cli_common import DEFAULT_DATA
+from search.hypervolume import hypervolume
+from search.progress import print_trial_line
+from search.pruning import (
+    DEFAULT_MIN_PEERS,
+    DEFAULT_RUNGS,
+    DEFAULT_WORST_FRACTION,
+    ParetoStopper,
+)
+from search.splits_cache import SplitsCache
+from search.study import make_sampler, open_study, pareto_front, run_study
+from search.trial_training import TRIAL_ERRORS, TrialBudget
+from space.search_bounds import ArchitectureBounds, load_architecture_bounds
+
+ARMS = ("without", "with")  # the baseline first: the ratios divide "with" by "without"
+TRIAL_CAP = 100_000  # the wall-clock budget, not a trial count, ends each arm
+TARGET_RATE_RATIO, TARGET_HV_RATIO = 2.0, 0.95
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmResult:
+    """What one arm produced within the budget."""
+
+    arm: str
+    completed: int
+    stopped: int
+    failed: int
+    epochs: int
+    wall_seconds: float
+    cpu_seconds: float
+    front: list[tuple[float, int]]
+
+    @property
+    def finished(self) -> int:
+        return self.completed + self.stopped
+
+    @property
+    def per_cpu_hour(self) -> float:
+        return self.finished / (self.cpu_seconds / 3600.0)
+
+    @property
+    def hypervolume(self) -> float:
+        return hypervolume(self.front)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--budget", type=float, default=600.0, help="wall-clock seconds per arm (%(default)s)")
+    add("--data", default=DEFAULT_DATA, help="data YAML (%(default)s)")
+    add("--space", default=DEFAULT_SPACE, help="architecture space bounds YAML")
+    add("--seed", type=int, default=0, help="sampler and training seed (%(default)s)")
+    add("--sampler", choices=("tpe", "nsga2", "random"), default="tpe")
+    add("--epochs", type=int, default=DEFAULT_EPOCHS, help="per-trial epochs (%(default)s)")
+    add("--trial-seconds", type=float, default=DEFAULT_TRIAL_SECONDS)
+    add("--train-fraction", type=float, default=DEFAULT_TRAIN_FRACTION)
+    add("--img-size", type=int, default=DEFAULT_IMG_SIZE)
+    add("--rungs", type=int, nargs="+", default=list(DEFAULT_RUNGS), help="rung epochs")
+    add("--worst-fraction", type=float, default=DEFAULT_WORST_FRACTION)
+    add("--min-peers", type=int, default=DEFAULT_MIN_PEERS)
+    add("--threads", type=int, help="torch CPU threads (default: all cores)")
+    add("--out", type=Path, default=Path("studies/mo_pruning_bench"), help="study files")
+    args = parser.parse_args(argv)
+    if args.budget <= 0:
+        parser.error(f"--budget must be > 0 seconds, got {args.budget}")
+    return args
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """Everything both arms share; only the stopper differs between them."""
+
+    cfg: DataConfig
+    bounds: ArchitectureBounds
+    budget: TrialBudget
+    splits: Splits
+    stopper: ParetoStopper
+
+
+def run_arm(arm: str, setup: Setup, args: argparse.Namespace) -> ArmResult | None:
+    """One study from scratch under the wall-clock budget; None when interrupted (Ctrl-C)."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{arm}-seed{args.seed}.db"
+    path.unlink(missing_ok=True)  # a fresh study: the arms must not resume an older run
+    sampler = make_sampler(args.sampler, args.seed)
+    study = open_study(f"mo_pruning_{arm}", f"sqlite:///{path}", sampler)
+    stopper = setup.stopper if arm == "with" else None
+    objective = ArchitectureObjective(
+        setup.bounds, setup.cfg, setup.splits, setup.budget, stopper=stopper
+    )
+    print(f"--- arm {arm!r}, early stopping {stopper or 'off'}; study {path}", flush=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    interrupted = run_study(
+        study, objective, trials=TRIAL_CAP, timeout=args.budget, catch=TRIAL_ERRORS,
+        callbacks=[print_trial_line],
+    )  # fmt: skip
+    if interrupted:
+        return None
+    return summarise(arm, study, time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def summarise(arm: str, study: optuna.Study, wall: float, cpu: float) -> ArmResult:
+    """Counts, epochs trained and the feasible front of one finished arm."""
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state for t in trials)
+    epochs = sum(len(t.user_attrs.get("f1_history", [])) for t in trials)
+    front = [(float(t.values[0]), int(t.user_attrs["macs"])) for t in pareto_front(study)]
+    stops = Counter(
+        t.user_attrs.get("pruned_at_epoch") for t in trials if t.state == TrialState.PRUNED
+    )
+    print(f"arm {arm!r}: stopped per rung epoch {dict(sorted(stops.items()))}")
+    return ArmResult(
+        arm, states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL],
+        epochs, wall, cpu, front,
+    )  # fmt: skip
+
+
+def report(results: Sequence[ArmResult]) -> list[str]:
+    """The per-arm table, both fronts and the two ratios against their targets."""
+    lines = [
+        f"{'arm':>8} {'done':>5} {'stopped':>7} {'failed':>6} {'epochs':>6} {'wall s':>7} "
+        f"{'CPU s':>7} {'trials/CPU-h':>12} {'HV':>7}"
+    ]
+    for r in results:
+        lines.append(
+            f"{r.arm:>8} {r.completed:>5} {r.stopped:>7} {r.failed:>6} {r.epochs:>6} "
+            f"{r.wall_seconds:>7.0f} {r.cpu_seconds:>7.0f} {r.per_cpu_hour:>12.1f} "
+            f"{r.hypervolume:>7.4f}"
+        )
+    for r in results:
+        front = ", ".join(f"({f1:.3f}, {macs / 1e6:.2f}M)" for f1, macs in r.front)
+        lines.append(f"front {r.arm}: {front or 'empty'}")
+    base, stop = results
+    rate = stop.per_cpu_hour / base.per_cpu_hour
+    hv = stop.hypervolume / base.hypervolume if base.hypervolume > 0 else float("nan")
+    lines.append(
+        f"trials per CPU-hour, with / without: {rate:.2f} (target >= {TARGET_RATE_RATIO})"
+    )
+    lines.append(f"hypervolume, with / without: {hv:.3f} (target >= {TARGET_HV_RATIO})")
+    return lines
+
+
+def make_setup(args: argparse.Namespace) -> Setup:
+    """Read and check every input before any clock starts; decode the data once."""
+    cfg = load_data_config(args.data)
+    cfg = dataclasses.replace(cfg, seed=args.seed, img_size=args.img_size)
+    bounds = load_architecture_bounds(args.space)
+    budget = TrialBudget(args.epochs, args.trial_seconds, args.train_fraction)
+    stopper = ParetoStopper(tuple(args.rungs), args.worst_fraction, args.min_peers)
+    return Setup(cfg, bounds, budget, SplitsCache(cfg).get(cfg.img_size), stopper)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the baseline arm, then the early-stopping arm, and print the comparison."""
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        setup = make_setup(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    results = []
+    for arm in ARMS:
+        result = run_arm(arm, setup, args)
+        if result is None:
+            print("interrupted; the finished trials are in the study files", file=sys.stderr)
+            return 130
+        results.append(result)
+    print("\n".join(report(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
