@@ -1,0 +1,190 @@
+"""`python -m search.export`: write a study's feasible Pareto front as trainable files.
+
+exports/<study>/<rank>-trial<N>/ gets the trial's model.yaml and data.yaml, which
+`python -m runner.train --model ... --data ...` takes unchanged; beside them pareto.csv and a
+Pareto plot (pareto.png, pareto.html). The same study and options always give the same files, and
+rank folders left by an earlier export are removed, so an export folder never mixes two fronts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import difflib
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import optuna
+import yaml
+
+from runner.config import data_config_from_dict
+from search.hypervolume import DEFAULT_REF, hypervolume
+from search.model_text import model_yaml_text
+from search.pareto import FrontEntry, FrontError, FrontFilter, front_entries, study_points
+from search.pareto_plot import write_html, write_png
+from space import build_model
+
+DEFAULT_STUDIES = Path("studies")  # where the search CLIs put sqlite:///studies/<name>.db
+RANK_FOLDER = re.compile(r"^\d+-trial\d+$")
+CSV_FIELDS = ("rank", "trial", "f1", "macs", "params", "score", "f1_above_cliff", "folder")
+
+
+class ExportError(ValueError):
+    """The study to export cannot be found or opened; the message lists what is there."""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m search.export",
+        description="Write a study's feasible Pareto front as model/data YAMLs, a CSV and plots.",
+    )
+    add = parser.add_argument
+    add("--study-name", required=True, help="the study to export")
+    add("--storage", help="Optuna storage URL (default: sqlite:///studies/<study-name>.db)")
+    add("--top-k", type=int, help="export at most this many front trials, best F1 first")
+    add("--macs-max", type=int, help="leave out front trials over this many MACs")
+    add("--f1-min", type=float, help="leave out front trials under this validation macro F1")
+    add("--epochs", type=int, help="EPOCHS written to each data.yaml (default: the trial's)")
+    add("--output", type=Path, default=Path("exports"), help="(default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def _sqlite_file(storage: str) -> Path | None:
+    """The database file of a sqlite:/// URL (None for other storages and in-memory SQLite)."""
+    if not storage.startswith("sqlite:///") or storage == "sqlite:///:memory:":
+        return None
+    return Path(storage.removeprefix("sqlite:///"))
+
+
+def open_existing_study(study_name: str, storage: str) -> optuna.Study:
+    """Load a study without ever creating one; a wrong name lists the studies there."""
+    db = _sqlite_file(storage)
+    if db is not None and not db.is_file():
+        present = sorted(p.name for p in db.parent.glob("*.db")) if db.parent.is_dir() else []
+        raise ExportError(
+            f"no study storage at {db}; --storage takes the URL the search used "
+            f"({db.parent}/ holds: {', '.join(present) or 'no .db files'})"
+        )
+    names = sorted(optuna.get_all_study_names(storage))
+    if study_name not in names:
+        close = difflib.get_close_matches(study_name, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ExportError(
+            f"no study {study_name!r} in {storage}; {hint}studies there: "
+            f"{', '.join(repr(n) for n in names) or 'none'}"
+        )
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _model_text(study_name: str, entry: FrontEntry, img_size: int) -> str:
+    """The trial's model rebuilt from its stored YAML, dumped with per-row shape comments."""
+    model = build_model(yaml.safe_load(entry.model_yaml))
+    header = (
+        f"# study {study_name!r}, trial {entry.number}, rank {entry.rank} of the exported front: "
+        f"F1 {entry.f1:.4f}, MACs {entry.macs:,}, params {entry.params:,}\n"
+    )
+    return header + model_yaml_text(model, img_size)
+
+
+def _data_text(entry: FrontEntry, epochs: int | None) -> str:
+    """The trial's data recipe as a data YAML (EPOCHS replaced when asked), validated first."""
+    raw = dict(entry.data_config)
+    if epochs is not None:
+        raw["EPOCHS"] = epochs
+    cfg = data_config_from_dict(raw, source=f"trial {entry.number} data_config")
+    return yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False)
+
+
+def _write_csv(path: Path, front: Sequence[FrontEntry]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(CSV_FIELDS)
+        for e in front:
+            writer.writerow([e.rank, e.number, f"{e.f1:.6f}", e.macs, e.params,
+                             f"{e.score:.6f}", f"{e.cliff:+.6f}", e.folder])  # fmt: skip
+
+
+def write_export(
+    study: optuna.Study, front: Sequence[FrontEntry], folder: Path, epochs: int | None = None
+) -> None:
+    """Replace the rank folders in `folder` by this front's, then write the CSV and the plots."""
+    texts = {e.folder: (_model_text(study.study_name, e, int(e.data_config["IMG_SIZE"])),
+                        _data_text(e, epochs)) for e in front}  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.iterdir():
+        if stale.is_dir() and RANK_FOLDER.match(stale.name):
+            shutil.rmtree(stale)
+    for name, (model_text, data_text) in texts.items():
+        (folder / name).mkdir()
+        (folder / name / "model.yaml").write_text(model_text)
+        (folder / name / "data.yaml").write_text(data_text)
+    _write_csv(folder / "pareto.csv", front)
+    title = f"study {study.study_name!r}: Pareto front ({len(front)} exported)"
+    points = study_points(study)
+    write_png(folder / "pareto.png", title, front, points)
+    write_html(folder / "pareto.html", title, front, points)
+
+
+def front_lines(front: Sequence[FrontEntry], volume: float) -> list[str]:
+    """The exported front as a table, then the hypervolume of the study's feasible front."""
+    lines = [f"{'rank':>4} {'trial':>6} {'F1':>7} {'MACs':>12} {'params':>10} {'score':>7} "
+             f"{'above cliff':>11}"]  # fmt: skip
+    for e in front:
+        lines.append(f"{e.rank:>4} {e.number:>6} {e.f1:>7.4f} {e.macs:>12,} {e.params:>10,} "
+                     f"{e.score:>7.4f} {e.cliff:>+11.4f}")  # fmt: skip
+    lines.append(f"hypervolume of the feasible front: {volume:.4f} (share of the box F1 "
+                 f"{DEFAULT_REF[0]:g}..1 x MACs 0..{DEFAULT_REF[1]:,.0f})")  # fmt: skip
+    return lines
+
+
+def export(args: argparse.Namespace) -> list[str]:
+    """Export as the args say; returns the lines to print. Raises FrontError on an empty front."""
+    storage = args.storage or f"sqlite:///{DEFAULT_STUDIES / args.study_name}.db"
+    study = open_existing_study(args.study_name, storage)
+    keep = FrontFilter(args.top_k, args.macs_max, args.f1_min)
+    whole = front_entries(study)
+    front = front_entries(study, keep)
+    if not front:
+        raise FrontError(_empty_message(study, len(whole), keep))
+    folder = args.output / study.study_name
+    write_export(study, front, folder, args.epochs)
+    volume = hypervolume([(e.f1, e.macs) for e in whole])
+    first = folder / front[0].folder
+    return [
+        f"Pareto front of study {study.study_name!r} (feasible, best F1 first; {len(front)} of "
+        f"{len(whole)} front trials kept, {keep.describe()}):",
+        *(f"  {line}" for line in front_lines(front, volume)),
+        f"wrote {folder}/: {len(front)} rank folders, pareto.csv, pareto.png, pareto.html",
+        f"train one: python -m runner.train --model {first}/model.yaml --data {first}/data.yaml",
+    ]
+
+
+def _empty_message(study: optuna.Study, front_size: int, keep: FrontFilter) -> str:
+    """Why nothing can be exported: no feasible completed trial, or the filters removed all."""
+    if front_size:
+        return (f"the filters ({keep.describe()}) leave none of the {front_size} front trials "
+                f"of study {study.study_name!r}; loosen them")  # fmt: skip
+    states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
+    counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) or "no trials"
+    return (
+        f"study {study.study_name!r} has no feasible completed trial to export ({counts}); "
+        "run the search longer or with a larger --macs-max"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        lines = export(args)
+    except ValueError as error:  # ours, and the config errors of a trial's stored YAMLs
+        print(f"python -m search.export: error: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

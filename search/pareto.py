@@ -1,0 +1,139 @@
+"""The exportable Pareto front of a study: feasible, filtered, ranked, with what each rank needs.
+
+Export, its plots and anything else that lists the front read it from here, so the ranks printed,
+plotted and written to folders are the same ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from runner.metrics import cliff_distance, competition_score
+from search.study import is_feasible, pareto_front
+
+# The user attrs the search objectives write and export needs (see search.arch_objective).
+REQUIRED_ATTRS = ("model_yaml", "data_config", "macs", "params")
+
+
+class FrontError(ValueError):
+    """A front that cannot be exported as asked (bad filter, empty front, missing trial data)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontFilter:
+    """Front trials to keep: at most top_k (best F1 first), MACs <= macs_max, F1 >= f1_min."""
+
+    top_k: int | None = None
+    macs_max: int | None = None
+    f1_min: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.top_k is not None and self.top_k < 1:
+            raise FrontError(f"--top-k must be >= 1, got {self.top_k}")
+        if self.macs_max is not None and self.macs_max <= 0:
+            raise FrontError(f"--macs-max must be > 0, got {self.macs_max}")
+        if self.f1_min is not None and not 0.0 <= self.f1_min <= 1.0:
+            raise FrontError(f"--f1-min must be in [0, 1], got {self.f1_min}")
+
+    def keeps(self, f1: float, macs: int) -> bool:
+        """True when a trial passes the MACs and F1 bounds (top_k is applied after ranking)."""
+        over = self.macs_max is not None and macs > self.macs_max
+        under = self.f1_min is not None and f1 < self.f1_min
+        return not (over or under)
+
+    def describe(self) -> str:
+        """The active filters as CLI options, for messages."""
+        parts = [f"--top-k {self.top_k}" if self.top_k is not None else "",
+                 f"--macs-max {self.macs_max:,}" if self.macs_max is not None else "",
+                 f"--f1-min {self.f1_min}" if self.f1_min is not None else ""]  # fmt: skip
+        return " ".join(p for p in parts if p) or "no filters"
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontEntry:
+    """One exported trial: its rank on the filtered front and what its folder is made of."""
+
+    rank: int
+    number: int
+    f1: float
+    macs: int
+    params: int
+    model_yaml: str
+    data_config: Mapping[str, Any]
+
+    @property
+    def folder(self) -> str:
+        """<rank>-trial<N>, the rank zero-padded so that folders list in rank order."""
+        return f"{self.rank:02d}-trial{self.number}"
+
+    @property
+    def score(self) -> float:
+        """The competition's score (lower is better)."""
+        return competition_score(self.macs, self.f1)
+
+    @property
+    def cliff(self) -> float:
+        """F1 above the F1 = 0.5 cliff (negative: below it)."""
+        return cliff_distance(self.f1)
+
+
+def trial_f1(trial: FrozenTrial) -> float:
+    """Validation macro F1; single-objective "score" studies keep it in the "f1" attr."""
+    return float(trial.user_attrs.get("f1", trial.values[0]))
+
+
+def _entry(rank: int, trial: FrozenTrial) -> FrontEntry:
+    """A front entry from a trial, or an error naming what the trial lacks."""
+    missing = [key for key in REQUIRED_ATTRS if key not in trial.user_attrs]
+    if missing:
+        raise FrontError(
+            f"trial {trial.number} is on the front but has no user attrs {missing}: export reads "
+            "the ones search.architecture and search.hyper store with every trial"
+        )
+    attrs = trial.user_attrs
+    return FrontEntry(
+        rank, trial.number, trial_f1(trial), int(attrs["macs"]), int(attrs["params"]),
+        str(attrs["model_yaml"]), dict(attrs["data_config"]),
+    )  # fmt: skip
+
+
+def front_entries(study: optuna.Study, keep: FrontFilter | None = None) -> list[FrontEntry]:
+    """The feasible Pareto front, best F1 first (ties: fewer MACs, then lower trial number),
+    filtered and ranked from 1."""
+    keep = keep or FrontFilter()
+    front = sorted(pareto_front(study), key=lambda t: (-trial_f1(t), _macs(t), t.number))
+    kept = [t for t in front if keep.keeps(trial_f1(t), _macs(t))][: keep.top_k]
+    return [_entry(rank, trial) for rank, trial in enumerate(kept, start=1)]
+
+
+def _macs(trial: FrozenTrial) -> int:
+    """MACs from the attr the objective stores (the objective value of two-objective studies)."""
+    if "macs" in trial.user_attrs:
+        return int(trial.user_attrs["macs"])
+    return int(trial.values[1]) if len(trial.values) > 1 else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyPoint:
+    """One completed trial as a plot point; infeasible ones went over the MACs budget."""
+
+    number: int
+    f1: float
+    macs: int
+    feasible: bool
+
+
+def study_points(study: optuna.Study) -> list[StudyPoint]:
+    """Every completed trial with a MACs count, in trial order (the plots' grey cloud)."""
+    points = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if trial.values and ("macs" in trial.user_attrs or len(trial.values) > 1):
+            points.append(
+                StudyPoint(trial.number, trial_f1(trial), _macs(trial), is_feasible(trial))
+            )
+    return points

@@ -1,0 +1,81 @@
+"""Pareto plots of an exported front: a PNG (matplotlib) and an interactive HTML page (plotly).
+
+Both show every completed trial in grey, the exported front highlighted with its ranks, the
+competition's reference model and the F1 = 0.5 cliff, so how far each candidate sits from the
+cliff is visible at a glance. Neither embeds a date or a random id: a rerun writes the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner.metrics import F1_CLIFF, REF_F1, REF_MACS
+from search.pareto import FrontEntry, StudyPoint
+
+FRONT_COLOUR = "#d62728"
+CLIFF_COLOUR = "#9467bd"
+REFERENCE_LABEL = f"reference model ({REF_MACS:,} MACs, F1 {REF_F1})"
+
+
+def write_png(
+    path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint]
+) -> None:
+    """The Pareto plot as a PNG; MACs on a log axis because candidates span decades."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=100)
+    for feasible, marker, label in ((True, "o", "trials"), (False, "x", "over MACs budget")):
+        group = [p for p in points if p.feasible is feasible]
+        if group:
+            ax.scatter([p.macs for p in group], [p.f1 for p in group], c="0.7", s=18,
+                       marker=marker, label=label, zorder=1)  # fmt: skip
+    ax.plot([e.macs for e in front], [e.f1 for e in front], "o-", color=FRONT_COLOUR,
+            drawstyle="steps-post", label="exported front", zorder=3)  # fmt: skip
+    for entry in front:
+        ax.annotate(str(entry.rank), (entry.macs, entry.f1), textcoords="offset points",
+                    xytext=(4, 4), fontsize=8, color=FRONT_COLOUR)  # fmt: skip
+    ax.scatter([REF_MACS], [REF_F1], marker="*", s=160, c="black", label=REFERENCE_LABEL, zorder=4)
+    ax.axhline(F1_CLIFF, color=CLIFF_COLOUR, linestyle="--", label=f"F1 = {F1_CLIFF} cliff")
+    ax.set(xscale="log", xlabel="MACs", ylabel="validation macro F1", title=title, ylim=(0, 1))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def _hover(entry: FrontEntry) -> str:
+    return (f"rank {entry.rank}: trial {entry.number}<br>F1 {entry.f1:.4f}, "
+            f"MACs {entry.macs:,}, params {entry.params:,}<br>score {entry.score:.4f}, "
+            f"{entry.cliff:+.4f} from the cliff")  # fmt: skip
+
+
+def write_html(
+    path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint]
+) -> None:
+    """The same plot as an interactive page; plotly.js goes once beside it (works offline)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_scatter(
+        x=[p.macs for p in points], y=[p.f1 for p in points], mode="markers", name="trials",
+        marker={"color": "lightgrey", "symbol": ["circle" if p.feasible else "x" for p in points]},
+        text=[f"trial {p.number}" for p in points],
+    )  # fmt: skip
+    fig.add_scatter(
+        x=[e.macs for e in front], y=[e.f1 for e in front], mode="lines+markers+text",
+        name="exported front", line={"shape": "hv", "color": FRONT_COLOUR},
+        text=[str(e.rank) for e in front], textposition="top right",
+        hovertext=[_hover(e) for e in front], hoverinfo="text",
+    )  # fmt: skip
+    fig.add_scatter(x=[REF_MACS], y=[REF_F1], mode="markers", name=REFERENCE_LABEL,
+                    marker={"symbol": "star", "size": 14, "color": "black"})  # fmt: skip
+    fig.add_hline(y=F1_CLIFF, line_dash="dash", line_color=CLIFF_COLOUR,
+                  annotation_text=f"F1 = {F1_CLIFF} cliff")  # fmt: skip
+    fig.update_layout(title=title, xaxis={"type": "log", "title": "MACs"},
+                      yaxis={"title": "validation macro F1", "range": [0, 1]})  # fmt: skip
+    fig.write_html(path, include_plotlyjs="directory", div_id="pareto-front", full_html=True)
