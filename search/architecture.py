@@ -27,8 +27,8 @@ from space.search_bounds import load_architecture_bounds
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
 # Default budget: about 15 minutes for 30 trials on TrashNet with 2 CPU cores.
 DEFAULT_TRIALS = 30
-DEFAULT_EPOCHS = 6
-DEFAULT_TRIAL_SECONDS = 25.0
+DEFAULT_EPOCHS = 8
+DEFAULT_TRIAL_SECONDS = 30.0
 DEFAULT_TRAIN_FRACTION = 0.5
 DEFAULT_IMG_SIZE = 32
 
@@ -54,13 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = data_config(args, img_size=args.img_size)
         bounds = load_architecture_bounds(args.space)
         trial_budget = budget(args)
+        rule = stopper(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     splits = SplitsCache(cfg).get(cfg.img_size)
     study, storage = open_args_study(args, open_study)
     objective = ArchitectureObjective(
-        bounds, cfg, splits, trial_budget, macs_max=args.macs_max, stopper=stopper(args)
+        bounds, cfg, splits, trial_budget, macs_max=args.macs_max, stopper=rule
     )
     return run_and_report(study, storage, objective, args)
 

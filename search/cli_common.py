@@ -11,6 +11,7 @@ import optuna
 
 from runner.config import DataConfig, load_data_config
 from search.progress import print_trial_line
+from search.pruning import ParetoStopper
 from search.report import summary_lines
 from search.study import SAMPLERS, default_storage, finished_count, make_sampler, run_study
 from search.trial_training import TRIAL_ERRORS, Stopper, TrialBudget
@@ -19,6 +20,15 @@ DEFAULT_DATA = "configs/data/trashnet.yaml"  # like DATA_PATH inside it: from th
 # The shipped search-space bounds, found from any working directory.
 SEARCH_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "search"
 INTERRUPTED_EXIT = 130
+DEFAULT_RUNGS = (2, 4)
+
+
+def _rungs(text: str) -> tuple[int, ...]:
+    """'2,4' -> (2, 4) for --early-stop-rungs."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected epochs like 2,4, got {text!r}") from e
 
 
 def study_parser(doc: str, module: str, trials: int, space: str) -> argparse.ArgumentParser:
@@ -47,8 +57,14 @@ def study_parser(doc: str, module: str, trials: int, space: str) -> argparse.Arg
         default=1.0,
         help="stratified fraction of the train split each trial trains on (%(default)s)",
     )
-    add("--no-early-stop", action="store_true",
-        help="train every trial to its budget (no Pareto-based early stopping)")  # fmt: skip
+    add(
+        "--no-early-stop",
+        action="store_true",
+        help="train every trial to its budget (no Pareto-based early stopping)",
+    )
+    add("--early-stop-rungs", type=_rungs, default=DEFAULT_RUNGS,
+        help="epochs at which dominated trials may be stopped (default: 2,4: epoch-1 F1 of a "
+             "brief trial is still noise)")  # fmt: skip
     return parser
 
 
@@ -78,9 +94,7 @@ def stopper(args: argparse.Namespace) -> Stopper | None:
     """The Pareto early-stopping rule unless --no-early-stop."""
     if args.no_early_stop:
         return None
-    from search.pruning import ParetoStopper  # imported only when the rule is used
-
-    return ParetoStopper()
+    return ParetoStopper(rungs=args.early_stop_rungs)
 
 
 def budget(args: argparse.Namespace) -> TrialBudget:

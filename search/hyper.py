@@ -66,12 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = data_config(args)
         bounds = load_hyper_bounds(args.space)
         trial_budget = budget(args)
+        rule = stopper(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     study, storage = _open(args)
     objective = HyperObjective(
-        bounds, cfg, args.model, SplitsCache(cfg), trial_budget, args.objective, stopper(args)
+        bounds, cfg, args.model, SplitsCache(cfg), trial_budget, args.objective, rule
     )
     return run_and_report(study, storage, objective, args)
 
