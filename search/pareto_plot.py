@@ -18,6 +18,12 @@ CLIFF_COLOUR = "#9467bd"
 REFERENCE_LABEL = f"reference model ({REF_MACS:,} MACs, F1 {REF_F1})"
 
 
+def _by_macs(front: Sequence[FrontEntry]) -> list[FrontEntry]:
+    """Cheapest first: a step line through these bounds what the front attains (each step
+    holds a point's F1 until the next, costlier point)."""
+    return sorted(front, key=lambda e: (e.macs, e.f1))
+
+
 def write_png(
     path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint]
 ) -> None:
@@ -33,7 +39,8 @@ def write_png(
         if group:
             ax.scatter([p.macs for p in group], [p.f1 for p in group], c="0.7", s=18,
                        marker=marker, label=label, zorder=1)  # fmt: skip
-    ax.plot([e.macs for e in front], [e.f1 for e in front], "o-", color=FRONT_COLOUR,
+    stairs = _by_macs(front)
+    ax.plot([e.macs for e in stairs], [e.f1 for e in stairs], "o-", color=FRONT_COLOUR,
             drawstyle="steps-post", label="exported front", zorder=3)  # fmt: skip
     for entry in front:
         ax.annotate(str(entry.rank), (entry.macs, entry.f1), textcoords="offset points",
@@ -66,11 +73,12 @@ def write_html(
         marker={"color": "lightgrey", "symbol": ["circle" if p.feasible else "x" for p in points]},
         text=[f"trial {p.number}" for p in points],
     )  # fmt: skip
+    stairs = _by_macs(front)
     fig.add_scatter(
-        x=[e.macs for e in front], y=[e.f1 for e in front], mode="lines+markers+text",
+        x=[e.macs for e in stairs], y=[e.f1 for e in stairs], mode="lines+markers+text",
         name="exported front", line={"shape": "hv", "color": FRONT_COLOUR},
-        text=[str(e.rank) for e in front], textposition="top right",
-        hovertext=[_hover(e) for e in front], hoverinfo="text",
+        text=[str(e.rank) for e in stairs], textposition="top right",
+        hovertext=[_hover(e) for e in stairs], hoverinfo="text",
     )  # fmt: skip
     fig.add_scatter(x=[REF_MACS], y=[REF_F1], mode="markers", name=REFERENCE_LABEL,
                     marker={"symbol": "star", "size": 14, "color": "black"})  # fmt: skip
