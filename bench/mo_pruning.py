@@ -13,14 +13,19 @@ CPU time (this process, all threads) is the fair denominator on a shared machine
 slow the wall clock of one arm without costing it CPU. Run from the repository root:
 
     python bench/mo_pruning.py [--budget 600] [--seed 0] [--threads N] [--out DIR]
+    python bench/mo_pruning.py --replay DIR/without-seed0.db [--rungs 1 3] [--worst-fraction F]
 
 Each arm writes its study to DIR/<arm>-seed<seed>.db (replaced on every run) so it can be
-opened with optuna-dashboard or exported afterwards.
+opened with optuna-dashboard or exported afterwards. Last, the rule is replayed on the baseline's
+own trials (see `replay`): the hypervolume it would keep on identical trials, free of the
+sampler's luck. `--replay` does only that, on a finished study, to try other rule settings
+without training anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import sys
 import time
@@ -30,7 +35,7 @@ from pathlib import Path
 
 import optuna
 import torch
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from runner.config import DataConfig, load_data_config
 from runner.data import Splits
@@ -52,12 +57,12 @@ from search.pruning import (
     ParetoStopper,
 )
 from search.splits_cache import SplitsCache
-from search.study import make_sampler, open_study, pareto_front, run_study
+from search.study import is_feasible, make_sampler, open_study, pareto_front, run_study
 from search.trial_training import TRIAL_ERRORS, TrialBudget
 from space.search_bounds import ArchitectureBounds, load_architecture_bounds
 
 ARMS = ("without", "with")  # the baseline first: the ratios divide "with" by "without"
-TRIAL_CAP = 100_000  # the wall-clock budget, not a trial count, ends each arm
+TRIAL_CAP = 100_000  # by default the wall-clock budget, not a trial count, ends each arm
 TARGET_RATE_RATIO, TARGET_HV_RATIO = 2.0, 0.95
 
 
@@ -73,6 +78,7 @@ class ArmResult:
     wall_seconds: float
     cpu_seconds: float
     front: list[tuple[float, int]]
+    trials: list[FrozenTrial] = dataclasses.field(repr=False)
 
     @property
     def finished(self) -> int:
@@ -102,11 +108,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--rungs", type=int, nargs="+", default=list(DEFAULT_RUNGS), help="rung epochs")
     add("--worst-fraction", type=float, default=DEFAULT_WORST_FRACTION)
     add("--min-peers", type=int, default=DEFAULT_MIN_PEERS)
+    add("--max-trials", type=int, default=TRIAL_CAP,
+        help="also end an arm after this many finished trials (default: no cap)")  # fmt: skip
     add("--threads", type=int, help="torch CPU threads (default: all cores)")
     add("--out", type=Path, default=Path("studies/mo_pruning_bench"), help="study files")
+    add("--replay", type=Path, metavar="DB",
+        help="train nothing: replay the rule on a SQLite file holding one study that ran "
+        "without early stopping (e.g. DIR/without-seed0.db)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.budget <= 0:
         parser.error(f"--budget must be > 0 seconds, got {args.budget}")
+    if args.max_trials < 1:
+        parser.error(f"--max-trials must be >= 1, got {args.max_trials}")
     return args
 
 
@@ -135,7 +148,7 @@ def run_arm(arm: str, setup: Setup, args: argparse.Namespace) -> ArmResult | Non
     print(f"--- arm {arm!r}, early stopping {stopper or 'off'}; study {path}", flush=True)
     wall, cpu = time.perf_counter(), time.process_time()
     interrupted = run_study(
-        study, objective, trials=TRIAL_CAP, timeout=args.budget, catch=TRIAL_ERRORS,
+        study, objective, trials=args.max_trials, timeout=args.budget, catch=TRIAL_ERRORS,
         callbacks=[print_trial_line],
     )  # fmt: skip
     if interrupted:
@@ -145,7 +158,7 @@ def run_arm(arm: str, setup: Setup, args: argparse.Namespace) -> ArmResult | Non
 
 def summarise(arm: str, study: optuna.Study, wall: float, cpu: float) -> ArmResult:
     """Counts, epochs trained and the feasible front of one finished arm."""
-    trials = study.get_trials(deepcopy=False)
+    trials = study.get_trials()
     states = Counter(t.state for t in trials)
     epochs = sum(len(t.user_attrs.get("f1_history", [])) for t in trials)
     front = [(float(t.values[0]), int(t.user_attrs["macs"])) for t in pareto_front(study)]
@@ -155,7 +168,7 @@ def summarise(arm: str, study: optuna.Study, wall: float, cpu: float) -> ArmResu
     print(f"arm {arm!r}: stopped per rung epoch {dict(sorted(stops.items()))}")
     return ArmResult(
         arm, states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL],
-        epochs, wall, cpu, front,
+        epochs, wall, cpu, front, trials,
     )  # fmt: skip
 
 
@@ -184,6 +197,55 @@ def report(results: Sequence[ArmResult]) -> list[str]:
     return lines
 
 
+@dataclasses.dataclass(frozen=True)
+class Replay:
+    """The rule replayed on a run without it: which trials it would have stopped, and the cost."""
+
+    stopped: dict[int, int]  # trial number -> epoch it would have stopped at
+    epochs_kept: int
+    epochs_all: int
+    hv_kept: float
+    hv_all: float
+
+    def lines(self, stopper: ParetoStopper) -> list[str]:
+        at = Counter(self.stopped.values())
+        return [
+            f"replay of {stopper} on the run without it: would stop {len(self.stopped)} trials "
+            f"(per rung epoch {dict(sorted(at.items()))}), train {self.epochs_kept} of "
+            f"{self.epochs_all} epochs, keep hypervolume {self.hv_kept:.4f} of "
+            f"{self.hv_all:.4f} ({self.hv_kept / max(self.hv_all, 1e-12):.3f})"
+        ]
+
+
+def replay(trials: Sequence[FrozenTrial], stopper: ParetoStopper) -> Replay:
+    """Apply the rule in trial order to the histories of a run that trained every trial.
+
+    The same trials with and without the rule: this isolates what the rule itself costs in
+    hypervolume from the sampler's luck, which the two-arm comparison cannot. As in a one-worker
+    study, a trial's peers are the trials before it, cut where the rule stopped them.
+    """
+    seen: list[FrozenTrial] = []
+    stopped: dict[int, int] = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        history = list(trial.user_attrs.get("f1_history", []))
+        macs, cut = trial.user_attrs.get("macs"), len(history)
+        for epoch, f1 in enumerate(history, 1):
+            if macs is not None and stopper.decide(seen, trial.number, epoch, f1, macs).stop:
+                stopped[trial.number], cut = epoch, epoch
+                break
+        view = copy.copy(trial)
+        view.user_attrs = {**trial.user_attrs, "f1_history": history[:cut]}
+        seen.append(view)
+    feasible = [t for t in trials if is_feasible(t)]
+    kept = [t for t in feasible if t.number not in stopped]
+    return Replay(
+        stopped, sum(len(t.user_attrs["f1_history"]) for t in seen),
+        sum(len(t.user_attrs.get("f1_history", [])) for t in trials),
+        hypervolume([(t.values[0], t.values[1]) for t in kept]),
+        hypervolume([(t.values[0], t.values[1]) for t in feasible]),
+    )  # fmt: skip
+
+
 def make_setup(args: argparse.Namespace) -> Setup:
     """Read and check every input before any clock starts; decode the data once."""
     cfg = load_data_config(args.data)
@@ -194,12 +256,29 @@ def make_setup(args: argparse.Namespace) -> Setup:
     return Setup(cfg, bounds, budget, SplitsCache(cfg).get(cfg.img_size), stopper)
 
 
+def replay_file(args: argparse.Namespace) -> int:
+    """The --replay mode: try rule settings on a finished baseline without training anything."""
+    if not args.replay.is_file():
+        print(f"error: --replay {args.replay}: no such study file", file=sys.stderr)
+        return 2
+    try:
+        stopper = ParetoStopper(tuple(args.rungs), args.worst_fraction, args.min_peers)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{args.replay}")
+    print("\n".join(replay(study.get_trials(), stopper).lines(stopper)))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the baseline arm, then the early-stopping arm, and print the comparison."""
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.replay is not None:
+        return replay_file(args)
     try:
         setup = make_setup(args)
     except ValueError as e:
@@ -213,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         results.append(result)
     print("\n".join(report(results)))
+    print("\n".join(replay(results[0].trials, setup.stopper).lines(setup.stopper)))
     return 0
 
 
