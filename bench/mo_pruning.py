@@ -13,7 +13,7 @@ CPU time (this process, all threads) is the fair denominator on a shared machine
 slow the wall clock of one arm without costing it CPU. Run from the repository root:
 
     python bench/mo_pruning.py [--budget 600] [--seed 0] [--threads N] [--out DIR]
-    python bench/mo_pruning.py --replay DIR/without-seed0.db [--rungs 1 3] [--worst-fraction F]
+    python bench/mo_pruning.py --replay DIR/without-seed0.db [--rungs 2 4] [--worst-fraction F]
 
 Each arm writes its study to DIR/<arm>-seed<seed>.db (replaced on every run) so it can be
 opened with optuna-dashboard or exported afterwards. Last, the rule is replayed on the baseline's
@@ -47,15 +47,10 @@ from search.architecture import (
     DEFAULT_TRAIN_FRACTION,
     DEFAULT_TRIAL_SECONDS,
 )
-from search.cli_common import DEFAULT_DATA
+from search.cli_common import DEFAULT_DATA, DEFAULT_RUNGS
 from search.hypervolume import hypervolume
 from search.progress import print_trial_line
-from search.pruning import (
-    DEFAULT_MIN_PEERS,
-    DEFAULT_RUNGS,
-    DEFAULT_WORST_FRACTION,
-    ParetoStopper,
-)
+from search.pruning import DEFAULT_MIN_PEERS, DEFAULT_WORST_FRACTION, ParetoStopper
 from search.splits_cache import SplitsCache
 from search.study import is_feasible, make_sampler, open_study, pareto_front, run_study
 from search.trial_training import TRIAL_ERRORS, TrialBudget
@@ -105,7 +100,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--trial-seconds", type=float, default=DEFAULT_TRIAL_SECONDS)
     add("--train-fraction", type=float, default=DEFAULT_TRAIN_FRACTION)
     add("--img-size", type=int, default=DEFAULT_IMG_SIZE)
-    add("--rungs", type=int, nargs="+", default=list(DEFAULT_RUNGS), help="rung epochs")
+    add("--rungs", type=int, nargs="+", default=list(DEFAULT_RUNGS),
+        help="rung epochs (default: search.architecture's, %(default)s)")  # fmt: skip
     add("--worst-fraction", type=float, default=DEFAULT_WORST_FRACTION)
     add("--min-peers", type=int, default=DEFAULT_MIN_PEERS)
     add("--max-trials", type=int, default=TRIAL_CAP,
