@@ -5,8 +5,8 @@ candidate there. This module applies successive halving to the two objectives in
 
 Why this rule. Hyperband and its asynchronous form ASHA (Li et al. 2018, arXiv:1810.05934)
 compare trials only at a few "rung" epochs and stop the worst share of those that reached the
-rung; comparing at fixed epochs keeps a slow starter from being judged against finished trials,
-and comparing with whoever has reached the rung so far needs no synchronisation between workers.
+rung; a young trial is judged against the others' F1 at the same age, never their final F1, and
+comparing with whoever has reached the rung so far needs no synchronisation between workers.
 With two objectives there is no single "worst": MO-ASHA (Schmucker et al. 2021,
 arXiv:2106.12639) ranks the trials at a rung by non-dominated sorting (front 0 = the Pareto front,
 front 1 = the front once front 0 is removed, ...) and keeps the best fronts. Here a trial is
@@ -25,11 +25,12 @@ final front's hypervolume while most of the training time goes to promising cand
 Peers are the study's other trials (COMPLETE, PRUNED or RUNNING) whose "f1_history" user attr
 (index 0 = epoch 1) reaches the rung and whose "macs" user attr is set; failed trials and
 untrained (infeasible) ones have no history and never count. With fewer than `min_peers` peers
-nothing is stopped, so the first trials of a study always train to the end.
+nothing is stopped, so the first `min_peers` trials of a study always train to the end.
 
 Several workers on one storage: the rule only reads the storage (one `get_trials` per rung epoch,
 nothing at other epochs; RDB storages serve finished trials from Optuna's cache) and writes only
-the trial's own "pruned_at_epoch" / "pruned_reason" attrs, so workers never contend.
+the trial's own "pruned_at_epoch" / "pruned_reason" attrs, so workers never contend. It records
+the reason itself so that every caller gets it on the trial; the caller only raises TrialPruned.
 """
 
 from __future__ import annotations
