@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import yaml
 
-from runner.config import data_config_from_dict
+from runner.config import DataConfig, data_config_from_dict
 from search.hypervolume import DEFAULT_REF, hypervolume
 from search.model_text import model_yaml_text
 from search.pareto import FrontEntry, FrontError, FrontFilter, front_entries, study_points
@@ -37,6 +37,7 @@ class ExportError(ValueError):
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The export options; filters only narrow the front, they never add trials."""
     parser = argparse.ArgumentParser(
         prog="python -m search.export",
         description="Write a study's feasible Pareto front as model/data YAMLs, a CSV and plots.",
@@ -89,16 +90,23 @@ def _model_text(study_name: str, entry: FrontEntry, img_size: int) -> str:
     return header + model_yaml_text(model, img_size)
 
 
-def _data_text(entry: FrontEntry, epochs: int | None) -> str:
-    """The trial's data recipe as a data YAML (EPOCHS replaced when asked), validated first."""
+def _data_config(entry: FrontEntry, epochs: int | None) -> DataConfig:
+    """The trial's data recipe (EPOCHS replaced when asked), validated before any write."""
     raw = dict(entry.data_config)
     if epochs is not None:
         raw["EPOCHS"] = epochs
-    cfg = data_config_from_dict(raw, source=f"trial {entry.number} data_config")
-    return yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False)
+    return data_config_from_dict(raw, source=f"trial {entry.number} data_config")
+
+
+def _folder_texts(study_name: str, entry: FrontEntry, epochs: int | None) -> tuple[str, str]:
+    """(model.yaml, data.yaml) of one rank folder; the model is rebuilt at the trial's size."""
+    cfg = _data_config(entry, epochs)
+    model_text = _model_text(study_name, entry, cfg.img_size)
+    return model_text, yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False)
 
 
 def _write_csv(path: Path, front: Sequence[FrontEntry]) -> None:
+    """One row per rank; fixed decimals so that a rerun writes the same bytes."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CSV_FIELDS)
@@ -111,8 +119,7 @@ def write_export(
     study: optuna.Study, front: Sequence[FrontEntry], folder: Path, epochs: int | None = None
 ) -> None:
     """Replace the rank folders in `folder` by this front's, then write the CSV and the plots."""
-    texts = {e.folder: (_model_text(study.study_name, e, int(e.data_config["IMG_SIZE"])),
-                        _data_text(e, epochs)) for e in front}  # fmt: skip
+    texts = {e.folder: _folder_texts(study.study_name, e, epochs) for e in front}
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.iterdir():
         if stale.is_dir() and RANK_FOLDER.match(stale.name):
@@ -176,6 +183,7 @@ def _empty_message(study: optuna.Study, front_size: int, keep: FrontFilter) -> s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: 0 on success, 1 with a one-line reason when nothing could be exported."""
     args = parse_args(argv)
     try:
         lines = export(args)

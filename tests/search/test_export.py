@@ -217,3 +217,11 @@ def test_front_trial_without_model_yaml_is_named(tmp_path: Path) -> None:
     study.add_trial(optuna.trial.create_trial(values=[0.7, 1000], user_attrs={"macs": 1000}))
     with pytest.raises(FrontError, match=r"trial 0 .*'model_yaml', 'data_config', 'params'"):
         front_entries(study)
+
+
+def test_bad_epochs_is_refused_before_any_write(
+    storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_export(storage, tmp_path / "exports", "--epochs", "0") == 1
+    assert "trial 1 data_config: EPOCHS must be in [1, " in capsys.readouterr().err
+    assert not (tmp_path / "exports").exists()
