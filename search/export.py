@@ -29,6 +29,7 @@ from space import build_model
 
 DEFAULT_STUDIES = Path("studies")  # where the search CLIs put sqlite:///studies/<name>.db
 RANK_FOLDER = re.compile(r"^\d+-trial\d+$")
+UNSAFE_IN_FOLDER = re.compile(r"[^\w.+-]")
 CSV_FIELDS = ("rank", "trial", "f1", "macs", "params", "score", "f1_above_cliff", "folder")
 
 
@@ -51,6 +52,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--epochs", type=int, help="EPOCHS written to each data.yaml (default: the trial's)")
     add("--output", type=Path, default=Path("exports"), help="(default: %(default)s)")
     return parser.parse_args(argv)
+
+
+def study_folder_name(study_name: str) -> str:
+    """The study's folder under --output: any study name, but never a path that leaves it."""
+    name = UNSAFE_IN_FOLDER.sub("_", study_name)
+    return name if name.strip(".") else name.replace(".", "_") or "_"
 
 
 def _sqlite_file(storage: str) -> Path | None:
@@ -156,7 +163,7 @@ def export(args: argparse.Namespace) -> list[str]:
     front = front_entries(study, keep)
     if not front:
         raise FrontError(_empty_message(study, len(whole), keep))
-    folder = args.output / study.study_name
+    folder = args.output / study_folder_name(study.study_name)
     write_export(study, front, folder, args.epochs)
     volume = hypervolume([(e.f1, e.macs) for e in whole])
     first = folder / front[0].folder

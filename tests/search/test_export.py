@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from runner.config import DataConfig, load_data_config
 from search.export import main as export_main
+from search.export import study_folder_name
 from search.model_text import model_yaml_text
 from search.pareto import FrontError, FrontFilter, front_entries
 from space import build_model, count_cost
@@ -225,3 +226,11 @@ def test_bad_epochs_is_refused_before_any_write(
     assert run_export(storage, tmp_path / "exports", "--epochs", "0") == 1
     assert "trial 1 data_config: EPOCHS must be in [1, " in capsys.readouterr().err
     assert not (tmp_path / "exports").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [("arch-v2.1", "arch-v2.1"), ("a/../b", "a_.._b"), ("..", "__"), ("", "_"), ("x y", "x_y")],
+)
+def test_study_folder_never_leaves_the_output(name: str, folder: str) -> None:
+    assert study_folder_name(name) == folder
