@@ -17,6 +17,7 @@ import yaml
 from optuna.trial import TrialState
 
 from runner.config import DataConfig, load_data_config
+from runner.metrics import competition_score
 from search.export import main as export_main
 from search.export import study_folder_name
 from search.model_text import model_yaml_text
@@ -234,3 +235,16 @@ def test_bad_epochs_is_refused_before_any_write(
 )
 def test_study_folder_never_leaves_the_output(name: str, folder: str) -> None:
     assert study_folder_name(name) == folder
+
+
+def test_single_objective_study_exports_its_best_trial(
+    model_attrs: dict[str, dict[str, Any]], tiny_data: Path
+) -> None:
+    study = optuna.create_study(direction="minimize")  # search.hyper --objective score
+    for model, f1 in TRIALS[:2]:
+        attrs = {**trial_attrs(model_attrs[model], tiny_data, f1), "f1": f1}
+        score = competition_score(attrs["macs"], f1)
+        study.add_trial(optuna.trial.create_trial(value=score, user_attrs=attrs))
+    [best] = front_entries(study)
+    macs = model_attrs["mobilenet_v3_small"]["macs"]
+    assert (best.number, best.f1, best.macs) == (1, 0.72, macs)
