@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import re
 import sys
@@ -75,10 +76,19 @@ def test_bench_runs_both_arms_and_prints_the_ratios(
     assert done + stopped == 5 and stopped > 0, out
     assert re.search(r"trials per CPU-hour, with / without: \d+\.\d\d", out)
     assert re.search(r"hypervolume, with / without: \d\.\d{3}", out)
-    assert "replay of ParetoStopper(rungs=(1,)" in out
+    assert "replay of rungs (1,), worst fraction 0.67, min peers 2" in out
     stopped = optuna.load_study(
         study_name=None, storage=f"sqlite:///{tmp_path / 'out' / 'with-seed0.db'}"
     ).get_trials(states=(TrialState.PRUNED,))
     assert stopped and all(t.user_attrs["pruned_at_epoch"] == 1 for t in stopped)
     assert bench.main(["--replay", str(tmp_path / "out" / "without-seed0.db")]) == 0
     assert "would stop" in capsys.readouterr().out
+
+
+def test_replayed_seconds_drop_the_untrained_epochs(bench: ModuleType) -> None:
+    trial = _trial([0.1, 0.2, 0.3, 0.4], M)
+    trial.user_attrs = {**trial.user_attrs, "train_seconds": 20.0}  # 5 s per epoch
+    trial.datetime_start = datetime.datetime(2026, 1, 1, 12, 0, 0)
+    trial.datetime_complete = trial.datetime_start + datetime.timedelta(seconds=23)
+    assert bench.trial_seconds(trial, 4) == pytest.approx(23.0)
+    assert bench.trial_seconds(trial, 1) == pytest.approx(8.0)  # 3 s overhead + 1 epoch
