@@ -28,12 +28,10 @@ def write_png(
     path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint]
 ) -> None:
     """The Pareto plot as a PNG; MACs on a log axis because candidates span decades."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no window
 
-    matplotlib.use("Agg")  # files only, never a window
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=100)
+    fig = Figure(figsize=(8, 5.5), dpi=100)
+    ax = fig.subplots()
     for feasible, marker, label in ((True, "o", "trials"), (False, "x", "over MACs budget")):
         group = [p for p in points if p.feasible is feasible]
         if group:
@@ -52,7 +50,6 @@ def write_png(
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
 
 
 def _hover(entry: FrontEntry) -> str:
