@@ -139,8 +139,8 @@ class _Loop:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         n = len(self.train_y)
         if self.cfg.balance == "sampler":
-            counts = torch.bincount(self.train_y).float()
-            weights = (1.0 / counts)[self.train_y]
+            labels = self.train_y.cpu()  # the generator lives on the CPU, on every device
+            weights = (1.0 / torch.bincount(labels).float())[labels]
             return torch.multinomial(weights, n, replacement=True, generator=generator)
         return torch.randperm(n, generator=generator)
 
