@@ -26,9 +26,10 @@ from space.search_bounds import load_architecture_bounds
 
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
 # Default budget: about 15 minutes for 30 trials on TrashNet with 2 CPU cores.
+DEFAULT_DATA = "configs/search/trashnet_trials.yaml"  # a fast-converging recipe for brief trials
 DEFAULT_TRIALS = 30
-DEFAULT_EPOCHS = 8
-DEFAULT_TRIAL_SECONDS = 30.0
+DEFAULT_EPOCHS = 6
+DEFAULT_TRIAL_SECONDS = 45.0
 DEFAULT_TRAIN_FRACTION = 0.5
 DEFAULT_IMG_SIZE = 32
 
@@ -37,6 +38,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = study_parser(__doc__, "search.architecture", DEFAULT_TRIALS, DEFAULT_SPACE)
     add = parser.add_argument
     add("--macs-max", type=int, help="MACs budget; larger candidates are infeasible, not trained")
+    parser.set_defaults(data=DEFAULT_DATA)
     add("--epochs", type=int, default=DEFAULT_EPOCHS, help="per-trial epochs (%(default)s)")
     add("--img-size", type=int, default=DEFAULT_IMG_SIZE,
         help="IMG_SIZE for every trial, overriding the data YAML's (%(default)s)")  # fmt: skip

@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 
 from runner.config import DataConfig
 from runner.data import Splits
 from runner.train import EpochStats, FitResult
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -22,6 +25,18 @@ def search_data_yaml(tiny_data: Path, tmp_path: Path) -> Path:
         f"DATA_PATH: {tiny_data}\nIMG_SIZE: 32\nBATCH_SIZE: 8\nEPOCHS: 2\nINIT_LR: 0.05\n"
         "AUG_TRAIN: simple_augment_train\nFP16: false\n"
     )
+    return path
+
+
+@pytest.fixture
+def small_space(tmp_path: Path) -> Path:
+    """The shipped architecture space cut to one or two narrow stages: quick to build and train."""
+    space = yaml.safe_load((REPO / "configs" / "search" / "architecture.yaml").read_text())
+    space.update(num_stages=[1, 2], repeats=[1, 1], head={"type_choices": ["FixedConv", "Linear"],
+                 "channels": [16, 32]})  # fmt: skip
+    space["stages"] = [{"channels": [8, 16]}, {"channels": [8, 16]}]
+    path = tmp_path / "small_space.yaml"
+    path.write_text(yaml.safe_dump(space))
     return path
 
 

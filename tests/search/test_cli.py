@@ -1,0 +1,80 @@
+"""The search CLIs end to end on the synthetic folder: a few one-epoch trials each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from runner.metrics import competition_score
+from search import architecture, hyper
+
+REPO = Path(__file__).resolve().parents[2]
+BRIEF = ["--epochs", "1", "--no-early-stop", "--sampler", "random"]
+
+
+def test_architecture_cli_runs_resumes_and_reports(
+    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "tiny"]
+    args += BRIEF
+    assert architecture.main([*args, "--trials", "2"]) == 0
+    first = capsys.readouterr().out
+    assert "trial 0: Conv:" in first and "MACs" in first and "-> F1 " in first
+    assert "dashboard: optuna-dashboard sqlite:///studies/tiny.db" in first
+    assert (
+        "export:    python -m search.export --study-name tiny --storage sqlite:///studies/tiny.db"
+        in first
+    )
+    assert architecture.main([*args, "--trials", "3"]) == 0
+    study = optuna.load_study(study_name="tiny", storage="sqlite:///studies/tiny.db")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert len({t.user_attrs["model_yaml"] for t in study.trials}) == 3  # reseeded on resume
+    assert study.trials[0].user_attrs["f1_history"] and study.metric_names == ["f1", "macs"]
+    assert "search finished: 3 trials" in capsys.readouterr().out
+
+
+def test_architecture_cli_rejects_bad_input(
+    search_data_yaml: Path, tmp_path: Path, capsys
+) -> None:
+    bad = tmp_path / "space.yaml"
+    bad.write_text("stem: {channels: [8, 16]}\n")
+    code = architecture.main(["--data", str(search_data_yaml), "--space", str(bad)])
+    assert code == 2
+    assert f"error: {bad}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("objective", "names"), [("score", ["score"]), ("pareto", ["f1", "macs"])]
+)
+def test_hyper_cli_on_a_fixed_model(
+    objective: str, names: list[str], search_data_yaml: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    space = yaml.safe_load((REPO / "configs" / "search" / "hyper.yaml").read_text())
+    space.update(epochs=[1, 2], img_size_choices=[24, 32], batch_size_choices=[8])
+    (tmp_path / "hyper.yaml").write_text(yaml.safe_dump(space))
+    monkeypatch.chdir(tmp_path)
+    code = hyper.main([
+        "--data", str(search_data_yaml), "--model", str(REPO / "configs/model/example.yaml"),
+        "--space", "hyper.yaml", "--trials", "2", "--objective", objective,
+        "--no-early-stop", "--sampler", "random", "--study-name", objective,
+    ])  # fmt: skip
+    assert code == 0
+    study = optuna.load_study(study_name=objective, storage=f"sqlite:///studies/{objective}.db")
+    assert study.metric_names == names
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        assert trial.state == TrialState.COMPLETE
+        assert attrs["data_config"]["IMG_SIZE"] in (24, 32)
+        assert len(attrs["f1_history"]) == attrs["epochs_run"] <= 2
+        assert "[1, FixedConv, [3, 1, 1, null, 1, null]]" in attrs["model_yaml"]  # 3 classes
+        if objective == "score":
+            assert trial.values == [pytest.approx(competition_score(attrs["macs"], attrs["f1"]))]
+        else:
+            assert trial.values == [pytest.approx(attrs["f1"]), attrs["macs"]]
