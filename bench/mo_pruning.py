@@ -155,7 +155,7 @@ def run_arm(arm: str, setup: Setup, args: argparse.Namespace) -> ArmResult | Non
     interrupted = run_study(
         study, objective, trials=args.max_trials, timeout=args.budget, catch=TRIAL_ERRORS,
         callbacks=[print_trial_line],
-    )  # fmt: skip
+    ).interrupted  # fmt: skip
     if interrupted:
         return None
     return summarise(arm, study, time.perf_counter() - wall, time.process_time() - cpu)

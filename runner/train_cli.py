@@ -86,7 +86,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
     run = _prepare_run(args, cfg)
     splits = load_splits(cfg, cache_dir=args.cache_dir)
-    model = build_model(args.model, num_classes=len(splits.classes))
+    model = build_model(args.model, num_classes=len(splits.classes), seed=cfg.seed)
     cost = count_cost(model, cfg.img_size)
     saved = run.load_state()
     if saved is not None:

@@ -14,12 +14,11 @@ from runner.config import DataConfig
 from runner.data import Splits
 from search.model_text import model_yaml_text
 from search.trial_training import (
-    TRIAL_ERRORS,
     EpochReporter,
     Stopper,
     TrialBudget,
     describe_setup,
-    record_failure,
+    recording_failures,
     train_trial,
 )
 from space import build_model, count_cost
@@ -44,17 +43,14 @@ class ArchitectureObjective:
     stopper: Stopper | None = None
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, int]:
-        try:
+        with recording_failures(trial):
             return self._evaluate(trial)
-        except TRIAL_ERRORS as error:
-            record_failure(trial, error)
-            raise
 
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, int]:
         num_classes = len(self.splits.classes)
         config = suggest_model_config(trial, self.bounds, num_classes, img_size=self.cfg.img_size)
-        describe_setup(trial, self.cfg)
-        model = build_model(config, num_classes=num_classes)
+        describe_setup(trial, self.cfg, self.budget)
+        model = build_model(config, num_classes=num_classes, seed=self.cfg.seed)
         trial.set_user_attr("model_yaml", model_yaml_text(model, self.cfg.img_size))
         cost = count_cost(model, self.cfg.img_size)
         trial.set_user_attr("macs", int(cost.macs))

@@ -3,23 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+import os
+import socket
+import sys
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import optuna
 
 from runner.config import DataConfig, load_data_config
-from search.progress import print_trial_line
+from search.progress import StudyBar, print_trial_line
 from search.pruning import ParetoStopper
 from search.report import summary_lines
-from search.study import SAMPLERS, default_storage, finished_count, make_sampler, run_study
+from search.storage import (
+    DEFAULT_HEARTBEAT,
+    check_workers,
+    creation_lock,
+    make_storage,
+    single_writer,
+    sqlite_file,
+)
+from search.study import (
+    DEFAULT_MAX_FAILURES,
+    INTERRUPTED_EXIT,
+    SAMPLERS,
+    default_storage,
+    finished_count,
+    make_sampler,
+    run_study,
+)
 from search.trial_training import TRIAL_ERRORS, Stopper, TrialBudget
+from search.workers import run_workers
 
 DEFAULT_DATA = "configs/data/trashnet.yaml"  # like DATA_PATH inside it: from the current dir
 # The shipped search-space bounds, found from any working directory.
 SEARCH_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "search"
-INTERRUPTED_EXIT = 130
 DEFAULT_RUNGS = (2, 4)
 
 
@@ -40,7 +61,8 @@ def study_parser(doc: str, module: str, trials: int, space: str) -> argparse.Arg
     add("--space", default=space, help=f"{name} space bounds YAML (default: %(default)s)")
     add("--data", default=DEFAULT_DATA, help="data YAML (default: %(default)s)")
     add("--study-name", default=name, help="study name (default: %(default)s)")
-    add("--storage", help="Optuna storage URL (default: sqlite:///studies/<study-name>.db)")
+    add("--storage", help="Optuna storage URL, or a .journal file for several local workers "
+        "(default: sqlite:///studies/<study-name>.db)")  # fmt: skip
     add(
         "--trials",
         type=int,
@@ -63,25 +85,56 @@ def study_parser(doc: str, module: str, trials: int, space: str) -> argparse.Arg
         help="train every trial to its budget (no Pareto-based early stopping)",
     )
     add("--early-stop-rungs", type=_rungs, default=DEFAULT_RUNGS,
-        help="epochs at which dominated trials may be stopped (default: 2,4: epoch-1 F1 of a "
-             "brief trial is still noise)")  # fmt: skip
+        help="epochs at which dominated trials may be stopped, e.g. 3,6 (default: %(default)s)",
+    )  # fmt: skip
+    add("--workers", type=_positive, default=1,
+        help="worker processes on this machine (one per GPU when there are GPUs); the storage "
+             "must take several processes: a .journal file or postgresql://")  # fmt: skip
+    add("--heartbeat", type=int, default=DEFAULT_HEARTBEAT,
+        help="heartbeat seconds of a running trial on a database storage; a trial silent "
+             "for twice that (its worker died) is retried (0: off; %(default)s)")  # fmt: skip
+    add("--max-failures", type=_positive, default=DEFAULT_MAX_FAILURES,
+        help="stop after this many failed trials in a row (%(default)s)")  # fmt: skip
+    add("--worker-label", help=argparse.SUPPRESS)  # set on the processes --workers starts
     return parser
 
 
-def open_args_study(
-    args: argparse.Namespace, open_fn: Callable[..., optuna.Study]
-) -> tuple[optuna.Study, str]:
-    """Open the study named by the args; a resumed study's sampler is reseeded past its trials.
+def _positive(text: str) -> int:
+    """An int >= 1 for --workers and --max-failures."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
-    Reseeding keeps a rerun from replaying the first run's random suggestions.
+
+@contextlib.contextmanager
+def study_session(
+    args: argparse.Namespace, open_fn: Callable[..., optuna.Study]
+) -> Iterator[tuple[optuna.Study, str]]:
+    """Open (creating once) the study named by the args, for this process's run.
+
+    Refuses storages the command cannot share (SQLite with --workers, or a SQLite file another
+    process is searching in) before anything starts. Yields the study and the storage as given.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our per-trial line replaces its log
-    storage = args.storage or default_storage(args.study_name)
-    study = open_fn(args.study_name, storage, make_sampler(args.sampler, args.seed))
-    done = finished_count(study)
-    if done:
-        study.sampler = make_sampler(args.sampler, args.seed + done)
-    return study, storage
+    spec = args.storage or default_storage(args.study_name)
+    check_workers(spec, args.workers)
+    writer = single_writer(spec) if args.workers == 1 else contextlib.nullcontext()
+    with writer:
+        with creation_lock(spec):  # RDBStorage creates Optuna's schema on first use
+            storage = make_storage(spec, args.heartbeat)
+            study = open_fn(args.study_name, storage, make_sampler(args.sampler, args.seed))
+        study.sampler = make_sampler(args.sampler, _sampler_seed(args, spec, study))
+        yield study, spec
+
+
+def _sampler_seed(args: argparse.Namespace, spec: str, study: optuna.Study) -> int:
+    """--seed, moved past the trials already run so a rerun does not replay the first run's
+    suggestions; on a shared storage also per process, so workers never sample alike."""
+    seed = args.seed + finished_count(study)
+    if sqlite_file(spec) is None:
+        seed = zlib.crc32(f"{seed}:{socket.gethostname()}:{os.getpid()}".encode())
+    return seed
 
 
 def data_config(args: argparse.Namespace, **changes: object) -> DataConfig:
@@ -107,11 +160,27 @@ def run_and_report(
     storage: str,
     objective: Callable[[optuna.Trial], float | Sequence[float]],
     args: argparse.Namespace,
+    module: str,
+    argv: Sequence[str] | None,
 ) -> int:
-    """Run the study, print the summary; exit code 130 after Ctrl-C, else 0."""
-    interrupted = run_study(
-        study, objective, trials=args.trials, timeout=args.timeout, catch=TRIAL_ERRORS,
-        callbacks=[print_trial_line],
-    )  # fmt: skip
-    print("\n".join(summary_lines(study, storage, interrupted)))
-    return INTERRUPTED_EXIT if interrupted else 0
+    """Run the study here or in --workers processes and print the summary.
+
+    Exit code 0, 130 after Ctrl-C, 1 when a failure streak (or a worker's error) stopped it.
+    """
+    if args.workers > 1:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        outcome = run_workers(study, module, argv, args.workers, args.trials)
+    else:
+        bar = StudyBar(study, args.trials, disable=args.worker_label is not None)
+        outcome = run_study(
+            study, objective, trials=args.trials, timeout=args.timeout, catch=TRIAL_ERRORS,
+            callbacks=[print_trial_line, bar], max_failures=args.max_failures,
+        )  # fmt: skip
+        bar.close()
+    if outcome.failure:
+        print(f"error: {outcome.failure}", file=sys.stderr)
+    if args.worker_label is None:
+        print("\n".join(summary_lines(study, storage, outcome.interrupted)))
+    if outcome.interrupted:
+        return INTERRUPTED_EXIT
+    return 1 if outcome.failure else 0

@@ -25,9 +25,9 @@ from search.hypervolume import DEFAULT_REF, hypervolume
 from search.model_text import model_yaml_text
 from search.pareto import FrontEntry, FrontError, FrontFilter, front_entries, study_points
 from search.pareto_plot import write_html, write_png
+from search.storage import default_url, is_journal, make_storage, sqlite_file
 from space import build_model
 
-DEFAULT_STUDIES = Path("studies")  # where the search CLIs put sqlite:///studies/<name>.db
 RANK_FOLDER = re.compile(r"^\d+-trial\d+$")
 UNSAFE_IN_FOLDER = re.compile(r"[^\w.+-]")
 CSV_FIELDS = ("rank", "trial", "f1", "macs", "params", "score", "f1_above_cliff", "folder")
@@ -45,7 +45,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("--study-name", required=True, help="the study to export")
-    add("--storage", help="Optuna storage URL (default: sqlite:///studies/<study-name>.db)")
+    add("--storage", help="Optuna storage URL or journal file "
+        "(default: sqlite:///studies/<study-name>.db)")  # fmt: skip
     add("--top-k", type=int, help="export at most this many front trials, best F1 first")
     add("--macs-max", type=int, help="leave out front trials over this many MACs")
     add("--f1-min", type=float, help="leave out front trials under this validation macro F1")
@@ -60,23 +61,18 @@ def study_folder_name(study_name: str) -> str:
     return name if name.strip(".") else name.replace(".", "_") or "_"
 
 
-def _sqlite_file(storage: str) -> Path | None:
-    """The database file of a sqlite:/// URL (None for other storages and in-memory SQLite)."""
-    if not storage.startswith("sqlite:///") or storage == "sqlite:///:memory:":
-        return None
-    return Path(storage.removeprefix("sqlite:///"))
-
-
 def open_existing_study(study_name: str, storage: str) -> optuna.Study:
     """Load a study without ever creating one; a wrong name lists the studies there."""
-    db = _sqlite_file(storage)
+    db = Path(storage) if is_journal(storage) else sqlite_file(storage)
     if db is not None and not db.is_file():
-        present = sorted(p.name for p in db.parent.glob("*.db")) if db.parent.is_dir() else []
+        files = db.parent.glob(f"*{db.suffix}") if db.parent.is_dir() else []
+        present = sorted(p.name for p in files)
         raise ExportError(
             f"no study storage at {db}; --storage takes the URL the search used "
-            f"({db.parent}/ holds: {', '.join(present) or 'no .db files'})"
+            f"({db.parent}/ holds: {', '.join(present) or 'no study files'})"
         )
-    names = sorted(optuna.get_all_study_names(storage))
+    opened = make_storage(storage, heartbeat=None)
+    names = sorted(optuna.get_all_study_names(opened))
     if study_name not in names:
         close = difflib.get_close_matches(study_name, names, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -84,7 +80,7 @@ def open_existing_study(study_name: str, storage: str) -> optuna.Study:
             f"no study {study_name!r} in {storage}; {hint}studies there: "
             f"{', '.join(repr(n) for n in names) or 'none'}"
         )
-    return optuna.load_study(study_name=study_name, storage=storage)
+    return optuna.load_study(study_name=study_name, storage=opened)
 
 
 def _model_text(study_name: str, entry: FrontEntry, img_size: int) -> str:
@@ -156,7 +152,7 @@ def front_lines(front: Sequence[FrontEntry], volume: float) -> list[str]:
 
 def export(args: argparse.Namespace) -> list[str]:
     """Export as the args say; returns the lines to print. Raises FrontError on an empty front."""
-    storage = args.storage or f"sqlite:///{DEFAULT_STUDIES / args.study_name}.db"
+    storage = args.storage or default_url(args.study_name)
     study = open_existing_study(args.study_name, storage)
     keep = FrontFilter(args.top_k, args.macs_max, args.f1_min)
     whole = front_entries(study)

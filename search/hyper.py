@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import optuna
 
@@ -16,22 +16,24 @@ from search.cli_common import (
     SEARCH_CONFIGS,
     budget,
     data_config,
-    open_args_study,
     run_and_report,
     stopper,
     study_parser,
+    study_session,
 )
 from search.hyper_objective import OBJECTIVES, HyperObjective
 from search.splits_cache import SplitsCache
+from search.storage import StorageError
 from search.study import open_study
 from space.search_bounds import load_hyper_bounds
 
+MODULE = "search.hyper"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "hyper.yaml")
 DEFAULT_TRIALS = 20
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = study_parser(__doc__, "search.hyper", DEFAULT_TRIALS, DEFAULT_SPACE)
+    parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE)
     add = parser.add_argument
     add("--model", required=True, help="model YAML whose training recipe is searched")
     add(
@@ -45,18 +47,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _open(args: argparse.Namespace) -> tuple[optuna.Study, str]:
+def _open_fn(args: argparse.Namespace) -> Callable[..., optuna.Study]:
+    """open_study with the objectives (and pruner) of --objective."""
     directions, names = OBJECTIVES[args.objective]
     pruner = None if args.objective == "pareto" else optuna.pruners.MedianPruner(
         n_startup_trials=3, n_warmup_steps=1
     )  # fmt: skip
 
-    def open_fn(name: str, storage: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    def open_fn(
+        name: str, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler
+    ) -> optuna.Study:
         return open_study(
             name, storage, sampler, directions=directions, metric_names=names, pruner=pruner
         )
 
-    return open_args_study(args, open_fn)
+    return open_fn
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,11 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    study, storage = _open(args)
     objective = HyperObjective(
         bounds, cfg, args.model, SplitsCache(cfg), trial_budget, args.objective, rule
     )
-    return run_and_report(study, storage, objective, args)
+    try:
+        with study_session(args, _open_fn(args)) as (study, storage):
+            return run_and_report(study, storage, objective, args, MODULE, argv)
+    except StorageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,12 +18,11 @@ from runner.metrics import competition_score
 from search.model_text import model_yaml_text
 from search.splits_cache import SplitsCache
 from search.trial_training import (
-    TRIAL_ERRORS,
     EpochReporter,
     Stopper,
     TrialBudget,
     describe_setup,
-    record_failure,
+    recording_failures,
     train_trial,
 )
 from space import build_model, count_cost
@@ -50,18 +49,15 @@ class HyperObjective:
     stopper: Stopper | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
-        try:
+        with recording_failures(trial):
             return self._evaluate(trial)
-        except TRIAL_ERRORS as error:
-            record_failure(trial, error)
-            raise
 
     def _evaluate(self, trial: optuna.Trial) -> float | Sequence[float]:
         keys = suggest_hyper(trial, self.bounds)
         cfg = dataclasses.replace(self.cfg, **{key.lower(): value for key, value in keys.items()})
-        describe_setup(trial, cfg)
+        describe_setup(trial, cfg, self.budget)
         splits = self.data.get(cfg.img_size)
-        model = build_model(self.model_path, num_classes=len(splits.classes))
+        model = build_model(self.model_path, num_classes=len(splits.classes), seed=cfg.seed)
         trial.set_user_attr("model_yaml", model_yaml_text(model, cfg.img_size))
         cost = count_cost(model, cfg.img_size)
         macs = int(cost.macs)

@@ -7,7 +7,7 @@ import yaml
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.study import pareto_front
+from search.study import finished_count, pareto_front
 
 SHORT = {"InvertedResidualv3": "IR3", "GhostBottleneck": "Ghost", "ShuffleNetV2": "Shuffle"}
 # Module -> (index of its out-channels arg, index of its stride arg) in the YAML args.
@@ -55,3 +55,25 @@ def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
 def print_trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Study callback printing the trial line above the progress bar."""
     tqdm.write(trial_line(study, trial))
+
+
+class StudyBar:
+    """A progress bar of the study's finished trials toward --trials, counting every worker's."""
+
+    def __init__(self, study: optuna.Study, trials: int, disable: bool = False) -> None:
+        self.bar = tqdm(
+            total=trials, initial=min(finished_count(study), trials), unit="trial",
+            desc=study.study_name, disable=disable, dynamic_ncols=True,
+        )  # fmt: skip
+
+    def refresh(self, study: optuna.Study) -> None:
+        """Show the study's current count (it may move by several trials at once)."""
+        if not self.bar.disable:
+            self.bar.n = min(finished_count(study), self.bar.total)
+            self.bar.refresh()
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.refresh(study)
+
+    def close(self) -> None:
+        self.bar.close()

@@ -6,24 +6,33 @@ later run loads it and only adds the trials still missing.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
+import signal
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
+from search.storage import StorageError, default_url
+
 DIRECTIONS = ("maximize", "minimize")
 METRIC_NAMES = ("f1", "macs")
 SAMPLERS = ("tpe", "nsga2", "random")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+INTERRUPTED = "interrupted"  # user attr of a trial ended by Ctrl-C
+DEFAULT_MAX_FAILURES = 5
+INTERRUPTED_EXIT = 130  # the exit code of a run ended by Ctrl-C, as a shell reports SIGINT
 
 
 def default_storage(study_name: str, folder: str | Path = "studies") -> str:
     """sqlite:///studies/<study-name>.db, creating the folder so the first run just works."""
     Path(folder).mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{Path(folder) / study_name}.db"
+    return default_url(study_name, folder)
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -54,7 +63,7 @@ def open_study(
     wanted = [optuna.study.StudyDirection[d.upper()] for d in directions]
     if list(study.directions) != wanted:
         have = [d.name.lower() for d in study.directions]
-        raise ValueError(
+        raise StorageError(
             f"study {study_name!r} in {storage} optimises {have}, not {list(directions)}; "
             "pick another --study-name"
         )
@@ -66,8 +75,87 @@ def open_study(
 
 
 def finished_count(study: optuna.Study) -> int:
-    """Trials that count toward --trials: completed, pruned or failed (not running ones)."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that count toward --trials: completed, pruned, or failed for a reason of their own.
+
+    A trial failed because its worker died and re-queued (RetryHeartbeatStaleTrialCallback), or
+    one interrupted by Ctrl-C, does not count: its retry, or the rerun, takes its place.
+    """
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    return sum(
+        t.state in FINISHED
+        and (t.state != TrialState.FAIL or (t.number not in retried and not is_interrupted(t)))
+        for t in trials
+    )
+
+
+def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial ended by Ctrl-C (SIGINT) rather than by its own failure."""
+    return trial.state == TrialState.FAIL and bool(trial.user_attrs.get(INTERRUPTED))
+
+
+def waiting_count(study: optuna.Study) -> int:
+    """Queued trials (retries of dead workers' trials, enqueued ones) that a worker must run."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+@dataclasses.dataclass
+class StopRule:
+    """Study callback: stop this worker when the study is full, or after a run of failures.
+
+    "Full" counts every worker's finished trials, so workers sharing a storage stop together,
+    past the count by at most the trials still in flight; queued retries are run first.
+    """
+
+    trials: int
+    max_failures: int = DEFAULT_MAX_FAILURES
+    streak: int = 0
+    failure: str | None = None  # set when the failure streak stopped the study
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        failed = trial.state == TrialState.FAIL and not is_interrupted(trial)
+        self.streak = self.streak + 1 if failed else 0
+        if self.streak >= self.max_failures:
+            reason = trial.user_attrs.get("fail_reason", "see the log above")
+            self.failure = (
+                f"stopped after {self.streak} failed trials in a row (the last, trial "
+                f"{trial.number}: {reason}); fix the cause and rerun the same command: finished "
+                "trials are kept"
+            )
+            study.stop()
+        elif self.full(study):
+            study.stop()
+
+    def full(self, study: optuna.Study) -> bool:
+        return finished_count(study) >= self.trials and waiting_count(study) == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutcome:
+    """How a run of the study ended: normally, by Ctrl-C, or stopped by repeated failures."""
+
+    interrupted: bool = False
+    failure: str | None = None
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    """SIGINT handler: end the running trial now, and ignore further Ctrl-C while Optuna
+    records it, so the storage is left consistent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_ends_the_trial() -> Iterator[None]:
+    """Install _interrupt_once for the run (main thread only), restoring the handler after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _interrupt_once)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_study(
@@ -78,23 +166,25 @@ def run_study(
     timeout: float | None,
     catch: tuple[type[BaseException], ...],
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
-) -> bool:
-    """Run until the study holds `trials` finished trials or the timeout; True when interrupted.
+    max_failures: int = DEFAULT_MAX_FAILURES,
+) -> RunOutcome:
+    """Run until the study holds `trials` finished trials, the timeout, Ctrl-C or a failure streak.
 
-    Ctrl-C stops after Optuna has recorded the running trial as failed; finished trials stay.
+    Ctrl-C ends the running trial, which Optuna records as failed (marked interrupted, so it
+    does not count); finished trials stay.
     """
-    remaining = trials - finished_count(study)
-    if remaining <= 0:
-        return False
-    stop_at = optuna.study.MaxTrialsCallback(trials, states=FINISHED)
+    rule = StopRule(trials, max_failures)
+    if rule.full(study):
+        return RunOutcome()
     try:
-        study.optimize(
-            objective, n_trials=remaining, timeout=timeout, catch=catch,
-            callbacks=[*callbacks, stop_at], show_progress_bar=True, gc_after_trial=True,
-        )  # fmt: skip
+        with _sigint_ends_the_trial():
+            study.optimize(
+                objective, timeout=timeout, catch=catch, callbacks=[*callbacks, rule],
+                show_progress_bar=False, gc_after_trial=True,
+            )  # fmt: skip
     except KeyboardInterrupt:
-        return True
-    return False
+        return RunOutcome(interrupted=True)
+    return RunOutcome(failure=rule.failure)
 
 
 def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:

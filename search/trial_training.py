@@ -6,8 +6,13 @@ callback defined here, which stores the F1 history and stops a trial by raising 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+import importlib.metadata
+import os
+import platform
+import socket
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import optuna
@@ -17,10 +22,14 @@ from torch import nn
 from runner.config import DataConfig
 from runner.data import Splits
 from runner.train import EpochStats, FitResult, fit
+from search.study import INTERRUPTED
 
-# What fails one trial but not the study: a diverged loss or out-of-memory (RuntimeError
-# subclasses), and an architecture or recipe the builder or config rejects (ValueError).
-TRIAL_ERRORS: tuple[type[Exception], ...] = (RuntimeError, ValueError)
+VERSIONED = ("litenas", "torch", "torchvision", "optuna", "numpy", "pillow")
+
+# What fails one trial but not the study: any error of its own (a diverged loss, out of memory,
+# an architecture the builder rejects, an unreadable file). The reason is stored on the trial; a
+# run of failures in a row stops the study (search/study.py StopRule).
+TRIAL_ERRORS: tuple[type[Exception], ...] = (Exception,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +120,39 @@ def record_failure(trial: optuna.Trial, error: BaseException) -> None:
     trial.set_user_attr("fail_reason", reason[:2000])
 
 
-def describe_setup(trial: optuna.Trial, cfg: DataConfig) -> None:
-    """Attributes that say how the trial was trained (for export and for reproducing it)."""
+@contextlib.contextmanager
+def recording_failures(trial: optuna.Trial) -> Iterator[None]:
+    """Store the reason of a failed trial, or mark it interrupted after Ctrl-C; re-raise."""
+    try:
+        yield
+    except optuna.TrialPruned:
+        raise
+    except KeyboardInterrupt:
+        trial.set_user_attr(INTERRUPTED, True)
+        trial.set_user_attr("fail_reason", "interrupted by Ctrl-C (SIGINT)")
+        raise
+    except Exception as error:
+        record_failure(trial, error)
+        raise
+
+
+def describe_setup(trial: optuna.Trial, cfg: DataConfig, budget: TrialBudget) -> None:
+    """Attributes that say how the trial was trained: enough for search.replay to retrain it."""
     trial.set_user_attr("img_size", cfg.img_size)
     trial.set_user_attr("seed", cfg.seed)
     trial.set_user_attr("data_config", cfg.to_yaml_dict())
+    trial.set_user_attr("budget", dataclasses.asdict(budget))
+    trial.set_user_attr("threads", torch.get_num_threads())
+    trial.set_user_attr("versions", package_versions())
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages a trial's result depends on."""
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions

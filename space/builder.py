@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
 from space.config_io import HEADER_KEYS, load_model_config
@@ -221,12 +222,23 @@ def instantiate(
 
 
 def build_model(
-    cfg: str | os.PathLike[str] | Mapping[str, Any], *, num_classes: int | None = None
+    cfg: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    num_classes: int | None = None,
+    seed: int | None = None,
 ) -> SpaceModel:
-    """YAML path or config dict -> model (``instantiate(decode(cfg))``)."""
+    """YAML path or config dict -> model (``instantiate(decode(cfg))``).
+
+    With `seed`, the initial weights depend on it alone (the global RNG is left as it was), so a
+    trial or a training run can be repeated exactly.
+    """
     if isinstance(cfg, (str, os.PathLike)):
         source, cfg = str(cfg), load_model_config(cfg)
     else:
         source = "<dict>"
     specs = decode(cfg, num_classes=num_classes, source=source)
-    return instantiate(specs, input_channel=specs[0].in_chs)
+    if seed is None:
+        return instantiate(specs, input_channel=specs[0].in_chs)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return instantiate(specs, input_channel=specs[0].in_chs)

@@ -1,4 +1,4 @@
-"""The README's install and test commands are the ones CI runs, so a newcomer's first steps work."""
+"""The README's install and test commands are the ones CI runs: a newcomer's first steps work."""
 
 from __future__ import annotations
 

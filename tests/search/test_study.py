@@ -14,7 +14,14 @@ from runner.config import DataConfig
 from runner.data import Splits
 from runner.train import TrainingDiverged
 from search.arch_objective import ArchitectureObjective
-from search.study import default_storage, finished_count, open_study, pareto_front, run_study
+from search.study import (
+    RunOutcome,
+    default_storage,
+    finished_count,
+    open_study,
+    pareto_front,
+    run_study,
+)
 from search.trial_training import TRIAL_ERRORS, TrialBudget
 from space import build_model, count_cost
 from space.search_bounds import load_architecture_bounds
@@ -104,15 +111,18 @@ def test_rerun_resumes_and_counts_finished_trials(
     run_study(_study(storage, seed=1), objective, trials=3, timeout=None, catch=())
     study = _study(storage)
     assert finished_count(study) == 3
-    assert run_study(study, objective, trials=3, timeout=None, catch=()) is False
+    assert run_study(study, objective, trials=3, timeout=None, catch=()) == RunOutcome()
     assert len(study.trials) == 3
 
 
 def test_ctrl_c_keeps_finished_trials(fake_fit: Callable, fake_cfg, fake_splits) -> None:
     fake_fit(lambda call: KeyboardInterrupt() if call == 2 else None)
     study = _study()
-    assert run_study(study, _objective(fake_cfg, fake_splits), trials=5, timeout=None, catch=())
+    outcome = run_study(study, _objective(fake_cfg, fake_splits), trials=5, timeout=None, catch=())
+    assert outcome.interrupted
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert study.trials[1].user_attrs["interrupted"] is True
+    assert finished_count(study) == 1  # the interrupted trial does not count toward --trials
 
 
 class StopAtEpoch:

@@ -1,0 +1,83 @@
+"""Workers on one PostgreSQL study, as on several machines: sharing, and a worker killed mid-trial.
+
+Needs a PostgreSQL server: TEST_POSTGRES_URL (set by .ci/run) names a database; each test gets a
+fresh, empty database beside it, so Optuna's schema is created by the workers themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+from optuna.trial import TrialState
+
+from search.study import finished_count
+
+from .workers_helpers import cli_args, finish, running_with_epochs, start, trials, wait_for
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards."""
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_POSTGRES_URL is not set: .ci/run creates a database for the run")
+        pytest.skip("no PostgreSQL server (set TEST_POSTGRES_URL)")
+    url = sqlalchemy.engine.make_url(base)
+    name = f"litenas_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_two_workers_started_together_share_the_study_once(
+    postgres_url: str, search_data_yaml: Path, small_space: Path, tmp_path: Path
+) -> None:
+    args = cli_args(search_data_yaml, small_space, postgres_url, trials=6, epochs=2)
+    workers = [start(args, tmp_path) for _ in range(2)]  # on an empty database, at once
+    for worker in workers:
+        code, out = finish(worker)
+        assert code == 0, out
+    done = trials(postgres_url)
+    assert all(t.state == TrialState.COMPLETE for t in done)
+    assert 6 <= len(done) <= 7  # stopped together: at most one trial in flight past the count
+    assert len({t.user_attrs["worker"] for t in done}) == 2  # both took part
+    assert len({t.user_attrs["model_yaml"] for t in done}) == len(done)  # none ran twice
+
+
+def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_retried(
+    postgres_url: str, search_data_yaml: Path, small_space: Path, tmp_path: Path
+) -> None:
+    args = cli_args(search_data_yaml, small_space, postgres_url, trials=3, epochs=15)
+    doomed = start(args, tmp_path)
+    killed = wait_for(postgres_url, doomed, lambda t: t.number == 1 and running_with_epochs(2)(t))
+    doomed.kill()  # SIGKILL: no chance to record anything
+    doomed.wait()
+    first = trials(postgres_url)[0]
+    assert first.state == TrialState.COMPLETE
+    code, out = finish(start(args, tmp_path))  # another worker (or the same command again)
+    assert code == 0, out
+    done = {t.number: t for t in trials(postgres_url)}
+    assert done[0] == first  # finished work untouched
+    assert done[1].state == TrialState.FAIL  # failed by its stale heartbeat ...
+    retries = [t for t in done.values() if t.system_attrs.get("failed_trial") == 1]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE  # ... and run again
+    assert retries[0].params == killed.params
+    assert retries[0].user_attrs["model_yaml"] == killed.user_attrs["model_yaml"]
+    study = optuna.load_study(study_name="s", storage=postgres_url)
+    assert finished_count(study) == 3
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))

@@ -1,0 +1,55 @@
+"""search.replay: a trial retrained from what it stored gives the same F1 on the CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search import architecture, replay
+
+
+@pytest.fixture
+def study_url(search_data_yaml: Path, small_space: Path, tmp_path: Path) -> str:
+    """A finished 2-trial study on the synthetic folder, 3 epochs a trial."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    code = architecture.main([
+        "--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "r",
+        "--storage", url, "--trials", "2", "--epochs", "3", "--no-early-stop",
+        "--sampler", "random", "--train-fraction", "0.7",
+    ])  # fmt: skip
+    assert code == 0
+    return url
+
+
+def test_trial_records_what_a_replay_needs(study_url: str) -> None:
+    attrs = optuna.load_study(study_name="r", storage=study_url).trials[1].user_attrs
+    assert attrs["budget"] == {"epochs": 3, "seconds": None, "train_fraction": 0.7}
+    assert attrs["seed"] == attrs["data_config"]["SEED"] == 0
+    assert {"python", "torch", "torchvision", "optuna", "litenas"} <= set(attrs["versions"])
+    assert attrs["threads"] >= 1 and ":" in attrs["worker"]
+
+
+def test_replay_gives_the_same_f1(study_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert replay.main(["--study-name", "r", "--storage", study_url, "--trial", "1"]) == 0
+    out = capsys.readouterr().out
+    stored = optuna.load_study(study_name="r", storage=study_url).trials[1]
+    assert f"stored F1 per epoch [{stored.user_attrs['f1_history'][0]:.4f}" in out
+    assert "same F1 at every epoch" in out
+
+
+def test_replay_says_when_it_differs(study_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    study = optuna.load_study(study_name="r", storage=study_url)
+    trial = study.trials[0]
+    study._storage.set_trial_user_attr(trial._trial_id, "threads", 64)  # as if run elsewhere
+    history = [f + 0.01 for f in trial.user_attrs["f1_history"]]
+    study._storage.set_trial_user_attr(trial._trial_id, "f1_history", history)
+    assert replay.main(["--study-name", "r", "--storage", study_url, "--trial", "0"]) == 1
+    out = capsys.readouterr().out
+    assert "the replay differs" in out and "threads: trial 64" in out
+
+
+def test_unknown_trial_is_a_clear_error(study_url: str, capsys) -> None:
+    assert replay.main(["--study-name", "r", "--storage", study_url, "--trial", "7"]) == 2
+    assert "study 'r' has no trial 7; its trials are numbered 0..1" in capsys.readouterr().err
