@@ -17,7 +17,9 @@ from search.trial_training import (
     EpochReporter,
     Stopper,
     TrialBudget,
+    copy_twin,
     describe_setup,
+    find_twin,
     recording_failures,
     train_trial,
 )
@@ -62,6 +64,9 @@ class ArchitectureObjective:
                     "infeasible", f"MACs {cost.macs:,} > --macs-max {self.macs_max:,}"
                 )
                 return 0.0, int(cost.macs)
+        twin = find_twin(trial)
+        if twin is not None:
+            return copy_twin(trial, twin)  # type: ignore[return-value]
         reporter = EpochReporter(trial, int(cost.macs), self.stopper)
         result = train_trial(trial, model, self.splits, self.cfg, self.budget, reporter)
         return float(result.f1), int(cost.macs)

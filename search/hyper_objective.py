@@ -21,7 +21,9 @@ from search.trial_training import (
     EpochReporter,
     Stopper,
     TrialBudget,
+    copy_twin,
     describe_setup,
+    find_twin,
     recording_failures,
     train_trial,
 )
@@ -63,6 +65,9 @@ class HyperObjective:
         macs = int(cost.macs)
         trial.set_user_attr("macs", macs)
         trial.set_user_attr("params", int(cost.params))
+        twin = find_twin(trial)
+        if twin is not None:
+            return copy_twin(trial, twin)
         reporter = self._reporter(trial, macs)
         f1 = float(train_trial(trial, model, splits, cfg, self.budget, reporter).f1)
         trial.set_user_attr("f1", f1)

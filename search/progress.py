@@ -39,6 +39,10 @@ def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
         cost = f" | {attrs['macs'] / 1e6:.2f}M MACs {attrs['params'] / 1e3:.1f}k params"
     if trial.state == TrialState.COMPLETE and "infeasible" in attrs:
         outcome = f"infeasible ({attrs['infeasible']}), not trained"
+    elif "twin_of" in attrs:
+        outcome = f"same recipe as trial {attrs['twin_of']}: its result, not retrained"
+        if trial.state == TrialState.COMPLETE:
+            outcome = f"F1 {trial.values[0]:.3f} ({outcome})"
     elif trial.state == TrialState.COMPLETE:
         outcome = (
             f"F1 {trial.values[0]:.3f} ({attrs.get('epochs_run', '?')} ep, "

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import optuna
 import torch
@@ -73,17 +75,29 @@ def load_trial(args: argparse.Namespace) -> optuna.trial.FrozenTrial:
 def replay(trial: optuna.trial.FrozenTrial, device: str | None = None) -> list[EpochStats]:
     """Train the trial's model with its stored recipe up to its last recorded epoch."""
     attrs = trial.user_attrs
+    model_cfg = yaml.safe_load(attrs["model_yaml"])
+    return train_like(trial, model_cfg, stop_after=len(attrs["f1_history"]), device=device)
+
+
+def train_like(
+    trial: optuna.trial.FrozenTrial,
+    model_cfg: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    stop_after: int | None = None,
+    device: str | None = None,
+) -> list[EpochStats]:
+    """Train a model (the trial's own, or another to compare) with the trial's stored recipe:
+    data config, seed, budget and threads; stop after `stop_after` epochs if given."""
+    attrs = trial.user_attrs
     cfg = data_config_from_dict(attrs["data_config"], source=f"trial {trial.number}")
-    budget, target = attrs["budget"], len(attrs["f1_history"])
+    budget = attrs["budget"]
     splits = load_splits(cfg, img_size=cfg.img_size)
-    model = build_model(
-        yaml.safe_load(attrs["model_yaml"]), num_classes=len(splits.classes), seed=cfg.seed
-    )
+    model = build_model(model_cfg, num_classes=len(splits.classes), seed=cfg.seed)
     history: list[EpochStats] = []
 
     def on_epoch(stats: EpochStats) -> None:
         history.append(stats)
-        if len(history) >= target:
+        if stop_after is not None and len(history) >= stop_after:
             raise _Enough
 
     torch.set_num_threads(int(attrs.get("threads", torch.get_num_threads())))

@@ -193,10 +193,17 @@ def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Feasible non-dominated trials, highest F1 first (single objective: the best trial)."""
+    """Feasible non-dominated trials, highest F1 first (single objective: the best trial).
+
+    A twin (a trial that reused an earlier trial's result: the same recipe) is left out: its
+    original stands for it.
+    """
     if len(study.directions) == 1:
         best = [t for t in study.get_trials(deepcopy=False) if is_feasible(t)]
         sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
         return sorted(best, key=lambda t: -sign * t.value)[:1] if best else []
-    front = [t for t in study.best_trials if not any(map(math.isnan, t.values))]
+    front = [
+        t for t in study.best_trials
+        if not any(map(math.isnan, t.values)) and "twin_of" not in t.user_attrs
+    ]  # fmt: skip
     return sorted(front, key=lambda t: (-t.values[0], t.values[1]))

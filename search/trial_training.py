@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.metadata
+import json
 import os
 import platform
 import socket
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
 
 import optuna
 import torch
+from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
 from runner.config import DataConfig
@@ -25,6 +27,12 @@ from runner.train import EpochStats, FitResult, fit
 from search.study import INTERRUPTED
 
 VERSIONED = ("litenas", "torch", "torchvision", "optuna", "numpy", "pillow")
+RECIPE_ATTRS = ("model_yaml", "data_config", "budget")
+TWIN_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+# The result of training, copied from a twin (f1: single-objective studies' F1).
+TWIN_RESULT_ATTRS = (
+    "f1_history", "per_class_f1", "epochs_run", "f1", "pruned_at_epoch", "pruned_reason",
+)  # fmt: skip
 
 # What fails one trial but not the study: any error of its own (a diverged loss, out of memory,
 # an architecture the builder rejects, an unreadable file). The reason is stored on the trial; a
@@ -145,6 +153,36 @@ def describe_setup(trial: optuna.Trial, cfg: DataConfig, budget: TrialBudget) ->
     trial.set_user_attr("threads", torch.get_num_threads())
     trial.set_user_attr("versions", package_versions())
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+
+
+def recipe_key(attrs: Mapping[str, Any]) -> str:
+    """What a trial's result depends on: its model YAML, data config (with the seed) and budget."""
+    return json.dumps([attrs.get(k) for k in RECIPE_ATTRS], sort_keys=True)
+
+
+def find_twin(trial: optuna.Trial) -> FrozenTrial | None:
+    """An earlier trained trial with the same recipe, completed or stopped early.
+
+    Training is seeded, so the twin's result is what this trial would get: samplers that
+    suggest an architecture again (TPE does, once it has found a good region) cost nothing.
+    """
+    key = recipe_key(trial.user_attrs)
+    for other in trial.study.get_trials(deepcopy=False, states=TWIN_STATES):
+        if other.number != trial.number and "f1_history" in other.user_attrs:
+            if recipe_key(other.user_attrs) == key:
+                return other
+    return None
+
+
+def copy_twin(trial: optuna.Trial, twin: FrozenTrial) -> float | tuple[float, ...]:
+    """Record the twin's result on the trial and return its values (raise if it was stopped)."""
+    trial.set_user_attr("twin_of", twin.number)
+    for name in TWIN_RESULT_ATTRS:
+        if name in twin.user_attrs:
+            trial.set_user_attr(name, twin.user_attrs[name])
+    if twin.state == TrialState.PRUNED:
+        raise optuna.TrialPruned(f"same recipe as trial {twin.number}, which was stopped early")
+    return tuple(twin.values) if len(twin.values) > 1 else twin.values[0]
 
 
 def package_versions() -> dict[str, str]:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 import optuna
 import pytest
 
 from search import architecture, replay
+from search.pruning import dominates
+from search.study import pareto_front
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -53,3 +59,24 @@ def test_replay_says_when_it_differs(study_url: str, capsys: pytest.CaptureFixtu
 def test_unknown_trial_is_a_clear_error(study_url: str, capsys) -> None:
     assert replay.main(["--study-name", "r", "--storage", study_url, "--trial", "7"]) == 2
     assert "study 'r' has no trial 7; its trials are numbered 0..1" in capsys.readouterr().err
+
+
+def test_baselines_bench_trains_with_the_study_recipe_and_judges_dominance(
+    study_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = REPO / "bench" / "front_vs_baselines.py"
+    spec = importlib.util.spec_from_file_location("front_bench", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = REPO / "configs" / "model" / "example.yaml"
+    assert bench.main(["--study-name", "r", "--storage", study_url, "--models", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "budget {'epochs': 3, 'seconds': None, 'train_fraction': 0.7}, 32 px, seed 0" in out
+    found = re.search(rf"{re.escape(str(model))}: F1 ([\d.]+), MACs ([\d,]+) \(3 epochs", out)
+    assert found, out
+    point = (float(found[1]), int(found[2].replace(",", "")))
+    front = pareto_front(optuna.load_study(study_name="r", storage=study_url))
+    beaten = any(dominates((t.values[0], t.user_attrs["macs"]), point) for t in front)
+    assert ("NOT dominated" not in out) == beaten
+    assert f"{int(beaten)} of 1 baselines dominated" in out

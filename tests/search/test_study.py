@@ -152,3 +152,23 @@ def test_stopper_prunes_after_the_history_is_stored(
         stopper.asked[0][:2] == (1, pytest.approx([0.1]))
         and stopper.asked[1][2] == trial.user_attrs["macs"]
     )
+
+
+@pytest.mark.parametrize("stop_at", [None, 2])
+def test_a_repeated_recipe_reuses_its_twin_instead_of_training(
+    stop_at: int | None, fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    fake = fake_fit()
+    study = _study()
+    stopper = StopAtEpoch(stop_at) if stop_at else None
+    objective = _objective(fake_cfg, fake_splits, stopper=stopper)
+    run_study(study, objective, trials=1, timeout=None, catch=())
+    study.enqueue_trial(study.trials[0].params)  # the sampler suggests the same architecture
+    run_study(study, objective, trials=2, timeout=None, catch=())
+    first, twin = study.trials
+    assert len(fake.calls) == 1  # trained once
+    assert twin.state == first.state and twin.user_attrs["twin_of"] == 0
+    assert twin.user_attrs["f1_history"] == first.user_attrs["f1_history"]
+    if stop_at is None:
+        assert twin.values == first.values
+        assert [t.number for t in pareto_front(study)] == [0]  # the front lists it once
