@@ -22,7 +22,7 @@ from search.export import open_existing_study
 from search.hypervolume import hypervolume
 from search.pruning import dominates
 from search.replay import train_like
-from search.storage import default_url
+from search.storage import STORAGE_HELP, default_url
 from search.study import pareto_front
 from space import build_model, count_cost
 
@@ -32,7 +32,7 @@ BASELINES = ("configs/model/mobilenet_v3_small.yaml", "configs/model/shufflenet_
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study-name", default="architecture")
-    parser.add_argument("--storage", help="(default: sqlite:///studies/<study-name>.db)")
+    parser.add_argument("--storage", help=STORAGE_HELP)
     parser.add_argument("--models", nargs="+", default=list(BASELINES), help="baseline YAMLs")
     return parser.parse_args(argv)
 

@@ -27,11 +27,11 @@ from space.search_bounds import load_architecture_bounds
 
 MODULE = "search.architecture"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
-# Default budget: 100 trials, 10-15 minutes on TrashNet with 2 CPU cores. A trial trains 10
+# Default budget: 200 trials, about 15 minutes on TrashNet with 2 CPU cores. A trial trains 10
 # epochs on the whole train split at 32 px; no time cap by default, so every trial can be
 # replayed exactly (a time cap makes the learning-rate schedule follow the clock).
 DEFAULT_DATA = "configs/search/trashnet_trials.yaml"  # a fast-converging recipe for brief trials
-DEFAULT_TRIALS = 100
+DEFAULT_TRIALS = 200
 DEFAULT_EPOCHS = 10
 DEFAULT_TRAIN_FRACTION = 1.0
 DEFAULT_RUNGS = (3, 6)  # a third and two thirds in: epoch-1/2 F1 is still warm-up noise

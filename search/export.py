@@ -25,7 +25,7 @@ from search.hypervolume import DEFAULT_REF, hypervolume
 from search.model_text import model_yaml_text
 from search.pareto import FrontEntry, FrontError, FrontFilter, front_entries, study_points
 from search.pareto_plot import write_html, write_png
-from search.storage import default_url, is_journal, make_storage, sqlite_file
+from search.storage import STORAGE_HELP, default_url, is_journal, make_storage, sqlite_file
 from space import build_model
 
 RANK_FOLDER = re.compile(r"^\d+-trial\d+$")
@@ -45,8 +45,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("--study-name", required=True, help="the study to export")
-    add("--storage", help="Optuna storage URL or journal file "
-        "(default: sqlite:///studies/<study-name>.db)")  # fmt: skip
+    add("--storage", help=STORAGE_HELP)
     add("--top-k", type=int, help="export at most this many front trials, best F1 first")
     add("--macs-max", type=int, help="leave out front trials over this many MACs")
     add("--f1-min", type=float, help="leave out front trials under this validation macro F1")

@@ -24,7 +24,7 @@ from runner.config import data_config_from_dict
 from runner.data import load_splits
 from runner.train import EpochStats, fit
 from search.export import ExportError, open_existing_study
-from search.storage import default_url
+from search.storage import STORAGE_HELP, default_url
 from search.trial_training import package_versions
 from space import build_model
 
@@ -46,8 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("--study-name", required=True, help="the study holding the trial")
-    add("--storage", help="Optuna storage URL or journal file "
-        "(default: sqlite:///studies/<study-name>.db)")  # fmt: skip
+    add("--storage", help=STORAGE_HELP)
     add("--trial", type=int, required=True, help="the trial number")
     add("--device", help="cpu, cuda (default: cpu: F1 is only bit-exact on the CPU)")
     return parser.parse_args(argv)

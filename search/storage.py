@@ -28,6 +28,7 @@ JOURNAL_SUFFIX = ".journal"
 DEFAULT_HEARTBEAT = 60  # seconds; a dead worker's trial is retried after twice that
 MAX_RETRY = 3  # a trial whose workers keep dying is not re-queued forever
 _CREATE_LOCK_KEY = 0x6C6E6173  # any fixed 64-bit key: "lnas"
+STORAGE_HELP = "Optuna storage URL or journal file (default: sqlite:///studies/<study-name>.db)"
 
 
 class StorageError(ValueError):

@@ -14,6 +14,7 @@ from runner.config import DataConfig
 from runner.data import Splits
 from runner.train import TrainingDiverged
 from search.arch_objective import ArchitectureObjective
+from search.progress import trial_line
 from search.study import (
     RunOutcome,
     default_storage,
@@ -169,6 +170,7 @@ def test_a_repeated_recipe_reuses_its_twin_instead_of_training(
     assert len(fake.calls) == 1  # trained once
     assert twin.state == first.state and twin.user_attrs["twin_of"] == 0
     assert twin.user_attrs["f1_history"] == first.user_attrs["f1_history"]
+    assert "same recipe as trial 0: its result, not retrained" in trial_line(study, twin)
     if stop_at is None:
         assert twin.values == first.values
         assert [t.number for t in pareto_front(study)] == [0]  # the front lists it once
