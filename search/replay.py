@@ -135,15 +135,14 @@ def _fmt(values: Sequence[float]) -> str:
 
 
 def _why_different(trial: optuna.trial.FrozenTrial) -> list[str]:
-    """What may explain a difference: a time-capped budget, other threads or versions."""
+    """What may explain a difference: a time-capped budget or other package versions (the
+    replay already runs with the trial's thread count)."""
     attrs, reasons = trial.user_attrs, []
     if attrs["budget"].get("seconds"):
         reasons.append(
             f"the trial ran under a {attrs['budget']['seconds']} s cap (--trial-seconds): its "
             "learning-rate schedule followed the clock, which no replay repeats"
         )
-    if attrs.get("threads") is not None and attrs["threads"] != torch.get_num_threads():
-        reasons.append(f"threads: trial {attrs['threads']}, here {torch.get_num_threads()}")
     stored, here = attrs.get("versions", {}), package_versions()
     reasons += [
         f"{name}: trial {stored[name]}, here {here.get(name)}"
@@ -151,8 +150,8 @@ def _why_different(trial: optuna.trial.FrozenTrial) -> list[str]:
         if stored[name] != here.get(name)
     ]
     return [f"  possible cause: {r}" for r in reasons] or [
-        "  no recorded difference in budget, threads or versions: was it trained on a GPU, or "
-        "did the data folder change?"
+        "  no recorded difference in budget or versions: was it trained on a GPU or another "
+        "CPU, or did the data folder change?"
     ]
 
 

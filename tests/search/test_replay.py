@@ -48,12 +48,14 @@ def test_replay_gives_the_same_f1(study_url: str, capsys: pytest.CaptureFixture[
 def test_replay_says_when_it_differs(study_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     study = optuna.load_study(study_name="r", storage=study_url)
     trial = study.trials[0]
-    study._storage.set_trial_user_attr(trial._trial_id, "threads", 64)  # as if run elsewhere
     history = [f + 0.01 for f in trial.user_attrs["f1_history"]]
-    study._storage.set_trial_user_attr(trial._trial_id, "f1_history", history)
-    assert replay.main(["--study-name", "r", "--storage", study_url, "--trial", "0"]) == 1
+    study.add_trial(optuna.trial.create_trial(  # trial 2: as if trial 0 had run elsewhere
+        values=trial.values, params=trial.params, distributions=trial.distributions,
+        user_attrs={**trial.user_attrs, "versions": {"torch": "1.0"}, "f1_history": history},
+    ))  # fmt: skip
+    assert replay.main(["--study-name", "r", "--storage", study_url, "--trial", "2"]) == 1
     out = capsys.readouterr().out
-    assert "the replay differs" in out and "threads: trial 64" in out
+    assert "the replay differs" in out and "possible cause: torch: trial 1.0, here 2." in out
 
 
 def test_unknown_trial_is_a_clear_error(study_url: str, capsys) -> None:
