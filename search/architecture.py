@@ -15,13 +15,11 @@ from search.cli_common import (
     SEARCH_CONFIGS,
     budget,
     data_config,
-    run_and_report,
+    run_search,
     stopper,
     study_parser,
-    study_session,
 )
 from search.splits_cache import SplitsCache
-from search.storage import StorageError
 from search.study import open_study
 from space.search_bounds import load_architecture_bounds
 
@@ -64,16 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    try:
-        with study_session(args, open_study) as (study, storage):
-            splits = SplitsCache(cfg).get(cfg.img_size)
-            objective = ArchitectureObjective(
-                bounds, cfg, splits, trial_budget, macs_max=args.macs_max, stopper=rule
-            )
-            return run_and_report(study, storage, objective, args, MODULE, argv)
-    except StorageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+    def make_objective() -> ArchitectureObjective:
+        splits = SplitsCache(cfg).get(cfg.img_size)  # decoded once, after the storage checks
+        return ArchitectureObjective(
+            bounds, cfg, splits, trial_budget, macs_max=args.macs_max, stopper=rule
+        )
+
+    return run_search(args, open_study, make_objective, MODULE, argv)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from search.pruning import ParetoStopper
 from search.report import summary_lines
 from search.storage import (
     DEFAULT_HEARTBEAT,
+    StorageError,
     check_workers,
     creation_lock,
     make_storage,
@@ -153,6 +154,23 @@ def stopper(args: argparse.Namespace) -> Stopper | None:
 def budget(args: argparse.Namespace) -> TrialBudget:
     """The per-trial budget from --epochs, --trial-seconds and --train-fraction."""
     return TrialBudget(args.epochs, args.trial_seconds, args.train_fraction)
+
+
+def run_search(
+    args: argparse.Namespace,
+    open_fn: Callable[..., optuna.Study],
+    make_objective: Callable[[], Callable[[optuna.Trial], float | Sequence[float]]],
+    module: str,
+    argv: Sequence[str] | None,
+) -> int:
+    """Open the study, build the objective inside the session (the storage is known to be usable
+    by then), run and report; a storage the command cannot use is exit code 2 with the advice."""
+    try:
+        with study_session(args, open_fn) as (study, storage):
+            return run_and_report(study, storage, make_objective(), args, module, argv)
+    except StorageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 def run_and_report(

@@ -16,14 +16,12 @@ from search.cli_common import (
     SEARCH_CONFIGS,
     budget,
     data_config,
-    run_and_report,
+    run_search,
     stopper,
     study_parser,
-    study_session,
 )
 from search.hyper_objective import OBJECTIVES, HyperObjective
 from search.splits_cache import SplitsCache
-from search.storage import StorageError
 from search.study import open_study
 from space.search_bounds import load_hyper_bounds
 
@@ -78,12 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     objective = HyperObjective(
         bounds, cfg, args.model, SplitsCache(cfg), trial_budget, args.objective, rule
     )
-    try:
-        with study_session(args, _open_fn(args)) as (study, storage):
-            return run_and_report(study, storage, objective, args, MODULE, argv)
-    except StorageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_search(args, _open_fn(args), lambda: objective, MODULE, argv)
 
 
 if __name__ == "__main__":
