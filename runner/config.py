@@ -43,6 +43,7 @@ class DataConfig:
     val_ratio: float = 0.0
     init_lr: float = 0.1
     fp16: bool = False
+    test_ratio: float = 0.0
     optimizer: str = "sgd"
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -51,6 +52,10 @@ class DataConfig:
     balance: str = "none"
     cutout: float = 0.0
     cutmix: float = 0.0
+    ema_decay: float = 0.0
+    teacher: str = ""
+    kd_weight: float = 0.5
+    kd_temperature: float = 4.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -117,11 +122,15 @@ def _validate(cfg: DataConfig) -> None:
     for name in ("img_size", "batch_size", "epochs"):
         _check_range(name, getattr(cfg, name), 1, 1_000_000)
     _check_range("val_ratio", cfg.val_ratio, 0.0, 0.9)
+    _check_range("test_ratio", cfg.test_ratio, 0.0, 0.9)
     _check_range("label_smoothing", cfg.label_smoothing, 0.0, 0.5)
     _check_range("cutout", cfg.cutout, 0.0, 1.0)
     _check_range("cutmix", cfg.cutmix, 0.0, 10.0)
     _check_range("momentum", cfg.momentum, 0.0, 0.999)
     _check_range("weight_decay", cfg.weight_decay, 0.0, 1.0)
+    _check_range("ema_decay", cfg.ema_decay, 0.0, 0.99999)
+    _check_range("kd_weight", cfg.kd_weight, 0.0, 1.0)
+    _check_range("kd_temperature", cfg.kd_temperature, 0.1, 100.0)
     if not 0.0 < cfg.init_lr <= 10.0:
         raise DataConfigError(f"INIT_LR must be in (0, 10], got {cfg.init_lr!r}")
     _check_choice("aug_train", cfg.aug_train, AUG_TRAIN_POLICIES)
@@ -132,7 +141,7 @@ def _validate(cfg: DataConfig) -> None:
     _validate_aug_params(cfg.aug_train, cfg.aug_train_params)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
     """Parse the file; syntax errors name the file and line."""
     try:
         raw = yaml.safe_load(path.read_text())
@@ -179,7 +188,7 @@ def data_config_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> Dat
 def load_data_config(path: str | os.PathLike[str]) -> DataConfig:
     """Load and validate a data YAML; DATA_PATH is relative to the current directory."""
     path = Path(path)
-    cfg = data_config_from_dict(_read_yaml(path), source=str(path))
+    cfg = data_config_from_dict(load_yaml_mapping(path), source=str(path))
     if not Path(cfg.data_path).is_dir():
         raise DataConfigError(
             f"{path}: DATA_PATH {cfg.data_path!r} is not a folder (resolved from the current "

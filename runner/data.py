@@ -22,18 +22,28 @@ from runner.images import DataError, class_folders, decode_images, list_images, 
 
 CACHE_VERSION = 1
 SPLIT_SEED = 0
+TEST_SEED = 1  # TEST_RATIO draws apart from VAL_RATIO
+UNLABELLED = "NoLabel"  # test/NoLabel/: images to predict, not to score
 DEFAULT_CACHE_DIR = Path(".cache")
 
 
 @dataclasses.dataclass(frozen=True)
 class Splits:
-    """Decoded train and val images ([N, 3, S, S] uint8) with int64 labels and class names."""
+    """Decoded train, val and (optional) test images ([N, 3, S, S] uint8), labels, class names.
+
+    test holds images that neither a study nor training may look at: DATA_PATH/test/<class>/
+    when the data has one, else TEST_RATIO of train/ held out. It is empty without either.
+    """
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     val_x: torch.Tensor
     val_y: torch.Tensor
     classes: list[str]
+    test_x: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0, 3, 1, 1))
+    test_y: torch.Tensor = dataclasses.field(
+        default_factory=lambda: torch.empty(0, dtype=torch.long)
+    )
 
 
 def _cache_key(root: Path, files: Sequence[Path], size: int) -> str:
@@ -83,20 +93,40 @@ def stratified_split(
     return torch.cat(first).sort().values, torch.cat(held).sort().values
 
 
-def _split_files(root: Path, cfg: DataConfig) -> tuple[list[str], list[Path], list[int], int]:
-    """Classes, all files and labels (train first), and how many of them are train files."""
+def labelled_test_dir(root: Path) -> Path | None:
+    """DATA_PATH/test when it holds class folders (not only the unlabelled test/NoLabel/)."""
+    test = root / "test"
+    if not test.is_dir():
+        return None
+    names = [p.name for p in test.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return test if names and names != [UNLABELLED] else None
+
+
+def _split_files(
+    root: Path, cfg: DataConfig
+) -> tuple[list[str], list[Path], list[int], list[str]]:
+    """Classes, every file with its label, and the folder split (train, val, test) of each."""
     classes = class_folders(root / "train")
     files, labels = scan_split(root / "train", classes)
-    n_train = len(files)
-    if (root / "val").is_dir():
-        val_files, val_labels = scan_split(root / "val", classes)
-        files, labels = files + val_files, labels + val_labels
-    elif cfg.val_ratio <= 0:
+    split = ["train"] * len(files)
+    for name, folder in (("val", root / "val"), ("test", labelled_test_dir(root))):
+        if folder is not None and folder.is_dir():
+            more, more_labels = scan_split(folder, classes)
+            files, labels, split = files + more, labels + more_labels, split + [name] * len(more)
+    if "val" not in split and cfg.val_ratio <= 0:
         raise DataError(
             f"{root} has no val/ folder and VAL_RATIO is {cfg.val_ratio}: add {root}/val/<class>/ "
             "or set VAL_RATIO (e.g. 0.2) to hold out a stratified part of train/"
         )
-    return classes, files, labels, n_train
+    return classes, files, labels, split
+
+
+def _hold_out(
+    train_idx: torch.Tensor, y: torch.Tensor, ratio: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kept, held out) indexes: a stratified share of train_idx, the same on every machine."""
+    kept, held = stratified_split(y[train_idx], ratio, seed)
+    return train_idx[kept], train_idx[held]
 
 
 def load_splits(
@@ -106,23 +136,31 @@ def load_splits(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> Splits:
-    """The config's train and val splits; val/ if present, else a stratified VAL_RATIO split."""
+    """The config's splits: val/ if present, else VAL_RATIO of train/; test/<class>/ if present,
+    else TEST_RATIO of train/ (held out first, so val never depends on it)."""
     root = Path(cfg.data_path)
     size = img_size or cfg.img_size
-    classes, files, labels, n_train = _split_files(root, cfg)
+    classes, files, labels, split = _split_files(root, cfg)
     cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
     images, kept = decode_cached(root, files, size, cache, progress=progress)
-    kept_t = torch.tensor(kept, dtype=torch.long)
-    y = torch.tensor(labels, dtype=torch.long)[kept_t]
-    is_train = kept_t < n_train
-    if n_train == len(files):
-        train_idx, val_idx = stratified_split(y, cfg.val_ratio)
-    else:
-        train_idx, val_idx = is_train.nonzero().flatten(), (~is_train).nonzero().flatten()
-    for name, idx in (("train", train_idx), ("val", val_idx)):
-        if len(idx) == 0:
+    kept_split = [split[i] for i in kept]
+    y = torch.tensor(labels, dtype=torch.long)[torch.tensor(kept, dtype=torch.long)]
+    index = {
+        name: torch.tensor([i for i, s in enumerate(kept_split) if s == name], dtype=torch.long)
+        for name in ("train", "val", "test")
+    }
+    if "test" not in split and cfg.test_ratio > 0:
+        index["train"], index["test"] = _hold_out(index["train"], y, cfg.test_ratio, TEST_SEED)
+    if "val" not in split:
+        index["train"], index["val"] = _hold_out(index["train"], y, cfg.val_ratio, SPLIT_SEED)
+    for name in ("train", "val"):
+        if len(index[name]) == 0:
             raise DataError(f"{root}: the {name} split has no readable images")
-    return Splits(images[train_idx], y[train_idx], images[val_idx], y[val_idx], classes)
+    x = {name: images[idx] for name, idx in index.items()}
+    return Splits(
+        x["train"], y[index["train"]], x["val"], y[index["val"]], classes,
+        test_x=x["test"], test_y=y[index["test"]],
+    )  # fmt: skip
 
 
 def load_unlabelled(

@@ -36,7 +36,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--data-path", type=Path,
         help="labelled folder: DIR/val/<class>/ if present, else DIR/<class>/ "
-        "(default: the val split of the run's DATA_PATH)",
+        "(default: the --split of the run's DATA_PATH)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--split", choices=("val", "test"), default="val",
+        help="split of the run's DATA_PATH to score: val, or test (test/<class>/, else the "
+        "TEST_RATIO of train/ held out of training) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
@@ -52,6 +57,13 @@ def labelled_images(
         splits = load_splits(cfg, cache_dir=args.cache_dir)
         if splits.classes != classes:
             raise ValueError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")
+        if args.split == "test":
+            if len(splits.test_y) == 0:
+                raise ValueError(
+                    f"{cfg.data_path} has no test split: add test/<class>/ folders, or train "
+                    "with TEST_RATIO (e.g. 0.2) in the data YAML to hold out part of train/"
+                )
+            return splits.test_x, splits.test_y
         return splits.val_x, splits.val_y
     root = args.data_path / "val" if (args.data_path / "val").is_dir() else args.data_path
     files, labels = scan_split(root, classes)
@@ -111,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = score(model, images, labels, classes, cfg.img_size, pick_device(args.device))
     result["data"] = str(args.data_path or cfg.data_path)
+    result["split"] = None if args.data_path else args.split
     (run.path / "evaluation.json").write_text(json.dumps(result, indent=2))
     print(report(result, classes))
     return 0

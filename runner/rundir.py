@@ -73,11 +73,16 @@ class RunDir:
             "history": [dataclasses.asdict(h) for h in state.history],
             "train_seconds": state.train_seconds,
             "classes": classes,
+            "ema": state.ema,
         }
         save_atomic(payload, self.last)
         scores = [h.f1 for h in state.history]
         if scores and scores[-1] >= max(scores):
-            best = {"model": state.model, "classes": classes, "epoch": state.epochs_done}
+            best = {
+                "model": state.scored_weights(),
+                "classes": classes,
+                "epoch": state.epochs_done,
+            }
             save_atomic(best | {"f1": scores[-1]}, self.best)
 
     def load_state(self) -> tuple[TrainState, list[str]] | None:
@@ -88,16 +93,18 @@ class RunDir:
         history = [EpochStats(**h) for h in raw["history"]]
         state = TrainState(
             raw["epochs_done"], raw["model"], raw["optimizer"], raw["scaler"], history,
-            raw["train_seconds"],
+            raw["train_seconds"], raw.get("ema"),
         )  # fmt: skip
         return state, raw["classes"]
 
     def load_weights(self) -> tuple[dict[str, Any], list[str]]:
-        """The best checkpoint's weights (else the last one's) and the class names."""
-        for path in (self.best, self.last):
-            if path.is_file():
-                raw = torch.load(path, map_location="cpu", weights_only=True)
-                return raw["model"], raw["classes"]
+        """The best checkpoint's weights (else the last one's scored weights) and class names."""
+        if self.best.is_file():
+            raw = torch.load(self.best, map_location="cpu", weights_only=True)
+            return raw["model"], raw["classes"]
+        loaded = self.load_state()
+        if loaded is not None:
+            return loaded[0].scored_weights(), loaded[1]
         raise RunError(f"{self.path} holds no checkpoint (best.pt or last.pt): train it first")
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:

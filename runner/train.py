@@ -19,6 +19,8 @@ from tqdm import tqdm
 from runner.augment import cutmix, normalize, train_augment
 from runner.config import DataConfig
 from runner.data import Splits
+from runner.distill import Teacher
+from runner.ema import make_ema
 from runner.metrics import accuracy, confusion_matrix, macro_f1, per_class_f1
 from runner.schedule import build_optimizer, lr_at, set_lr
 
@@ -68,6 +70,14 @@ class TrainState:
     scaler: dict[str, Any]
     history: list[EpochStats]
     train_seconds: float
+    ema: dict[str, Any] | None = None  # AveragedModel's state when EMA_DECAY > 0
+
+    def scored_weights(self) -> dict[str, Any]:
+        """The weights that were validated: the EMA's when there is one, else the model's."""
+        if self.ema is None:
+            return self.model
+        prefix = "module."
+        return {k[len(prefix) :]: v for k, v in self.ema.items() if k.startswith(prefix)}
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -133,6 +143,13 @@ class _Loop:
     total_steps: float
     seconds: float
     seed: int
+    ema: torch.optim.swa_utils.AveragedModel | None = None
+    teacher: Teacher | None = None
+
+    @property
+    def scored(self) -> nn.Module:
+        """The model that is validated and saved as best: the EMA's copy when EMA_DECAY > 0."""
+        return self.model if self.ema is None else self.ema.module
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """This epoch's sample order: a shuffle, or class-balanced draws when BALANCE=sampler."""
@@ -161,10 +178,14 @@ class _Loop:
             loss = weight_a * self.loss_fn(logits, labels_a)
             if weight_a < 1.0:
                 loss = loss + (1 - weight_a) * self.loss_fn(logits, labels_b)
+            if self.teacher is not None:
+                loss = self.teacher.loss(logits, x, loss)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         return loss.detach()
 
     def run_epoch(self, epoch: int, done_steps: int, start: float, bar: tqdm) -> tuple[float, int]:
@@ -191,7 +212,7 @@ class _Loop:
 
 def _make_loop(
     model: nn.Module, splits: Splits, cfg: DataConfig, budget: tuple[int, float], seed: int,
-    device: torch.device, train_fraction: float,
+    device: torch.device, train_fraction: float, teacher: Teacher | None,
 ) -> _Loop:  # fmt: skip
     """Move the model and the training subset to the device and set up the optimiser."""
     model.to(device)
@@ -207,6 +228,8 @@ def _make_loop(
         train_augment(cfg).to(device), build_optimizer(model, cfg),
         torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and cfg.fp16),
         epochs * steps_per_epoch if epochs < UNBOUNDED_EPOCHS else math.inf, seconds, seed,
+        make_ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None,
+        None if teacher is None else dataclasses.replace(teacher, model=teacher.model.to(device)),
     )  # fmt: skip
 
 
@@ -241,6 +264,8 @@ def _resume(loop: _Loop, state: TrainState | None) -> tuple[int, list[EpochStats
     loop.model.load_state_dict(state.model)
     loop.optimizer.load_state_dict(state.optimizer)
     loop.scaler.load_state_dict(state.scaler)
+    if loop.ema is not None and state.ema is not None:
+        loop.ema.load_state_dict(state.ema)
     return state.epochs_done, list(state.history), state.train_seconds
 
 
@@ -258,17 +283,19 @@ def fit(
     progress: bool = True,
     resume: TrainState | None = None,
     on_state: Callable[[TrainState], None] | None = None,
+    teacher: Teacher | None = None,
 ) -> FitResult:
     """Train in place for epochs (default cfg.epochs) and/or seconds; validate after each epoch.
 
     on_epoch may raise to stop the run (the exception propagates). on_state receives a resumable
     state after each epoch; passing it back as resume continues the run where it stopped.
+    With EMA_DECAY > 0 every score is the weight average's; a teacher adds distillation.
     """
     device = pick_device(device)
     budget = _budget(cfg, epochs, seconds)
     forked = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=forked):
-        loop = _make_loop(model, splits, cfg, budget, seed, device, train_fraction)
+        loop = _make_loop(model, splits, cfg, budget, seed, device, train_fraction, teacher)
         first, history, spent = _resume(loop, resume)
         result = _run(loop, splits, budget, (first, history, spent), on_epoch, on_state, progress)
     return result
@@ -294,7 +321,7 @@ def _run(
         if steps == 0:
             break
         done_steps += steps
-        scores = _validate(loop.model, splits, loop.device)
+        scores = _validate(loop.scored, splits, loop.device)
         stats = EpochStats(epoch + 1, loss, scores["f1"], scores["accuracy"],
                            time.perf_counter() - epoch_start)  # fmt: skip
         history.append(stats)
@@ -306,7 +333,7 @@ def _run(
             on_epoch(stats)
     bar.close()
     if not scores:
-        scores = _validate(loop.model, splits, loop.device)
+        scores = _validate(loop.scored, splits, loop.device)
     return FitResult(
         scores["f1"], scores["per_class_f1"], scores["accuracy"], len(history),
         time.perf_counter() - start, history, scores["confusion"],
@@ -318,6 +345,7 @@ def _state(loop: _Loop, history: list[EpochStats], seconds: float) -> TrainState
     return TrainState(
         len(history), loop.model.state_dict(), loop.optimizer.state_dict(),
         loop.scaler.state_dict(), list(history), seconds,
+        None if loop.ema is None else loop.ema.state_dict(),
     )  # fmt: skip
 
 

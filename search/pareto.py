@@ -87,12 +87,12 @@ def trial_f1(trial: FrozenTrial) -> float:
     return float(trial.user_attrs.get("f1", trial.values[0]))
 
 
-def _entry(rank: int, trial: FrozenTrial) -> FrontEntry:
-    """A front entry from a trial, or an error naming what the trial lacks."""
+def trial_entry(rank: int, trial: FrozenTrial) -> FrontEntry:
+    """A trial as a ranked entry (front or not), or an error naming what it lacks."""
     missing = [key for key in REQUIRED_ATTRS if key not in trial.user_attrs]
     if missing:
         raise FrontError(
-            f"trial {trial.number} is on the front but has no user attrs {missing}: export reads "
+            f"trial {trial.number} has no user attrs {missing}: export and finalize read "
             "the ones search.architecture and search.hyper store with every trial"
         )
     attrs = trial.user_attrs
@@ -108,7 +108,7 @@ def front_entries(study: optuna.Study, keep: FrontFilter | None = None) -> list[
     keep = keep or FrontFilter()
     front = sorted(pareto_front(study), key=lambda t: (-trial_f1(t), _macs(t), t.number))
     kept = [t for t in front if keep.keeps(trial_f1(t), _macs(t))][: keep.top_k]
-    return [_entry(rank, trial) for rank, trial in enumerate(kept, start=1)]
+    return [trial_entry(rank, trial) for rank, trial in enumerate(kept, start=1)]
 
 
 def _macs(trial: FrozenTrial) -> int:

@@ -130,3 +130,41 @@ def test_resume_continues_exactly(
     assert [h.loss for h in resumed.history] == [h.loss for h in full.history]
     assert all(torch.equal(a, b) for a, b in
                zip(weights(straight), weights(resumed_model), strict=True))  # fmt: skip
+
+
+def test_ema_scores_the_weight_average_and_resumes_exactly(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
+) -> None:
+    cfg = dataclasses.replace(tiny_cfg, ema_decay=0.9)
+    states: list[TrainState] = []
+    model = make_model()
+    result = fit(model, tiny_splits, cfg, epochs=4, on_state=states.append, progress=False)
+    assert result.f1 > 0.9
+    ema, raw = states[-1].scored_weights(), states[-1].model
+    assert ema.keys() == raw.keys()
+    assert not torch.equal(ema["0.weight"], raw["0.weight"]), "the average is not the weights"
+    resumed_model = make_model()
+    resumed = fit(resumed_model, tiny_splits, cfg, epochs=4, resume=copy.deepcopy(states[1]),
+                  progress=False)  # fmt: skip
+    assert [h.f1 for h in resumed.history] == [h.f1 for h in result.history]
+    with pytest.raises(ValueError, match="EMA_DECAY must be in"):
+        DataConfig(data_path=tiny_cfg.data_path, ema_decay=1.0)
+
+
+def test_distillation_mixes_the_teachers_soft_labels(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
+) -> None:
+    from runner.distill import Teacher
+
+    teacher_model = make_model(seed=3)
+    fit(teacher_model, tiny_splits, tiny_cfg, epochs=4, progress=False)
+    teacher = Teacher(teacher_model, img_size=32, temperature=2.0, weight=0.7)
+    plain = fit(make_model(), tiny_splits, tiny_cfg, epochs=2, progress=False)
+    taught = fit(make_model(), tiny_splits, tiny_cfg, epochs=2, teacher=teacher, progress=False)
+    assert taught.history[0].loss != plain.history[0].loss, "the teacher changes the loss"
+    assert taught.f1 > 0.6
+    assert not any(p.requires_grad for p in teacher_model.parameters()), "the teacher is frozen"
+    x = torch.randn(4, 3, 24, 24)
+    assert teacher.logits(x).shape == (4, 3), "a batch at the student's size reaches the teacher"
+    with pytest.raises(ValueError, match="KD_WEIGHT must be in"):
+        Teacher(teacher_model, 24, weight=0.0)

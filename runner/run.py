@@ -1,0 +1,144 @@
+"""Training a model YAML into a run folder: the one path every full training takes.
+
+`python -m runner.train`, `python -m search.finalize` and bench/fidelity.py all train through
+train_run, so a run folder means the same thing whoever made it: resumable after Ctrl-C, its
+metrics.json scored on val and, when the data holds images kept out of training (test/<class>/
+or TEST_RATIO), on test with the weights runner.evaluate would load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from runner.config import DataConfig
+from runner.data import Splits, load_splits
+from runner.distill import Teacher
+from runner.metrics import cliff_distance, competition_score, macro_f1
+from runner.rundir import RunDir, RunError, load_trained_model, plot_curve
+from runner.train import FitResult, fit, pick_device, predict
+
+
+def prepare_run(run: RunDir, model_text: str, cfg: DataConfig) -> bool:
+    """Create the run folder with both YAMLs; True when it already holds this very run.
+
+    A folder holding a run of another model or data config is never overwritten.
+    """
+    model_cfg = yaml.safe_load(model_text)
+    if run.data_yaml.is_file():
+        same_data = run.data_config() == cfg
+        same_model = yaml.safe_load(run.model_yaml.read_text()) == model_cfg
+        if not (same_data and same_model):
+            what = "data config" if not same_data else "model"
+            raise RunError(
+                f"{run.path} holds a run of another {what}; pass a new --output to start a new "
+                "run, or the same files to resume this one"
+            )
+        return True
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.model_yaml.write_text(model_text)
+    run.data_yaml.write_text(yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False))
+    return False
+
+
+def _metrics(result: FitResult, macs: int, params: int) -> dict[str, Any]:
+    """What metrics.json records: final and best scores, cost, and the per-epoch history."""
+    best = max(result.history, key=lambda h: h.f1) if result.history else None
+    return {
+        "f1": result.f1,
+        "accuracy": result.accuracy,
+        "per_class_f1": result.per_class_f1,
+        "confusion": result.confusion,
+        "best_f1": best.f1 if best else result.f1,
+        "best_epoch": best.epoch if best else 0,
+        "epochs_run": result.epochs_run,
+        "train_seconds": result.train_seconds,
+        "macs": macs,
+        "params": params,
+        "competition_score": competition_score(macs, result.f1),
+        "f1_above_cliff": cliff_distance(result.f1),
+        "history": [dataclasses.asdict(h) for h in result.history],
+    }
+
+
+def test_f1(run: RunDir, splits: Splits, device: str | torch.device | None = None) -> float:
+    """Macro F1 on the held-out test split of the weights runner.evaluate loads (best.pt)."""
+    model, classes, _ = load_trained_model(run)
+    if len(splits.test_y) == 0:
+        raise RunError(f"{run.path}: the data has no test split (test/<class>/ or TEST_RATIO)")
+    target = pick_device(device)
+    preds = predict(model.to(target), splits.test_x, target)
+    return macro_f1(splits.test_y, preds, len(classes))
+
+
+def load_teacher(cfg: DataConfig, classes: list[str]) -> Teacher | None:
+    """The TEACHER run of cfg (its best weights), or None without one; classes must match."""
+    if not cfg.teacher:
+        return None
+    model, teacher_classes, teacher_cfg = load_trained_model(RunDir(Path(cfg.teacher)))
+    if teacher_classes != classes:
+        raise RunError(
+            f"teacher {cfg.teacher} was trained on classes {teacher_classes}, the data has "
+            f"{classes}: distil from a run of the same data"
+        )
+    return Teacher(model, teacher_cfg.img_size, cfg.kd_temperature, cfg.kd_weight)
+
+
+def finished_metrics(run: RunDir, cfg: DataConfig) -> dict[str, Any] | None:
+    """metrics.json of a run that trained all of cfg's epochs, else None."""
+    if not run.metrics.is_file():
+        return None
+    metrics = json.loads(run.metrics.read_text())
+    return metrics if metrics.get("epochs_run") == cfg.epochs else None
+
+
+def train_run(
+    run: RunDir,
+    model_text: str,
+    cfg: DataConfig,
+    *,
+    device: str | torch.device | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume, or skip when finished) one run; returns its metrics.
+
+    KeyboardInterrupt propagates after the last finished epoch is saved in last.pt.
+    """
+    from space import build_model, count_cost
+
+    resuming = prepare_run(run, model_text, cfg)
+    done = finished_metrics(run, cfg) if resuming else None
+    if done is not None:
+        return done
+    splits = load_splits(cfg, cache_dir=cache_dir, progress=progress)
+    teacher = load_teacher(cfg, splits.classes)
+    model = build_model(run.model_yaml, num_classes=len(splits.classes), seed=cfg.seed)
+    cost = count_cost(model, cfg.img_size)
+    saved = run.load_state()
+    if saved is not None:
+        print(f"resuming {run.path} after epoch {saved[0].epochs_done}", file=sys.stderr)
+    result = fit(
+        model, splits, cfg, seed=cfg.seed, device=device, progress=progress,
+        resume=saved[0] if saved else None,
+        on_state=lambda state: run.save_state(state, splits.classes), teacher=teacher,
+    )  # fmt: skip
+    metrics = _metrics(result, cost.macs, cost.params)
+    if len(splits.test_y):
+        metrics["test_f1"] = test_f1(run, splits, device)
+        metrics["test_images"] = len(splits.test_y)
+    run.write_metrics(metrics)
+    plot_curve(result.history, run.curve)
+    return metrics
+
+
+def default_run_path(model: Path, data: Path) -> Path:
+    """runs/<model>-<data>, the folder runner.train uses without --output."""
+    return Path("runs") / f"{model.stem}-{data.stem}"

@@ -1,0 +1,229 @@
+"""`python -m search.finalize`: train a study's exported front fully and score it where it counts.
+
+A study ranks candidates by a brief, noisy training; users take away fully trained models. This
+trains each front trial with the full recipe (the trial's own data config, its EPOCHS, and any
+--recipe keys on top) into a run folder (runner.evaluate and runner.predict take it), scores it
+on val and, when the data has images kept out of everything (test/<class>/ or TEST_RATIO), on
+test; then writes final.csv, final.png (both fronts on the same axes) and prints how well the
+study's ranking held. A model already trained is skipped, so a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from tqdm import tqdm
+
+from runner.config import DataConfig, data_config_from_dict, load_yaml_mapping
+from runner.metrics import competition_score
+from runner.run import train_run
+from runner.rundir import RunDir
+from search.export import open_existing_study, study_folder_name
+from search.pareto import FrontEntry, FrontError, FrontFilter, front_entries
+from search.rank_correlation import kendall, spearman
+from search.storage import STORAGE_HELP, default_url
+
+CSV_FIELDS = (
+    "rank", "trial", "macs", "params", "study_f1", "val_f1", "test_f1", "final_f1", "score",
+    "run",
+)  # fmt: skip
+# Keys a recipe may not change: they decide what the trial's model and MACs are.
+FIXED_KEYS = ("DATA_PATH", "IMG_SIZE")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinalRow:
+    """One fully trained trial: its study F1 beside the F1 full training gave."""
+
+    rank: int
+    trial: int
+    macs: int
+    params: int
+    study_f1: float
+    val_f1: float
+    test_f1: float | None
+    run: str
+
+    @property
+    def final_f1(self) -> float:
+        """The F1 that counts: on test when the data has one, else on val."""
+        return self.val_f1 if self.test_f1 is None else self.test_f1
+
+    @property
+    def score(self) -> float:
+        return competition_score(self.macs, self.final_f1)
+
+
+def full_recipe(
+    entry: FrontEntry, recipe: Mapping[str, Any], epochs: int | None, source: str
+) -> DataConfig:
+    """The trial's data config with the recipe's keys (and --epochs) on top."""
+    fixed = sorted(set(recipe) & set(FIXED_KEYS))
+    if fixed:
+        raise ValueError(f"{source}: a recipe may not set {fixed}: they define the trial's model")
+    raw = {**entry.data_config, **recipe}
+    if epochs is not None:
+        raw["EPOCHS"] = epochs
+    return data_config_from_dict(raw, source=f"trial {entry.number} data config + {source}")
+
+
+def train_entry(
+    entry: FrontEntry, cfg: DataConfig, folder: Path, *, progress: bool = True,
+    device: str | None = None,
+) -> FinalRow:  # fmt: skip
+    """Train (or resume, or reuse) one trial's run folder and return its row."""
+    run = RunDir(folder / entry.folder)
+    metrics = train_run(run, entry.model_yaml, cfg, device=device, progress=progress)
+    return FinalRow(
+        entry.rank, entry.number, int(metrics["macs"]), int(metrics["params"]), entry.f1,
+        float(metrics["f1"]), metrics.get("test_f1"), str(run.path),
+    )  # fmt: skip
+
+
+def train_entries(
+    entries: Sequence[FrontEntry], recipe: Mapping[str, Any], folder: Path, *,
+    epochs: int | None = None, source: str = "recipe", device: str | None = None,
+    on_row: Any = None,
+) -> list[FinalRow]:  # fmt: skip
+    """Train every entry in turn under one overall progress bar; on_row(rows) after each."""
+    configs = [full_recipe(e, recipe, epochs, source) for e in entries]  # all checked first
+    rows: list[FinalRow] = []
+    overall = tqdm(list(zip(entries, configs, strict=True)), desc="finalize", unit="model")
+    for entry, cfg in overall:
+        overall.set_postfix_str(f"trial {entry.number}")
+        rows.append(train_entry(entry, cfg, folder, device=device))
+        if on_row is not None:
+            on_row(rows)
+    return rows
+
+
+def write_csv(path: Path, rows: Sequence[FinalRow]) -> None:
+    """final.csv: one row per trained trial, fixed decimals so a rerun writes the same bytes."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(CSV_FIELDS)
+        for r in rows:
+            test = "" if r.test_f1 is None else f"{r.test_f1:.6f}"
+            writer.writerow([r.rank, r.trial, r.macs, r.params, f"{r.study_f1:.6f}",
+                             f"{r.val_f1:.6f}", test, f"{r.final_f1:.6f}", f"{r.score:.6f}",
+                             r.run])  # fmt: skip
+
+
+def write_png(path: Path, title: str, rows: Sequence[FinalRow]) -> None:
+    """Both fronts on the same axes: what the study saw and what full training gave."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5.5), dpi=100)
+    ax = fig.subplots()
+    final_label = "after full training (test)" if rows and rows[0].test_f1 is not None else (
+        "after full training (val)")  # fmt: skip
+    stairs = sorted(rows, key=lambda r: r.macs)
+    ax.plot([r.macs for r in stairs], [r.study_f1 for r in stairs], "o--", color="0.55",
+            drawstyle="steps-post", label="study (brief training, val)")  # fmt: skip
+    ax.plot([r.macs for r in stairs], [r.final_f1 for r in stairs], "o-", color="#d62728",
+            drawstyle="steps-post", label=final_label)  # fmt: skip
+    for r in rows:
+        ax.annotate("", (r.macs, r.final_f1), (r.macs, r.study_f1),
+                    arrowprops={"arrowstyle": "->", "color": "0.7"})  # fmt: skip
+        ax.annotate(str(r.trial), (r.macs, r.final_f1), textcoords="offset points",
+                    xytext=(4, 4), fontsize=8, color="#d62728")  # fmt: skip
+    ax.set(xscale="log", xlabel="MACs", ylabel="macro F1", title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+
+
+def correlation_line(rows: Sequence[FinalRow]) -> str:
+    """How the study's ranking held: Spearman and Kendall of study F1 vs full-training F1."""
+    if len(rows) < 3:
+        return f"rank correlation needs 3 or more models, have {len(rows)}"
+    study, final = [r.study_f1 for r in rows], [r.final_f1 for r in rows]
+    return (f"study F1 vs full-training F1 over {len(rows)} models: Spearman "
+            f"{spearman(study, final):+.3f}, Kendall {kendall(study, final):+.3f}")  # fmt: skip
+
+
+def table_lines(rows: Sequence[FinalRow]) -> list[str]:
+    """The finalized front as a table, cheapest first."""
+    lines = [f"{'trial':>6} {'MACs':>11} {'params':>9} {'study F1':>8} {'val F1':>7} "
+             f"{'test F1':>7} {'score':>6}  run"]  # fmt: skip
+    for r in sorted(rows, key=lambda r: r.macs):
+        test = "-" if r.test_f1 is None else f"{r.test_f1:.4f}"
+        lines.append(f"{r.trial:>6} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
+                     f"{r.val_f1:>7.4f} {test:>7} {r.score:>6.3f}  {r.run}")  # fmt: skip
+    return lines
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m search.finalize",
+        description="Train a study's Pareto front fully, score it and compare with the study.",
+    )
+    add = parser.add_argument
+    add("--study-name", required=True, help="the study to finalize")
+    add("--storage", help=STORAGE_HELP)
+    add("--recipe", type=Path,
+        help="a YAML of data keys laid over each trial's recipe for full training, e.g. "
+        "configs/search/final_recipe.yaml (default: the trial's own)")  # fmt: skip
+    add("--epochs", type=int, help="EPOCHS of full training (default: the recipe's)")
+    add("--top-k", type=int, help="train at most this many front trials, best F1 first")
+    add("--macs-max", type=int, help="leave out front trials over this many MACs")
+    add("--f1-min", type=float, help="leave out front trials under this study F1")
+    add("--output", type=Path, default=Path("runs"),
+        help="run folders: OUTPUT/<study>/<rank>-trial<N>/ (default: %(default)s)")  # fmt: skip
+    add("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    return parser.parse_args(argv)
+
+
+def finalize(args: argparse.Namespace) -> list[str]:
+    """Train the filtered front; returns the lines to print. Ctrl-C keeps what is done."""
+    storage = args.storage or default_url(args.study_name)
+    study = open_existing_study(args.study_name, storage)
+    front = front_entries(study, FrontFilter(args.top_k, args.macs_max, args.f1_min))
+    if not front:
+        raise FrontError(f"study {args.study_name!r} has no front trial to finalize")
+    recipe = load_yaml_mapping(args.recipe) if args.recipe else {}
+    folder = args.output / study_folder_name(study.study_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    title = f"study {study.study_name!r}: the front after full training"
+
+    def save(rows: Sequence[FinalRow]) -> None:
+        write_csv(folder / "final.csv", rows)
+        write_png(folder / "final.png", title, rows)
+
+    rows = train_entries(front, recipe, folder, epochs=args.epochs, device=args.device,
+                         source=str(args.recipe or "recipe"), on_row=save)  # fmt: skip
+    return [
+        *table_lines(rows),
+        correlation_line(rows),
+        f"wrote {folder}/final.csv and final.png; score a run again with "
+        f"python -m runner.evaluate --run {rows[0].run}",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        lines = finalize(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished models are kept; run the same command to resume",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    except (ValueError, OSError, yaml.YAMLError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""search.finalize: the front trained fully into run folders, scored on test, resumable."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from runner.config import DataConfig
+from search.finalize import main as finalize_main
+from space import build_model, count_cost
+
+MODEL = """\
+input_channel: 3
+depth_multiple: 1.0
+width_multiple: 1.0
+backbone:
+  - [1, Conv, [{c}, 3, 2]]
+  - [1, GlobalAvgPool, []]
+  - [1, FixedConv, [3, 1, 1, null, 1, null]]
+"""
+
+
+def make_study(storage: str, data: Path) -> None:
+    """Two trained trials of a narrow and a wide model, both on the front."""
+    study = optuna.create_study(study_name="s", storage=storage,
+                                directions=["maximize", "minimize"])  # fmt: skip
+    cfg = DataConfig(data_path=str(data), img_size=24, epochs=2, batch_size=8, init_lr=0.05,
+                     test_ratio=0.25)  # fmt: skip
+    for c, f1 in ((8, 0.5), (16, 0.7)):
+        text = MODEL.format(c=c)
+        cost = count_cost(build_model(yaml.safe_load(text), num_classes=3), 24)
+        attrs = {"model_yaml": text, "macs": cost.macs, "params": cost.params,
+                 "data_config": cfg.to_yaml_dict(), "f1_history": [f1]}  # fmt: skip
+        study.add_trial(optuna.trial.create_trial(values=[f1, cost.macs], user_attrs=attrs))
+
+
+def test_finalize_trains_scores_on_test_and_resumes(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    make_study(storage, tiny_data)
+    monkeypatch.chdir(tmp_path)  # the decode cache goes to ./.cache
+    args = ["--study-name", "s", "--storage", storage, "--output", str(tmp_path / "runs")]
+    assert finalize_main(args) == 0
+    out = capsys.readouterr().out
+    assert "Spearman" not in out and "needs 3 or more models" in out
+    folder = tmp_path / "runs" / "s"
+    with (folder / "final.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["trial"] for r in rows] == ["1", "0"], "best study F1 first"
+    for row in rows:
+        metrics = json.loads((Path(row["run"]) / "metrics.json").read_text())
+        assert metrics["test_images"] == 9, "a quarter of the 36 train images"
+        assert float(row["test_f1"]) == pytest.approx(metrics["test_f1"], abs=1e-6)
+        assert (Path(row["run"]) / "best.pt").is_file() and metrics["epochs_run"] == 2
+    assert (folder / "final.png").stat().st_size > 10_000
+
+    def no_training(*args: object, **kw: object) -> None:
+        raise AssertionError("a finished model was trained again")
+
+    monkeypatch.setattr("runner.run.fit", no_training)
+    assert finalize_main(args) == 0, "a rerun reuses the trained models"
+    assert (folder / "final.csv").read_text().count("\n") == 3
+
+
+def test_recipe_may_not_change_the_model(tiny_data: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    make_study(storage, tiny_data)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("IMG_SIZE: 64\nEMA_DECAY: 0.99\n")
+    args = ["--study-name", "s", "--storage", storage, "--recipe", str(recipe)]
+    assert finalize_main(args) == 2
+    assert "may not set ['IMG_SIZE']" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
