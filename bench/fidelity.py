@@ -7,8 +7,7 @@ or TEST_RATIO; never the study's own val images). Prints Spearman and Kendall be
 objective and that F1, beside the naive proxies params and MACs as a floor. The training goes
 through search.finalize, so a rerun skips the models already trained. Run from the repo root:
 
-    python -m search.architecture --data configs/search/trashnet_fidelity.yaml \
-        --study-name fidelity
+    python -m search.architecture --test-ratio 0.2 --study-name fidelity
     python bench/fidelity.py --study-name fidelity [--models 20] [--recipe R.yaml] [--epochs N]
 
 Anchors: reduced-training proxies reach Spearman 0.61 on NAS-Bench-201 (EcoNAS), the best zero-cost
@@ -123,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          source=str(args.recipe or "recipe"))  # fmt: skip
     if any(r.test_f1 is None for r in rows):
         print("warning: the study's data has no test split, so full training is scored on val, "
-              "which the study saw: run the study on configs/search/trashnet_fidelity.yaml",
+              "which the study saw: run the study with --test-ratio 0.2",
               file=sys.stderr)  # fmt: skip
     print("\n".join(report(trials, rows)))
     spread = max(r.final_f1 for r in rows) - min(r.final_f1 for r in rows)

@@ -38,7 +38,6 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from runner.config import DataConfig, load_data_config
-from runner.data import Splits
 from search import architecture
 from search.arch_objective import ArchitectureObjective
 from search.hypervolume import hypervolume
@@ -102,7 +101,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--epochs", type=int, help="per-trial epochs")
     add("--trial-seconds", type=float, help="per-trial training time cap")
     add("--train-fraction", type=float, help="share of the train split per trial")
-    add("--img-size", type=int, help="IMG_SIZE of every trial")
+    add("--img-size", type=int, help="IMG_SIZE of every trial (default: sampled)")
+    add("--score-epochs", type=int, help="a trial's F1: mean of its last this many epochs")
     add("--rungs", type=int, nargs="+", help="rung epochs")
     add("--worst-fraction", type=float, default=DEFAULT_WORST_FRACTION)
     add("--min-peers", type=int, default=DEFAULT_MIN_PEERS)
@@ -118,6 +118,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         data=study.data, space=study.space, seed=study.seed, sampler=study.sampler,
         epochs=study.epochs, trial_seconds=study.trial_seconds, img_size=study.img_size,
         train_fraction=study.train_fraction, rungs=list(study.early_stop_rungs),
+        score_epochs=study.score_epochs,
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.budget <= 0:
@@ -134,7 +135,7 @@ class Setup:
     cfg: DataConfig
     bounds: ArchitectureBounds
     budget: TrialBudget
-    splits: Splits
+    data: SplitsCache
     stopper: ParetoStopper
 
 
@@ -147,7 +148,7 @@ def run_arm(arm: str, setup: Setup, args: argparse.Namespace) -> ArmResult | Non
     study = open_study(f"mo_pruning_{arm}", f"sqlite:///{path}", sampler)
     stopper = setup.stopper if arm == "with" else None
     objective = ArchitectureObjective(
-        setup.bounds, setup.cfg, setup.splits, setup.budget, stopper=stopper
+        setup.bounds, setup.cfg, setup.data, setup.budget, stopper=stopper
     )
     rule = label(stopper) if stopper else "off"
     print(f"--- arm {arm!r}, early stopping {rule}; study {path}", flush=True)
@@ -274,11 +275,16 @@ def replay(trials: Sequence[FrozenTrial], stopper: ParetoStopper) -> Replay:
 def make_setup(args: argparse.Namespace) -> Setup:
     """Read and check every input before any clock starts; decode the data once."""
     cfg = load_data_config(args.data)
-    cfg = dataclasses.replace(cfg, seed=args.seed, img_size=args.img_size)
+    cfg = dataclasses.replace(cfg, seed=args.seed)
     bounds = load_architecture_bounds(args.space)
-    budget = TrialBudget(args.epochs, args.trial_seconds, args.train_fraction)
+    if args.img_size is not None:
+        bounds = dataclasses.replace(bounds, img_sizes=(args.img_size,))
+    budget = TrialBudget(args.epochs, args.trial_seconds, args.train_fraction, args.score_epochs)
     stopper = ParetoStopper(tuple(args.rungs), args.worst_fraction, args.min_peers)
-    return Setup(cfg, bounds, budget, SplitsCache(cfg).get(cfg.img_size), stopper)
+    data = SplitsCache(cfg)
+    for size in bounds.img_sizes or (cfg.img_size,):
+        data.get(size)
+    return Setup(cfg, bounds, budget, data, stopper)
 
 
 def replay_file(args: argparse.Namespace) -> int:

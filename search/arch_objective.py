@@ -1,7 +1,8 @@
 """The architecture study's objective: sample, cost, and only then (maybe) train.
 
-MACs and params are counted on the built model before any training, so a candidate over the MACs
-budget is recorded as infeasible at the price of one forward pass.
+A trial samples its input size and width with its blocks; MACs and params are counted at that
+size on the built model before any training, so a candidate over the MACs budget is recorded as
+infeasible at the price of one forward pass.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import dataclasses
 import optuna
 
 from runner.config import DataConfig
-from runner.data import Splits
 from search.model_text import model_yaml_text
+from search.splits_cache import SplitsCache
 from search.trial_training import (
     EpochReporter,
     Stopper,
@@ -22,9 +23,10 @@ from search.trial_training import (
     find_twin,
     recording_failures,
     train_trial,
+    trial_score,
 )
 from space import build_model, count_cost
-from space.search import suggest_model_config
+from space.search import suggest_img_size, suggest_model_config
 from space.search_bounds import ArchitectureBounds
 
 MACS_CONSTRAINT = "macs_budget"
@@ -34,12 +36,12 @@ MACS_CONSTRAINT = "macs_budget"
 class ArchitectureObjective:
     """(macro F1, MACs) of one sampled architecture trained under the per-trial budget.
 
-    `cfg` carries the study's IMG_SIZE and seed; `splits` are decoded once at that size.
+    `cfg` carries the study's recipe and seed; `data` decodes each sampled IMG_SIZE once.
     """
 
     bounds: ArchitectureBounds
     cfg: DataConfig
-    splits: Splits
+    data: SplitsCache
     budget: TrialBudget
     macs_max: int | None = None
     stopper: Stopper | None = None
@@ -49,12 +51,16 @@ class ArchitectureObjective:
             return self._evaluate(trial)
 
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, int]:
-        num_classes = len(self.splits.classes)
-        config = suggest_model_config(trial, self.bounds, num_classes, img_size=self.cfg.img_size)
-        describe_setup(trial, self.cfg, self.budget)
-        model = build_model(config, num_classes=num_classes, seed=self.cfg.seed)
-        trial.set_user_attr("model_yaml", model_yaml_text(model, self.cfg.img_size))
-        cost = count_cost(model, self.cfg.img_size)
+        cfg = dataclasses.replace(
+            self.cfg, img_size=suggest_img_size(trial, self.bounds, self.cfg.img_size)
+        )
+        splits = self.data.get(cfg.img_size)
+        num_classes = len(splits.classes)
+        config = suggest_model_config(trial, self.bounds, num_classes, img_size=cfg.img_size)
+        describe_setup(trial, cfg, self.budget)
+        model = build_model(config, num_classes=num_classes, seed=cfg.seed)
+        trial.set_user_attr("model_yaml", model_yaml_text(model, cfg.img_size))
+        cost = count_cost(model, cfg.img_size)
         trial.set_user_attr("macs", int(cost.macs))
         trial.set_user_attr("params", int(cost.params))
         if self.macs_max is not None:
@@ -68,5 +74,5 @@ class ArchitectureObjective:
         if twin is not None:
             return copy_twin(trial, twin)  # type: ignore[return-value]
         reporter = EpochReporter(trial, int(cost.macs), self.stopper)
-        result = train_trial(trial, model, self.splits, self.cfg, self.budget, reporter)
-        return float(result.f1), int(cost.macs)
+        result = train_trial(trial, model, splits, cfg, self.budget, reporter)
+        return trial_score(result, self.budget), int(cost.macs)

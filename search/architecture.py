@@ -7,6 +7,7 @@ skips training when it is over --macs-max, else trains it briefly and reports (F
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 
@@ -33,7 +34,7 @@ DEFAULT_TRIALS = 200
 DEFAULT_EPOCHS = 10
 DEFAULT_TRAIN_FRACTION = 1.0
 DEFAULT_RUNGS = (3, 6)  # a third and two thirds in: epoch-1/2 F1 is still warm-up noise
-DEFAULT_IMG_SIZE = 32
+DEFAULT_SCORE_EPOCHS = 3  # a trial's F1: the mean of its last 3 epochs (search/trial_training)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -42,9 +43,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--macs-max", type=int, help="MACs budget; larger candidates are infeasible, not trained")
     parser.set_defaults(data=DEFAULT_DATA)
     add("--epochs", type=int, default=DEFAULT_EPOCHS, help="per-trial epochs (%(default)s)")
-    add("--img-size", type=int, default=DEFAULT_IMG_SIZE,
-        help="IMG_SIZE for every trial, overriding the data YAML's (%(default)s)")  # fmt: skip
-    parser.set_defaults(train_fraction=DEFAULT_TRAIN_FRACTION, early_stop_rungs=DEFAULT_RUNGS)
+    add("--img-size", type=int,
+        help="IMG_SIZE for every trial (default: sampled from the space's img_size_choices)",
+    )  # fmt: skip
+
+    parser.set_defaults(
+        train_fraction=DEFAULT_TRAIN_FRACTION,
+        early_stop_rungs=DEFAULT_RUNGS,
+        score_epochs=DEFAULT_SCORE_EPOCHS,
+    )
     args = parser.parse_args(argv)
     if args.macs_max is not None and args.macs_max <= 0:
         parser.error(f"--macs-max must be > 0, got {args.macs_max}")
@@ -55,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run (or resume) the study and print the Pareto front and where to look at it."""
     args = parse_args(argv)
     try:
-        cfg = data_config(args, img_size=args.img_size)
+        cfg = data_config(args)
         bounds = load_architecture_bounds(args.space)
+        if args.img_size is not None:
+            bounds = dataclasses.replace(bounds, img_sizes=(args.img_size,))
         trial_budget = budget(args)
         rule = stopper(args)
     except ValueError as e:
@@ -64,9 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def make_objective() -> ArchitectureObjective:
-        splits = SplitsCache(cfg).get(cfg.img_size)  # decoded once, after the storage checks
-        return ArchitectureObjective(
-            bounds, cfg, splits, trial_budget, macs_max=args.macs_max, stopper=rule
+        return ArchitectureObjective(  # each size is decoded once, when a trial first needs it
+            bounds, cfg, SplitsCache(cfg), trial_budget, macs_max=args.macs_max, stopper=rule
         )
 
     return run_search(args, open_study, make_objective, MODULE, argv)

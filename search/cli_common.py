@@ -61,6 +61,10 @@ def study_parser(doc: str, module: str, trials: int, space: str) -> argparse.Arg
     add = parser.add_argument
     add("--space", default=space, help=f"{name} space bounds YAML (default: %(default)s)")
     add("--data", default=DEFAULT_DATA, help="data YAML (default: %(default)s)")
+    add("--test-ratio", type=float,
+        help="hold out this share of train/ as a test split that no trial and no full training "
+        "sees (TEST_RATIO of the data YAML), to score the front honestly: search.finalize and "
+        "bench/fidelity.py report F1 on it")  # fmt: skip
     add("--study-name", default=name, help="study name (default: %(default)s)")
     add("--storage", help="Optuna storage URL, or a .journal file for several local workers "
         "(default: sqlite:///studies/<study-name>.db)")  # fmt: skip
@@ -80,6 +84,8 @@ def study_parser(doc: str, module: str, trials: int, space: str) -> argparse.Arg
         default=1.0,
         help="stratified fraction of the train split each trial trains on (%(default)s)",
     )
+    add("--score-epochs", type=int, default=1,
+        help="a trial's F1: mean val F1 of its last this many epochs (%(default)s)")  # fmt: skip
     add(
         "--no-early-stop",
         action="store_true",
@@ -141,6 +147,8 @@ def _sampler_seed(args: argparse.Namespace, spec: str, study: optuna.Study) -> i
 def data_config(args: argparse.Namespace, **changes: object) -> DataConfig:
     """The data YAML with the CLI's seed (and any other overrides) applied."""
     cfg = load_data_config(args.data)
+    if args.test_ratio is not None:
+        changes["test_ratio"] = args.test_ratio
     return dataclasses.replace(cfg, seed=args.seed, **changes)
 
 
@@ -152,8 +160,8 @@ def stopper(args: argparse.Namespace) -> Stopper | None:
 
 
 def budget(args: argparse.Namespace) -> TrialBudget:
-    """The per-trial budget from --epochs, --trial-seconds and --train-fraction."""
-    return TrialBudget(args.epochs, args.trial_seconds, args.train_fraction)
+    """The per-trial budget from --epochs, --trial-seconds, --train-fraction, --score-epochs."""
+    return TrialBudget(args.epochs, args.trial_seconds, args.train_fraction, args.score_epochs)
 
 
 def run_search(

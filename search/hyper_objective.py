@@ -26,6 +26,7 @@ from search.trial_training import (
     find_twin,
     recording_failures,
     train_trial,
+    trial_score,
 )
 from space import build_model, count_cost
 from space.search import suggest_hyper
@@ -69,7 +70,9 @@ class HyperObjective:
         if twin is not None:
             return copy_twin(trial, twin)
         reporter = self._reporter(trial, macs)
-        f1 = float(train_trial(trial, model, splits, cfg, self.budget, reporter).f1)
+        f1 = trial_score(
+            train_trial(trial, model, splits, cfg, self.budget, reporter), self.budget
+        )
         trial.set_user_attr("f1", f1)
         if self.objective == "pareto":
             return f1, macs

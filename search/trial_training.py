@@ -42,7 +42,8 @@ TRIAL_ERRORS: tuple[type[Exception], ...] = (Exception,)
 
 @dataclasses.dataclass(frozen=True)
 class TrialBudget:
-    """How much training one trial gets; whichever of epochs and seconds ends first stops it.
+    """How much training one trial gets (whichever of epochs and seconds ends first stops it)
+    and how it is scored: the mean validation F1 of its last score_epochs epochs.
 
     Without epochs a trial trains for its data config's EPOCHS (the hyper space samples it).
     """
@@ -50,6 +51,7 @@ class TrialBudget:
     epochs: int | None = None
     seconds: float | None = None
     train_fraction: float = 1.0
+    score_epochs: int = 1
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
@@ -58,6 +60,8 @@ class TrialBudget:
             raise ValueError(f"--trial-seconds must be > 0, got {self.seconds}")
         if not 0.0 < self.train_fraction <= 1.0:
             raise ValueError(f"--train-fraction must be in (0, 1], got {self.train_fraction}")
+        if self.score_epochs < 1:
+            raise ValueError(f"--score-epochs must be >= 1, got {self.score_epochs}")
 
 
 class Stopper(Protocol):
@@ -110,6 +114,17 @@ def train_trial(
     )  # fmt: skip
     record_result(trial, result)
     return result
+
+
+def trial_score(result: FitResult, budget: TrialBudget) -> float:
+    """The study's F1 for a trial: the mean of its last score_epochs epochs' validation F1.
+
+    One epoch's F1 on a few hundred validation images swings by a few hundredths; the mean of
+    the last epochs (at the end of a one-cycle schedule, where the weights change little) is
+    the same model measured with less noise.
+    """
+    tail = [float(s.f1) for s in result.history[-budget.score_epochs :]]
+    return sum(tail) / len(tail) if tail else float(result.f1)
 
 
 def record_result(trial: optuna.Trial, result: FitResult) -> None:

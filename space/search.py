@@ -146,12 +146,24 @@ def suggest_backbone(
     return rows + _suggest_head(trial, bounds, num_classes)
 
 
+def _pick(trial: Trial, name: str, choices: tuple[Any, ...]) -> Any:
+    """A categorical suggestion; a single choice is taken as it is, without a parameter."""
+    return choices[0] if len(choices) == 1 else trial.suggest_categorical(name, list(choices))
+
+
+def suggest_img_size(trial: Trial, bounds: ArchitectureBounds, default: int) -> int:
+    """The trial's IMG_SIZE from the space's img_size_choices, else the data YAML's."""
+    return int(_pick(trial, "img_size", bounds.img_sizes or (default,)))
+
+
 def suggest_model_config(
     trial: Trial, bounds: ArchitectureBounds, num_classes: int, *, img_size: int = 32
 ) -> dict[str, Any]:
     """A complete model config (what a model YAML file holds) for one trial."""
+    width = float(_pick(trial, "width", bounds.widths))
     backbone = suggest_backbone(trial, bounds, num_classes, img_size=img_size)
-    return {"input_channel": 3, "depth_multiple": 1.0, "width_multiple": 1.0, "backbone": backbone}
+    return {"input_channel": 3, "depth_multiple": 1.0, "width_multiple": width,
+            "backbone": backbone}  # fmt: skip
 
 
 def suggest_hyper(trial: Trial, bounds: HyperBounds) -> dict[str, Any]:

@@ -64,6 +64,8 @@ class ArchitectureBounds:
     max_feature: int
     head_types: tuple[str, ...]
     head_channels: tuple[int, int]
+    img_sizes: tuple[int, ...] = ()  # empty: every trial uses the data YAML's IMG_SIZE
+    widths: tuple[float, ...] = (1.0,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,13 +133,18 @@ class _Reader:
             raise self.fail(key, "must be a non-empty list", value)
         for item in value:
             if isinstance(allowed, type):
-                if isinstance(item, bool) or not isinstance(item, allowed) or item <= 0:
+                kinds = (int, float) if allowed is float else allowed  # 1 is a fine float
+                if isinstance(item, bool) or not isinstance(item, kinds) or item <= 0:
                     raise self.fail(key, f"items must be positive {allowed.__name__}s", item)
             elif item not in allowed:
                 close = difflib.get_close_matches(str(item), [str(a) for a in allowed], n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise self.fail(key, f"items must be among {list(allowed)}{hint}", item)
-        return tuple(value)
+        return tuple(allowed(v) for v in value) if allowed in (int, float) else tuple(value)
+
+    def optional(self, key: str, read: Any, default: Any) -> Any:
+        """read(key) when the key is given, else default (keys added after a space shipped)."""
+        return read(key) if key in self.raw else default
 
     def only(self, keys: tuple[str, ...]) -> None:
         """Reject keys the space does not use, so a misspelt bound is not silently ignored."""
@@ -201,7 +208,8 @@ def load_architecture_bounds(path: str | os.PathLike[str]) -> ArchitectureBounds
     reader.only(
         tuple(
             "stem num_stages stages block_choices repeats kernel_choices expansion_choices "
-            "se_choices act_choices min_feature max_feature head".split()
+            "se_choices act_choices min_feature max_feature head img_size_choices "
+            "width_choices".split()
         )
     )
     head = reader.child("head")
@@ -232,6 +240,8 @@ def load_architecture_bounds(path: str | os.PathLike[str]) -> ArchitectureBounds
         max_feature=max_feature,
         head_types=head.choices("type_choices", HEAD_TYPES),
         head_channels=head.span("channels", int, CHANNEL_STEP, CHANNEL_STEP),
+        img_sizes=reader.optional("img_size_choices", lambda k: reader.choices(k, int), ()),
+        widths=reader.optional("width_choices", lambda k: reader.choices(k, float), (1.0,)),
     )
 
 

@@ -62,7 +62,7 @@ class FakeFit:
     def __call__(
         self, model: torch.nn.Module, splits: Splits, cfg: DataConfig, **kw: Any
     ) -> FitResult:
-        self.calls.append(kw)
+        self.calls.append({**kw, "splits_size": splits.train_x.shape[-1]})
         error = self.fail_on(len(self.calls))
         if error is not None:
             raise error

@@ -34,6 +34,8 @@ def _edited(tmp_path: Path, source: Path, edit: dict) -> Path:
     ("edit", "expected"),
     [
         ({"repeats": [3, 1]}, "repeats must be [low, high] with low <= high"),
+        ({"img_size_choices": [32, -1]}, "img_size_choices items must be positive ints, got -1"),
+        ({"width_choices": [1, "x"]}, "width_choices items must be positive floats, got 'x'"),
         ({"stem.channels": [8, 20]}, "multiples of 8, got [8, 20]"),
         ({"block_choices": ["MBConv", "MBconv"]}, "did you mean 'MBConv'?"),
         ({"act_choices": []}, "act_choices must be a non-empty list"),
@@ -80,3 +82,12 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 def test_shipped_bounds_load() -> None:
     assert load_architecture_bounds(ARCH).num_stages == (2, 5)
     assert 32 in load_hyper_bounds(HYPER).img_sizes
+
+
+def test_size_and_width_choices_are_optional_for_older_spaces(tmp_path: Path) -> None:
+    older = load_architecture_bounds(
+        _edited(tmp_path, ARCH, {"img_size_choices": KeyError, "width_choices": KeyError})
+    )
+    assert older.img_sizes == () and older.widths == (1.0,)
+    shipped = load_architecture_bounds(ARCH)
+    assert shipped.img_sizes == (32, 48, 64) and all(isinstance(w, float) for w in shipped.widths)

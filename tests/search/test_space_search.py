@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARCH = REPO / "configs" / "search" / "architecture.yaml"
 HYPER = REPO / "configs" / "search" / "hyper.yaml"
 NAME = re.compile(
-    r"^(stem\.(c|k|act)|num_stages|head\.(c|act|type)|s[1-5]\.(stride|block|repeats)"
+    r"^(img_size|width|stem\.(c|k|act)|num_stages|head\.(c|act|type)|s[1-5]\.(stride|block|repeats)"
     r"|s[1-5]\.(mbconv|ir3|ghost|conv|dwconv)\.(c|k|t|se|act))$"
 )
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
+import torch
 import yaml
 from optuna.trial import TrialState
 
 from runner.config import DataConfig
 from runner.data import Splits
-from runner.train import TrainingDiverged
+from runner.train import EpochStats, FitResult, TrainingDiverged
 from search.arch_objective import ArchitectureObjective
 from search.progress import trial_line
+from search.splits_cache import SplitsCache
 from search.study import (
     RunOutcome,
     default_storage,
@@ -23,12 +26,20 @@ from search.study import (
     pareto_front,
     run_study,
 )
-from search.trial_training import TRIAL_ERRORS, TrialBudget
+from search.trial_training import TRIAL_ERRORS, TrialBudget, trial_score
 from space import build_model, count_cost
 from space.search_bounds import load_architecture_bounds
 
 REPO = Path(__file__).resolve().parents[2]
-BOUNDS = load_architecture_bounds(REPO / "configs" / "search" / "architecture.yaml")
+# One input size (the data config's): these tests are about the study, not the size choice.
+BOUNDS = dataclasses.replace(
+    load_architecture_bounds(REPO / "configs" / "search" / "architecture.yaml"), img_sizes=()
+)
+
+
+def one_size(cfg: DataConfig, splits: Splits) -> SplitsCache:
+    """A splits cache already holding `splits` at the config's IMG_SIZE."""
+    return SplitsCache(cfg, splits={cfg.img_size: splits})
 
 
 def _study(storage: str | None = None, seed: int = 0) -> optuna.Study:
@@ -38,7 +49,7 @@ def _study(storage: str | None = None, seed: int = 0) -> optuna.Study:
 
 
 def _objective(cfg: DataConfig, splits: Splits, **kw: object) -> ArchitectureObjective:
-    return ArchitectureObjective(BOUNDS, cfg, splits, TrialBudget(epochs=3), **kw)
+    return ArchitectureObjective(BOUNDS, cfg, one_size(cfg, splits), TrialBudget(epochs=3), **kw)
 
 
 def test_trial_stores_the_contract_attributes(fake_fit: Callable, fake_cfg, fake_splits) -> None:
@@ -174,3 +185,36 @@ def test_a_repeated_recipe_reuses_its_twin_instead_of_training(
     if stop_at is None:
         assert twin.values == first.values
         assert [t.number for t in pareto_front(study)] == [0]  # the front lists it once
+
+
+def test_sampled_sizes_are_costed_trained_and_recorded_at_their_size(
+    fake_fit: Callable, fake_cfg: DataConfig
+) -> None:
+    fake = fake_fit()
+    bounds = dataclasses.replace(BOUNDS, img_sizes=(32, 48), widths=(0.75, 1.25))
+    data = SplitsCache(fake_cfg, splits={})
+    for size in (32, 48):
+        x = torch.zeros(6, 3, size, size, dtype=torch.uint8)
+        data.splits[size] = Splits(x, torch.tensor([0, 1, 2] * 2), x, torch.tensor([0, 1, 2] * 2),
+                                   ["a", "b", "c"])  # fmt: skip
+    objective = ArchitectureObjective(bounds, fake_cfg, data, TrialBudget(epochs=3))
+    study = _study(seed=3)
+    run_study(study, objective, trials=8, timeout=None, catch=())
+    sizes, widths = set(), set()
+    for trial in study.trials:
+        size, attrs = trial.params["img_size"], trial.user_attrs
+        sizes.add(size), widths.add(trial.params["width"])
+        assert attrs["img_size"] == attrs["data_config"]["IMG_SIZE"] == size
+        model = build_model(yaml.safe_load(attrs["model_yaml"]))
+        assert count_cost(model, size).macs == attrs["macs"], "MACs at the trial's own size"
+    assert sizes == {32, 48} and widths == {0.75, 1.25}
+    assert {call["splits_size"] for call in fake.calls} == {32, 48}
+
+
+def test_trial_score_is_the_mean_of_the_last_epochs() -> None:
+    history = [EpochStats(e, 1.0, f1, f1, 0.1) for e, f1 in enumerate((0.2, 0.5, 0.6, 0.7), 1)]
+    result = FitResult(0.7, {}, 0.7, 4, 1.0, history)
+    assert trial_score(result, TrialBudget(epochs=4)) == pytest.approx(0.7)
+    assert trial_score(result, TrialBudget(epochs=4, score_epochs=3)) == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="--score-epochs must be >= 1"):
+        TrialBudget(score_epochs=0)

@@ -16,7 +16,7 @@ from search.storage import StorageError, single_writer
 from search.study import StopRule, finished_count, open_study, run_study
 from search.trial_training import TrialBudget
 
-from .test_study import BOUNDS
+from .test_study import BOUNDS, one_size
 from .workers_helpers import cli_args, finish, running_with_epochs, start, trials, wait_for
 
 
@@ -66,7 +66,9 @@ def test_a_run_of_failures_stops_the_study_with_the_reason(
 ) -> None:
     fake_fit(lambda call: RuntimeError("CUDA out of memory") if call > 1 else None)
     study = open_study("t", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler(0))
-    objective = architecture.ArchitectureObjective(BOUNDS, fake_cfg, fake_splits, TrialBudget(1))
+    objective = architecture.ArchitectureObjective(
+        BOUNDS, fake_cfg, one_size(fake_cfg, fake_splits), TrialBudget(1)
+    )
     outcome = run_study(
         study, objective, trials=20, timeout=None, catch=(Exception,), max_failures=3
     )
