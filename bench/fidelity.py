@@ -29,10 +29,10 @@ from optuna.trial import FrozenTrial, TrialState
 from runner.config import load_yaml_mapping
 from search.export import open_existing_study, study_folder_name
 from search.finalize import FinalRow, train_entries
-from search.pareto import FrontEntry, trial_entry
+from search.pareto import FrontEntry, front_entries, trial_entry
 from search.rank_correlation import kendall, spearman
 from search.storage import STORAGE_HELP, default_url
-from search.study import is_feasible, pareto_front
+from search.study import is_feasible
 
 HISTORY_TAIL = 3  # epochs the "mean of the last epochs" diagnostic averages
 
@@ -46,7 +46,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--recipe", type=Path, help="data keys over each trial's recipe (as search.finalize)")
     add("--epochs", type=int, help="EPOCHS of full training (default: the recipe's)")
     add("--seed", type=int, default=0, help="seed of the draw across MACs bins")
-    add("--output", type=Path, default=Path("runs/fidelity"), help="(default: %(default)s)")
+    add("--output", type=Path, default=Path("runs"),
+        help="run folders: OUTPUT/<study>/<rank>-trial<N>/, shared with search.finalize "
+        "(default: %(default)s)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -58,23 +60,22 @@ def trained(study: optuna.Study) -> list[FrozenTrial]:
     ]  # fmt: skip
 
 
-def pick_spread(study: optuna.Study, count: int, seed: int) -> list[FrozenTrial]:
-    """The front, then one seeded pick per equal-count bin of log MACs among the other trials."""
-    pool = {t.number: t for t in trained(study)}
-    front = [pool[t.number] for t in pareto_front(study) if t.number in pool]
-    on_front = {t.number for t in front}
-    rest = sorted(
-        (t for n, t in pool.items() if n not in on_front), key=lambda t: t.user_attrs["macs"]
-    )
+def pick_spread(study: optuna.Study, count: int, seed: int) -> list[FrontEntry]:
+    """The front (ranked as search.finalize ranks it, so its run folders are shared), then
+    one seeded pick per equal-count bin of log MACs among the other trained trials."""
+    front = front_entries(study)
+    on_front = {e.number for e in front}
+    rest = sorted((t for t in trained(study) if t.number not in on_front),
+                  key=lambda t: t.user_attrs["macs"])  # fmt: skip
     need = max(0, count - len(front))
     if need > len(rest):
-        raise SystemExit(f"study {study.study_name!r} has {len(pool)} trained trials; "
-                         f"--models {count} needs more: run the study longer")  # fmt: skip
+        raise SystemExit(f"study {study.study_name!r} has {len(rest) + len(front)} trained "
+                         f"trials; --models {count} needs more: run the study longer")  # fmt: skip
     rng = random.Random(seed)
     edges = [round(i * len(rest) / need) for i in range(need + 1)] if need else [0]
     bins = zip(edges[:-1], edges[1:], strict=True)
     picks = [rest[rng.randrange(lo, hi)] for lo, hi in bins if hi > lo]
-    return sorted(front + picks, key=lambda t: t.user_attrs["macs"])
+    return front + [trial_entry(len(front) + i, t) for i, t in enumerate(picks, start=1)]
 
 
 def tail_mean(trial: FrozenTrial) -> float:
@@ -97,7 +98,7 @@ def report(trials: Sequence[FrozenTrial], rows: Sequence[FinalRow]) -> list[str]
     where = "test" if rows[0].test_f1 is not None else "val (no test split!)"
     lines = [f"{'trial':>6} {'MACs':>11} {'params':>9} {'study F1':>8} {'full val':>8} "
              f"{'full test':>9}"]  # fmt: skip
-    for r in rows:
+    for r in sorted(rows, key=lambda r: r.macs):
         test = "-" if r.test_f1 is None else f"{r.test_f1:.4f}"
         lines.append(f"{r.trial:>6} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
                      f"{r.val_f1:>8.4f} {test:>9}")  # fmt: skip
@@ -114,8 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_existing_study(args.study_name, args.storage or default_url(args.study_name))
-    trials = pick_spread(study, args.models, args.seed)
-    entries: list[FrontEntry] = [trial_entry(i, t) for i, t in enumerate(trials, start=1)]
+    entries = pick_spread(study, args.models, args.seed)
+    trials = [study.trials[e.number] for e in entries]
     recipe = load_yaml_mapping(args.recipe) if args.recipe else {}
     folder = args.output / study_folder_name(study.study_name)
     rows = train_entries(entries, recipe, folder, epochs=args.epochs,
@@ -126,9 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
     print("\n".join(report(trials, rows)))
     spread = max(r.final_f1 for r in rows) - min(r.final_f1 for r in rows)
+    low, high = min(r.macs for r in rows), max(r.macs for r in rows)
     print(f"full-training F1 spans {spread:.3f} over the {len(rows)} models "
-          f"(MACs {rows[0].macs:,} .. {rows[-1].macs:,}); log10 span "
-          f"{math.log10(rows[-1].macs / rows[0].macs):.1f}")  # fmt: skip
+          f"(MACs {low:,} .. {high:,}, {math.log10(high / low):.1f} decades)")  # fmt: skip
     return 0
 
 

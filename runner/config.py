@@ -53,6 +53,8 @@ class DataConfig:
     cutout: float = 0.0
     cutmix: float = 0.0
     ema_decay: float = 0.0
+    fixres_train_size: int = 0
+    fixres_epochs: int = 0
     teacher: str = ""
     kd_weight: float = 0.5
     kd_temperature: float = 4.0
@@ -129,6 +131,8 @@ def _validate(cfg: DataConfig) -> None:
     _check_range("momentum", cfg.momentum, 0.0, 0.999)
     _check_range("weight_decay", cfg.weight_decay, 0.0, 1.0)
     _check_range("ema_decay", cfg.ema_decay, 0.0, 0.99999)
+    _check_range("fixres_train_size", cfg.fixres_train_size, 0, cfg.img_size)
+    _check_range("fixres_epochs", cfg.fixres_epochs, 0, cfg.epochs)
     _check_range("kd_weight", cfg.kd_weight, 0.0, 1.0)
     _check_range("kd_temperature", cfg.kd_temperature, 0.1, 100.0)
     if not 0.0 < cfg.init_lr <= 10.0:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from runner.augment import cutmix, normalize, train_augment
@@ -161,14 +162,26 @@ class _Loop:
             return torch.multinomial(weights, n, replacement=True, generator=generator)
         return torch.randperm(n, generator=generator)
 
-    def step(self, idx: torch.Tensor, lr: float) -> torch.Tensor:
-        """One optimisation step on the samples idx; returns the (detached) loss."""
+    def train_size(self, epoch: int, epochs: int) -> int | None:
+        """FixRes (Touvron et al. 2019, arXiv:1906.06423): the epochs before the last
+        FIXRES_EPOCHS train at the smaller FIXRES_TRAIN_SIZE, the last ones at IMG_SIZE, so the
+        final weights and BatchNorm statistics fit the size the model is tested and costed at.
+        None: train at IMG_SIZE."""
+        size = self.cfg.fixres_train_size
+        if not size or size == self.cfg.img_size or epoch >= epochs - self.cfg.fixres_epochs:
+            return None
+        return size
+
+    def step(self, idx: torch.Tensor, lr: float, size: int | None = None) -> torch.Tensor:
+        """One optimisation step on the samples idx (resized to size); returns the loss."""
         images = self.augment(self.train_x[idx])
         labels_a = labels_b = self.train_y[idx]
         weight_a = 1.0
         if self.cfg.cutmix > 0 and float(torch.rand(())) < CUTMIX_PROBABILITY:
             images, labels_a, labels_b, weight_a = cutmix(images, labels_a, self.cfg.cutmix)
         x = normalize(images)
+        if size is not None:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         set_lr(self.optimizer, lr)
@@ -188,7 +201,9 @@ class _Loop:
             self.ema.update_parameters(self.model)
         return loss.detach()
 
-    def run_epoch(self, epoch: int, done_steps: int, start: float, bar: tqdm) -> tuple[float, int]:
+    def run_epoch(
+        self, epoch: int, done_steps: int, start: float, bar: tqdm, size: int | None = None
+    ) -> tuple[float, int]:
         """Train one epoch (or until the time budget ends); returns mean loss and steps taken."""
         order = self.epoch_order(epoch).to(self.device)
         batch = min(self.cfg.batch_size, len(order))
@@ -199,7 +214,7 @@ class _Loop:
             if progress >= 1.0:
                 break
             lr = lr_at(progress, self.cfg.init_lr, self.cfg.scheduler)
-            loss = float(self.step(order[i * batch : (i + 1) * batch], lr))
+            loss = float(self.step(order[i * batch : (i + 1) * batch], lr, size))
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss} at epoch {epoch + 1}, step {steps + 1}: lower INIT_LR "
@@ -317,7 +332,8 @@ def _run(
         torch.manual_seed(loop.seed * 100_003 + epoch)
         epoch_start = time.perf_counter()
         loop.model.train()
-        loss, steps = loop.run_epoch(epoch, done_steps, start, bar)
+        size = loop.train_size(epoch, budget[0])
+        loss, steps = loop.run_epoch(epoch, done_steps, start, bar, size)
         if steps == 0:
             break
         done_steps += steps

@@ -34,13 +34,19 @@ DEFAULT_TRIALS = 200
 DEFAULT_EPOCHS = 10
 DEFAULT_TRAIN_FRACTION = 1.0
 DEFAULT_RUNGS = (3, 6)  # a third and two thirds in: epoch-1/2 F1 is still warm-up noise
+# Half the competition's reference model (13.9M MACs): a costlier model scores worse than any
+# F1 can make up, and with sampled input sizes and widths the space reaches 25M+ MACs, which a
+# brief trial would spend minutes on.
+DEFAULT_MACS_MAX = 6_000_000
 DEFAULT_SCORE_EPOCHS = 3  # a trial's F1: the mean of its last 3 epochs (search/trial_training)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE)
     add = parser.add_argument
-    add("--macs-max", type=int, help="MACs budget; larger candidates are infeasible, not trained")
+    add("--macs-max", type=int, default=DEFAULT_MACS_MAX,
+        help="MACs budget; larger candidates are recorded infeasible without training "
+        "(%(default)s)")  # fmt: skip
     parser.set_defaults(data=DEFAULT_DATA)
     add("--epochs", type=int, default=DEFAULT_EPOCHS, help="per-trial epochs (%(default)s)")
     add("--img-size", type=int,

@@ -168,3 +168,22 @@ def test_distillation_mixes_the_teachers_soft_labels(
     assert teacher.logits(x).shape == (4, 3), "a batch at the student's size reaches the teacher"
     with pytest.raises(ValueError, match="KD_WEIGHT must be in"):
         Teacher(teacher_model, 24, weight=0.0)
+
+
+def test_fixres_trains_small_then_at_img_size(
+    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    cfg = dataclasses.replace(tiny_cfg, epochs=4, fixres_train_size=16, fixres_epochs=1)
+    model, trained, validated = make_model(), [], set()
+
+    def record(module: nn.Module, args: tuple[torch.Tensor]) -> None:
+        (trained.append if module.training else validated.add)(args[0].shape[-1])
+
+    model.register_forward_pre_hook(record)
+    result = fit(model, tiny_splits, cfg, progress=False)
+    assert result.f1 > 0.6
+    # 36 train images in batches of 8: 4 steps an epoch; 3 epochs small, the last at IMG_SIZE.
+    assert trained == [16] * 12 + [24] * 4 and validated == {24}
+    with pytest.raises(ValueError, match="FIXRES_TRAIN_SIZE must be in"):
+        dataclasses.replace(cfg, fixres_train_size=32)
