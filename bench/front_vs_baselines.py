@@ -34,22 +34,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--study-name", default="architecture")
     parser.add_argument("--storage", help=STORAGE_HELP)
     parser.add_argument("--models", nargs="+", default=list(BASELINES), help="baseline YAMLs")
+    parser.add_argument(
+        "--img-size", type=int, help="baselines' IMG_SIZE (default: the study's largest)"
+    )
     return parser.parse_args(argv)
 
 
-def recipe_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """A trained trial whose stored recipe the baselines get (all trials of a study share it)."""
-    for trial in study.get_trials(deepcopy=False):
-        if "budget" in trial.user_attrs and trial.user_attrs.get("per_class_f1"):
+def recipe_trial(study: optuna.Study, img_size: int | None) -> optuna.trial.FrozenTrial:
+    """A trained trial whose stored recipe the baselines get: the trials share it but for the
+    input size, which the architecture study samples; by default its largest size."""
+    trained = [t for t in study.get_trials(deepcopy=False)
+               if "budget" in t.user_attrs and t.user_attrs.get("per_class_f1")]  # fmt: skip
+    sizes = {t.user_attrs["img_size"] for t in trained}
+    size = img_size or max(sizes, default=0)
+    for trial in trained:
+        if trial.user_attrs["img_size"] == size:
             return trial
-    raise SystemExit(f"study {study.study_name!r} has no trained trial with a stored recipe")
+    raise SystemExit(f"study {study.study_name!r} has no trained trial at IMG_SIZE {size} "
+                     f"(its trials' sizes: {sorted(sizes)})")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_existing_study(args.study_name, args.storage or default_url(args.study_name))
-    recipe = recipe_trial(study)
+    recipe = recipe_trial(study, args.img_size)
     img_size = recipe.user_attrs["img_size"]
     num_classes = len(recipe.user_attrs["per_class_f1"])
     front = [(t.number, t.values[0], t.user_attrs["macs"]) for t in pareto_front(study)]
@@ -60,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in args.models:
         start = time.perf_counter()
         history = train_like(recipe, path)
-        f1 = float(history[-1].f1)
+        tail = history[-int(recipe.user_attrs["budget"].get("score_epochs", 1)) :]
+        f1 = sum(h.f1 for h in tail) / len(tail)  # scored as the study scores its trials
         macs = int(count_cost(build_model(path, num_classes=num_classes), img_size).macs)
         by = [f"trial {n} ({g:.3f}, {m:,})" for n, g, m in front if dominates((g, m), (f1, macs))]
         beaten += bool(by)
