@@ -35,6 +35,7 @@ def small_space(tmp_path: Path) -> Path:
     space.update(num_stages=[1, 2], repeats=[1, 1], head={"type_choices": ["FixedConv", "Linear"],
                  "channels": [16, 32]})  # fmt: skip
     space["stages"] = [{"channels": [8, 16]}, {"channels": [8, 16]}]
+    space["img_size_choices"] = [32]
     path = tmp_path / "small_space.yaml"
     path.write_text(yaml.safe_dump(space))
     return path

@@ -31,7 +31,9 @@ def study_url(search_data_yaml: Path, small_space: Path, tmp_path: Path) -> str:
 
 def test_trial_records_what_a_replay_needs(study_url: str) -> None:
     attrs = optuna.load_study(study_name="r", storage=study_url).trials[1].user_attrs
-    assert attrs["budget"] == {"epochs": 3, "seconds": None, "train_fraction": 0.7}
+    assert attrs["budget"] == {
+        "epochs": 3, "seconds": None, "train_fraction": 0.7, "score_epochs": 3
+    }  # fmt: skip
     assert attrs["seed"] == attrs["data_config"]["SEED"] == 0
     assert {"python", "torch", "torchvision", "optuna", "litenas"} <= set(attrs["versions"])
     assert attrs["threads"] >= 1 and ":" in attrs["worker"]
@@ -74,7 +76,8 @@ def test_baselines_bench_trains_with_the_study_recipe_and_judges_dominance(
     model = REPO / "configs" / "model" / "example.yaml"
     assert bench.main(["--study-name", "r", "--storage", study_url, "--models", str(model)]) == 0
     out = capsys.readouterr().out
-    assert "budget {'epochs': 3, 'seconds': None, 'train_fraction': 0.7}, 32 px, seed 0" in out
+    budget = "{'epochs': 3, 'seconds': None, 'train_fraction': 0.7, 'score_epochs': 3}"
+    assert f"budget {budget}, 32 px, seed 0" in out
     found = re.search(rf"{re.escape(str(model))}: F1 ([\d.]+), MACs ([\d,]+) \(3 epochs", out)
     assert found, out
     point = (float(found[1]), int(found[2].replace(",", "")))
