@@ -46,10 +46,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--recipe", type=Path, help="data keys over each trial's recipe (as search.finalize)")
     add("--epochs", type=int, help="EPOCHS of full training (default: the recipe's)")
     add("--seed", type=int, default=0, help="seed of the draw across MACs bins")
+    add("--shard", type=_shard, default=(0, 1), metavar="I/N",
+        help="train only every N-th model from the I-th (0-based), e.g. 0/2 and 1/2 in two "
+        "processes; a run without --shard then trains nothing more and reports")  # fmt: skip
     add("--output", type=Path, default=Path("runs"),
         help="run folders: OUTPUT/<study>/<rank>-trial<N>/, shared with search.finalize "
         "(default: %(default)s)")  # fmt: skip
     return parser.parse_args(argv)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """'1/2' -> (1, 2) for --shard."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 0/2, got {text!r}") from e
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N, got {text!r}")
+    return index, count
 
 
 def trained(study: optuna.Study) -> list[FrozenTrial]:
@@ -119,6 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     trials = [study.trials[e.number] for e in entries]
     recipe = load_yaml_mapping(args.recipe) if args.recipe else {}
     folder = args.output / study_folder_name(study.study_name)
+    index, count = args.shard
+    if count > 1:
+        mine = entries[index::count]
+        train_entries(
+            mine, recipe, folder, epochs=args.epochs, source=str(args.recipe or "recipe")
+        )
+        print(f"shard {index}/{count}: {len(mine)} of {len(entries)} models trained; run "
+              "without --shard to report")  # fmt: skip
+        return 0
     rows = train_entries(entries, recipe, folder, epochs=args.epochs,
                          source=str(args.recipe or "recipe"))  # fmt: skip
     if any(r.test_f1 is None for r in rows):
