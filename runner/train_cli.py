@@ -17,6 +17,8 @@ from runner.data import load_splits
 from runner.metrics import cliff_distance, competition_score
 from runner.rundir import RunDir, RunError, plot_curve
 from runner.train import FitResult, fit
+from space.config_io import load_model_config
+from space.user_input import exit_on_user_error
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,10 +42,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _prepare_run(args: argparse.Namespace, cfg: DataConfig) -> RunDir:
     """Create the run folder with both YAMLs, or check that an existing one is the same run."""
     run = RunDir(args.output or Path("runs") / f"{args.model.stem}-{args.data.stem}")
-    model_cfg = yaml.safe_load(args.model.read_text())
+    model_cfg = load_model_config(args.model)
     if run.data_yaml.is_file():
         same_data = run.data_config() == cfg
-        same_model = yaml.safe_load(run.model_yaml.read_text()) == model_cfg
+        same_model = load_model_config(run.model_yaml) == model_cfg
         if not (same_data and same_model):
             what = "data config" if not same_data else "model"
             raise RunError(
@@ -117,8 +119,4 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    try:
-        return _train(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_on_user_error(lambda: _train(args))

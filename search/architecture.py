@@ -10,8 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from search.arch_objective import ArchitectureObjective
-from search.cli_common import (
+from runner.splits_cache import SplitsCache
+from search._cli import (
     SEARCH_CONFIGS,
     budget,
     data_config,
@@ -19,9 +19,11 @@ from search.cli_common import (
     stopper,
     study_parser,
 )
-from search.splits_cache import SplitsCache
+from search.front import DEFAULT_RUNGS
+from search.objectives import ArchitectureObjective
 from search.study import open_study
 from space.search_bounds import load_architecture_bounds
+from space.user_input import exit_on_user_error
 
 MODULE = "search.architecture"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
@@ -32,19 +34,18 @@ DEFAULT_DATA = "configs/search/trashnet_trials.yaml"  # a fast-converging recipe
 DEFAULT_TRIALS = 200
 DEFAULT_EPOCHS = 10
 DEFAULT_TRAIN_FRACTION = 1.0
-DEFAULT_RUNGS = (3, 6)  # a third and two thirds in: epoch-1/2 F1 is still warm-up noise
 DEFAULT_IMG_SIZE = 32
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE)
+    parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE, DEFAULT_RUNGS)
     add = parser.add_argument
     add("--macs-max", type=int, help="MACs budget; larger candidates are infeasible, not trained")
     parser.set_defaults(data=DEFAULT_DATA)
     add("--epochs", type=int, default=DEFAULT_EPOCHS, help="per-trial epochs (%(default)s)")
     add("--img-size", type=int, default=DEFAULT_IMG_SIZE,
         help="IMG_SIZE for every trial, overriding the data YAML's (%(default)s)")  # fmt: skip
-    parser.set_defaults(train_fraction=DEFAULT_TRAIN_FRACTION, early_stop_rungs=DEFAULT_RUNGS)
+    parser.set_defaults(train_fraction=DEFAULT_TRAIN_FRACTION)
     args = parser.parse_args(argv)
     if args.macs_max is not None and args.macs_max <= 0:
         parser.error(f"--macs-max must be > 0, got {args.macs_max}")
@@ -54,14 +55,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or resume) the study and print the Pareto front and where to look at it."""
     args = parse_args(argv)
-    try:
-        cfg = data_config(args, img_size=args.img_size)
-        bounds = load_architecture_bounds(args.space)
-        trial_budget = budget(args)
-        rule = stopper(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_on_user_error(lambda: _search(args, argv))
+
+
+def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """Check every input, then run the study; the data is decoded once the storage is usable."""
+    cfg = data_config(args, img_size=args.img_size)
+    bounds = load_architecture_bounds(args.space)
+    trial_budget = budget(args)
+    rule = stopper(args)
 
     def make_objective() -> ArchitectureObjective:
         splits = SplitsCache(cfg).get(cfg.img_size)  # decoded once, after the storage checks

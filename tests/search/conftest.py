@@ -80,7 +80,7 @@ def fake_fit(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeFit]:
 
     def install(fail_on: Callable[[int], BaseException | None] = lambda call: None) -> FakeFit:
         fake = FakeFit(fail_on)
-        monkeypatch.setattr("search.trial_training.fit", fake)
+        monkeypatch.setattr("search.objectives._trial.fit", fake)
         return fake
 
     return install

@@ -22,7 +22,6 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.model_text import model_yaml_text
 from space import build_model, count_cost
 from tests.search.test_export import IMG_SIZE, REPO, trial_attrs
 
@@ -49,7 +48,7 @@ def make_study(storage: str, data: Path) -> dict[str, Any]:
     """A two-objective study with metric names, two completed trials and a pruned one."""
     model = build_model(REPO / "configs/model/shufflenet_v2_x0_5.yaml", num_classes=3)
     cost = count_cost(model, IMG_SIZE)
-    shipped = {"model_yaml": model_yaml_text(model, IMG_SIZE), "macs": cost.macs,
+    shipped = {"model_yaml": model.to_yaml(IMG_SIZE), "macs": cost.macs,
                "params": cost.params}  # fmt: skip
     study = optuna.create_study(study_name="dash", storage=storage,
                                 directions=["maximize", "minimize"])  # fmt: skip

@@ -13,17 +13,16 @@ from optuna.trial import TrialState
 from runner.config import DataConfig
 from runner.data import Splits
 from runner.train import TrainingDiverged
-from search.arch_objective import ArchitectureObjective
-from search.progress import trial_line
+from search.front import pareto_front
+from search.objectives import TRIAL_ERRORS, ArchitectureObjective, TrialBudget
 from search.study import (
     RunOutcome,
     default_storage,
     finished_count,
     open_study,
-    pareto_front,
     run_study,
+    trial_line,
 )
-from search.trial_training import TRIAL_ERRORS, TrialBudget
 from space import build_model, count_cost
 from space.search_bounds import load_architecture_bounds
 
@@ -98,6 +97,20 @@ def test_failing_trial_stores_its_reason_and_the_study_goes_on(
         study.trials[1].user_attrs["fail_reason"]
         == "TrainingDiverged: loss is nan at epoch 1, step 3"
     )
+
+
+@pytest.mark.parametrize("error", [TypeError("bad call"), AttributeError("no attr"),
+                                   NameError("name 'x' is not defined")])  # fmt: skip
+def test_programming_error_stops_the_study_with_its_traceback(
+    error: Exception, fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    fake_fit(lambda call: error if call == 2 else None)
+    study = _study()
+    with pytest.raises(type(error)) as raised:
+        run_study(study, _objective(fake_cfg, fake_splits), trials=5, timeout=None,
+                  catch=TRIAL_ERRORS)  # fmt: skip
+    assert raised.value is error and raised.value.__traceback__ is not None
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
 
 
 def test_rerun_resumes_and_counts_finished_trials(

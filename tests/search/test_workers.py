@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +13,18 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from search import architecture
-from search.storage import StorageError, single_writer
-from search.study import StopRule, finished_count, open_study, run_study
-from search.trial_training import TrialBudget
+from search.objectives import TrialBudget
+from search.study import (
+    INTERRUPTED_EXIT,
+    StopRule,
+    StorageError,
+    _workers,
+    finished_count,
+    open_study,
+    run_study,
+    run_workers,
+    single_writer,
+)
 
 from .test_study import BOUNDS
 from .workers_helpers import cli_args, finish, running_with_epochs, start, trials, wait_for
@@ -112,3 +122,33 @@ def test_two_local_workers_share_a_journal_study(
     assert 6 <= len(done) <= 7  # at most the other worker's trial in flight past the count
     assert len({t.user_attrs["worker"] for t in done}) == 2  # both took part
     assert len({t.user_attrs["model_yaml"] for t in done}) == len(done)  # no duplicate samples
+
+
+class _InterruptedWorker:
+    """A worker process that has already ended after Ctrl-C."""
+
+    returncode = INTERRUPTED_EXIT
+    stdout = io.StringIO("")
+
+    def poll(self) -> int | None:
+        return None
+
+    def send_signal(self, signum: int) -> None:
+        pass
+
+    def wait(self) -> int:
+        return self.returncode
+
+
+def test_the_parent_of_workers_takes_ctrl_c_again_once_they_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_workers.subprocess, "Popen", lambda *a, **kw: _InterruptedWorker())
+    monkeypatch.setattr(_workers.time, "sleep", ctrl_c)
+    study = open_study("t", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler())
+    before = signal.getsignal(signal.SIGINT)
+    assert run_workers(study, "search.architecture", [], 2, 1).interrupted
+    assert signal.getsignal(signal.SIGINT) is before

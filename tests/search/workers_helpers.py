@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.storage import make_storage
+from search.study import make_storage
 
 
 def cli_args(data_yaml: Path, space: Path, storage: str, trials: int, epochs: int) -> list[str]:

@@ -34,10 +34,12 @@ TWIN_RESULT_ATTRS = (
     "f1_history", "per_class_f1", "epochs_run", "f1", "pruned_at_epoch", "pruned_reason",
 )  # fmt: skip
 
-# What fails one trial but not the study: any error of its own (a diverged loss, out of memory,
-# an architecture the builder rejects, an unreadable file). The reason is stored on the trial; a
-# run of failures in a row stops the study (search/study.py StopRule).
-TRIAL_ERRORS: tuple[type[Exception], ...] = (Exception,)
+# What fails one trial but not the study: an error of its own (a diverged loss or out of memory:
+# RuntimeError; an architecture the builder rejects: ValueError; an unreadable file: OSError). The
+# reason is stored on the trial; a run of failures in a row stops the study (search/study/_study.py
+# StopRule). A programming error (TypeError, AttributeError, NameError, ...) is not one: it stops
+# the study with its traceback instead of failing every trial alike.
+TRIAL_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError, ArithmeticError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +63,7 @@ class TrialBudget:
 
 
 class Stopper(Protocol):
-    """Anything with ParetoStopper's should_stop (search/pruning.py)."""
+    """Anything with ParetoStopper's should_stop (search/front/_early_stop.py)."""
 
     def should_stop(
         self, study: optuna.Study, trial: optuna.Trial, epoch: int, f1: float, macs: int

@@ -7,7 +7,8 @@ import yaml
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.study import finished_count, pareto_front
+from search.front import pareto_front, trial_f1
+from search.study._study import finished_count
 
 SHORT = {"InvertedResidualv3": "IR3", "GhostBottleneck": "Ghost", "ShuffleNetV2": "Shuffle"}
 # Module -> (index of its out-channels arg, index of its stride arg) in the YAML args.
@@ -42,10 +43,10 @@ def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
     elif "twin_of" in attrs:
         outcome = f"same recipe as trial {attrs['twin_of']}: its result, not retrained"
         if trial.state == TrialState.COMPLETE:
-            outcome = f"F1 {trial.values[0]:.3f} ({outcome})"
+            outcome = f"F1 {trial_f1(trial):.3f} ({outcome})"
     elif trial.state == TrialState.COMPLETE:
         outcome = (
-            f"F1 {trial.values[0]:.3f} ({attrs.get('epochs_run', '?')} ep, "
+            f"F1 {trial_f1(trial):.3f} ({attrs.get('epochs_run', '?')} ep, "
             f"{attrs.get('train_seconds', 0):.1f} s)"
         )
     elif trial.state == TrialState.PRUNED:

@@ -12,8 +12,7 @@ import optuna
 
 from runner.config import DataConfig
 from runner.data import Splits
-from search.model_text import model_yaml_text
-from search.trial_training import (
+from search.objectives._trial import (
     EpochReporter,
     Stopper,
     TrialBudget,
@@ -53,7 +52,7 @@ class ArchitectureObjective:
         config = suggest_model_config(trial, self.bounds, num_classes, img_size=self.cfg.img_size)
         describe_setup(trial, self.cfg, self.budget)
         model = build_model(config, num_classes=num_classes, seed=self.cfg.seed)
-        trial.set_user_attr("model_yaml", model_yaml_text(model, self.cfg.img_size))
+        trial.set_user_attr("model_yaml", model.to_yaml(self.cfg.img_size))
         cost = count_cost(model, self.cfg.img_size)
         trial.set_user_attr("macs", int(cost.macs))
         trial.set_user_attr("params", int(cost.params))

@@ -15,9 +15,8 @@ import optuna
 
 from runner.config import DataConfig
 from runner.metrics import competition_score
-from search.model_text import model_yaml_text
-from search.splits_cache import SplitsCache
-from search.trial_training import (
+from runner.splits_cache import SplitsCache
+from search.objectives._trial import (
     EpochReporter,
     Stopper,
     TrialBudget,
@@ -60,7 +59,7 @@ class HyperObjective:
         describe_setup(trial, cfg, self.budget)
         splits = self.data.get(cfg.img_size)
         model = build_model(self.model_path, num_classes=len(splits.classes), seed=cfg.seed)
-        trial.set_user_attr("model_yaml", model_yaml_text(model, cfg.img_size))
+        trial.set_user_attr("model_yaml", model.to_yaml(cfg.img_size))
         cost = count_cost(model, cfg.img_size)
         macs = int(cost.macs)
         trial.set_user_attr("macs", macs)

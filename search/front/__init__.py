@@ -1,0 +1,43 @@
+"""The Pareto front of a study: its trials, hypervolume and plots, and early stopping by it."""
+
+from search.front._early_stop import (
+    DEFAULT_MIN_PEERS,
+    DEFAULT_RUNGS,
+    DEFAULT_WORST_FRACTION,
+    ParetoStopper,
+    dominates,
+    front_ranks,
+)
+from search.front._hypervolume import DEFAULT_REF, hypervolume
+from search.front._pareto import (
+    FrontEntry,
+    FrontError,
+    FrontFilter,
+    front_entries,
+    is_feasible,
+    pareto_front,
+    study_points,
+    trial_f1,
+)
+from search.front._plot import write_html, write_png
+
+__all__ = [
+    "DEFAULT_MIN_PEERS",
+    "DEFAULT_REF",
+    "DEFAULT_RUNGS",
+    "DEFAULT_WORST_FRACTION",
+    "FrontEntry",
+    "FrontError",
+    "FrontFilter",
+    "ParetoStopper",
+    "dominates",
+    "front_entries",
+    "front_ranks",
+    "hypervolume",
+    "is_feasible",
+    "pareto_front",
+    "study_points",
+    "trial_f1",
+    "write_html",
+    "write_png",
+]
