@@ -11,29 +11,21 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from space.layers import ACTIVATIONS as ACTIVATION_LAYERS
+from space.registry import MODULES
 from space.user_input import did_you_mean, read_yaml
 
 CHANNEL_STEP = 8
+# Choices come from the registry, so a block or activation it gains is searchable at once. A stage
+# block sets its own channels and takes a stride (pools keep channels, heads take the classes);
+# "skip" leaves the slot empty (a max-pool when the slot must downsample).
 BLOCK_TYPES = (
-    "MBConv",
-    "InvertedResidualv3",
-    "ShuffleNetV2",
-    "GhostBottleneck",
-    "Conv",
-    "DWConv",
+    *(name for name, spec in MODULES.items()
+      if spec.stride_arg and not spec.keeps_channels and not spec.head),
     "skip",
-)
-ACTIVATIONS = (
-    "ReLU",
-    "ReLU6",
-    "Hardswish",
-    "HardSwish",
-    "Swish",
-    "SiLU",
-    "HardSigmoid",
-    "Sigmoid",
-)
-HEAD_TYPES = ("FixedConv", "Linear")
+)  # fmt: skip
+ACTIVATIONS = tuple(ACTIVATION_LAYERS)
+HEAD_TYPES = tuple(name for name, spec in MODULES.items() if spec.head)
 OPTIMIZERS = ("sgd", "adamw")
 AUG_POLICIES = ("simple_augment_train", "randaugment_train")
 

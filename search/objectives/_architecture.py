@@ -1,7 +1,7 @@
 """The architecture study's objective: sample, cost, and only then (maybe) train.
 
-MACs and params are counted on the built model before any training, so a candidate over the MACs
-budget is recorded as infeasible at the price of one forward pass.
+MACs and params are counted on the built model before any training (search/objectives/_trial.py),
+so a candidate over the MACs budget is recorded as infeasible at the price of one forward pass.
 """
 
 from __future__ import annotations
@@ -16,13 +16,10 @@ from search.objectives._trial import (
     EpochReporter,
     Stopper,
     TrialBudget,
-    copy_twin,
-    describe_setup,
-    find_twin,
+    build_and_cost,
     recording_failures,
-    train_trial,
+    reuse_or_train,
 )
-from space import build_model, count_cost
 from space.search import suggest_model_config
 from space.search_bounds import ArchitectureBounds
 
@@ -50,22 +47,13 @@ class ArchitectureObjective:
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, int]:
         num_classes = len(self.splits.classes)
         config = suggest_model_config(trial, self.bounds, num_classes, img_size=self.cfg.img_size)
-        describe_setup(trial, self.cfg, self.budget)
-        model = build_model(config, num_classes=num_classes, seed=self.cfg.seed)
-        trial.set_user_attr("model_yaml", model.to_yaml(self.cfg.img_size))
-        cost = count_cost(model, self.cfg.img_size)
-        trial.set_user_attr("macs", int(cost.macs))
-        trial.set_user_attr("params", int(cost.params))
+        model, macs = build_and_cost(trial, config, self.cfg, self.budget, num_classes)
         if self.macs_max is not None:
-            trial.set_constraint(MACS_CONSTRAINT, float(cost.macs - self.macs_max))
-            if cost.macs > self.macs_max:
-                trial.set_user_attr(
-                    "infeasible", f"MACs {cost.macs:,} > --macs-max {self.macs_max:,}"
-                )
-                return 0.0, int(cost.macs)
-        twin = find_twin(trial)
-        if twin is not None:
-            return copy_twin(trial, twin)  # type: ignore[return-value]
-        reporter = EpochReporter(trial, int(cost.macs), self.stopper)
-        result = train_trial(trial, model, self.splits, self.cfg, self.budget, reporter)
-        return float(result.f1), int(cost.macs)
+            trial.set_constraint(MACS_CONSTRAINT, float(macs - self.macs_max))
+            if macs > self.macs_max:
+                trial.set_user_attr("infeasible", f"MACs {macs:,} > --macs-max {self.macs_max:,}")
+                return 0.0, macs
+        reporter = EpochReporter(trial, macs, self.stopper)
+        return reuse_or_train(  # type: ignore[return-value]
+            trial, model, self.splits, self.cfg, self.budget, reporter, lambda f1: (f1, macs)
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from runner.data import Splits
 from runner.train import TrainingDiverged
 from search.front import pareto_front
 from search.objectives import TRIAL_ERRORS, ArchitectureObjective, TrialBudget
+from search.objectives._trial import build_and_cost
 from search.study import (
     RunOutcome,
     default_storage,
@@ -23,7 +25,8 @@ from search.study import (
     run_study,
     trial_line,
 )
-from space import build_model, count_cost
+from search.study._progress import blocks_summary
+from space import ModelConfigError, build_model, count_cost
 from space.search_bounds import load_architecture_bounds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -187,3 +190,19 @@ def test_a_repeated_recipe_reuses_its_twin_instead_of_training(
     if stop_at is None:
         assert twin.values == first.values
         assert [t.number for t in pareto_front(study)] == [0]  # the front lists it once
+
+
+def test_trial_summary_reads_channels_and_strides_from_the_registry() -> None:
+    text = (REPO / "configs" / "model" / "mixed_blocks.yaml").read_text()
+    summary = "Conv:24/2 MaxPool/2 DWConv:64/2 IR2:96/2x2 AvgPool/2 Conv:256"
+    assert blocks_summary(text) == summary
+
+
+def test_cost_is_counted_first_so_a_collapsing_map_names_its_row(fake_cfg) -> None:
+    trial = _study().ask()
+    model_cfg = {"backbone": [[1, "Conv", [8, 3, 2]], [1, "Conv", [8, 5, 1, 0]],
+                              [1, "GlobalAvgPool", []], [1, "FixedConv", [3, 1, 1]]]}  # fmt: skip
+    cfg = dataclasses.replace(fake_cfg, img_size=4)
+    with pytest.raises(ModelConfigError, match=r"backbone row 1 .* collapses it"):
+        build_and_cost(trial, model_cfg, cfg, TrialBudget(epochs=1), num_classes=3)
+    assert "model_yaml" not in trial.user_attrs
