@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from runner.splits_cache import SplitsCache
 from runner.train import EpochStats
+from search import hyper
 from search.front import ParetoStopper, dominates, front_ranks
-from search.objectives import EpochReporter
+from search.objectives import TRIAL_ERRORS, EpochReporter, HyperObjective, TrialBudget
+from search.study import run_study
+from space.search_bounds import load_hyper_bounds
 
+REPO = Path(__file__).resolve().parents[2]
 M = 1_000_000
 RUNGS = (1, 3, 9)  # a rung at epoch 1, so one-epoch histories are judged
 # Five finished peers whose F1 at epochs 1..3 rises; MACs from 1M to 5M.
@@ -198,3 +204,21 @@ def test_front_ranks_match_brute_force() -> None:
 def test_bad_settings_say_what_is_expected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ParetoStopper(**{"rungs": RUNGS, **kwargs})
+
+
+def test_single_objective_hyper_trials_lagging_the_median_are_pruned(
+    fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    """The MedianPruner of `--objective f1` past its 3 startup trials: the 4th learns slower."""
+    fake = fake_fit(pace=lambda call: 0.2 if call == 4 else 1.0)
+    bounds = load_hyper_bounds(REPO / "configs" / "search" / "hyper.yaml")
+    data = SplitsCache(fake_cfg, splits={size: fake_splits for size in bounds.img_sizes})
+    model = REPO / "configs" / "model" / "example.yaml"
+    objective = HyperObjective(bounds, fake_cfg, model, data, TrialBudget(epochs=3), "f1")
+    open_fn = hyper._open_fn(argparse.Namespace(objective="f1"))
+    study = open_fn("median", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler(0))
+    run_study(study, objective, trials=5, timeout=None, catch=TRIAL_ERRORS)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE] * 3 + [TrialState.PRUNED, TrialState.COMPLETE]
+    assert study.trials[3].user_attrs["f1_history"] == pytest.approx([0.02])  # lags at epoch 1
+    assert len(fake.calls) == 5

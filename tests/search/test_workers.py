@@ -6,6 +6,7 @@ import io
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 import pytest
@@ -25,9 +26,10 @@ from search.study import (
     run_workers,
     single_writer,
 )
+from space.search_bounds import ArchitectureBounds
 
-from .test_study import BOUNDS
-from .workers_helpers import cli_args, finish, running_with_epochs, start, trials, wait_for
+if TYPE_CHECKING:
+    from tests.search.conftest import WorkerCLI
 
 
 def test_several_workers_on_sqlite_are_refused_with_guidance(
@@ -72,11 +74,13 @@ def test_retried_and_interrupted_trials_do_not_count_and_retries_run_first() -> 
 
 
 def test_a_run_of_failures_stops_the_study_with_the_reason(
-    fake_fit: Callable, fake_cfg, fake_splits
+    fake_fit: Callable, fake_cfg, fake_splits, arch_bounds: ArchitectureBounds
 ) -> None:
     fake_fit(lambda call: RuntimeError("CUDA out of memory") if call > 1 else None)
     study = open_study("t", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler(0))
-    objective = architecture.ArchitectureObjective(BOUNDS, fake_cfg, fake_splits, TrialBudget(1))
+    objective = architecture.ArchitectureObjective(
+        arch_bounds, fake_cfg, fake_splits, TrialBudget(1)
+    )
     outcome = run_study(
         study, objective, trials=20, timeout=None, catch=(Exception,), max_failures=3
     )
@@ -88,36 +92,37 @@ def test_a_run_of_failures_stops_the_study_with_the_reason(
 
 
 def test_ctrl_c_ends_the_trial_cleanly_and_a_rerun_completes_the_study(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path
+    search_data_yaml: Path, small_space: Path, tmp_path: Path, worker_cli: WorkerCLI
 ) -> None:
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    args = cli_args(search_data_yaml, small_space, storage, trials=3, epochs=20)
-    worker = start(args, tmp_path)
-    wait_for(storage, worker, lambda t: t.number == 1 and running_with_epochs(2)(t))
+    args = worker_cli.args(search_data_yaml, small_space, storage, trials=3, epochs=20)
+    worker = worker_cli.start(args, tmp_path)
+    second_running = worker_cli.running_with_epochs(2)
+    worker_cli.wait_for(storage, worker, lambda t: t.number == 1 and second_running(t))
     worker.send_signal(signal.SIGINT)
-    code, out = finish(worker)
+    code, out = worker_cli.finish(worker)
     assert code == 130, out
     assert "interrupted; finished trials are kept" in out
-    done = trials(storage)
+    done = worker_cli.trials(storage)
     assert done[0].state == TrialState.COMPLETE
     assert done[1].state == TrialState.FAIL and done[1].user_attrs["interrupted"] is True
     assert all(t.state != TrialState.RUNNING for t in done)  # the storage is consistent
-    code, out = finish(start(args, tmp_path))  # the same command resumes
+    code, out = worker_cli.finish(worker_cli.start(args, tmp_path))  # the same command resumes
     assert code == 0, out
-    final = trials(storage)
+    final = worker_cli.trials(storage)
     assert final[0] == done[0]  # finished work untouched
     assert sum(t.state == TrialState.COMPLETE for t in final) == 3
 
 
 def test_two_local_workers_share_a_journal_study(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path
+    search_data_yaml: Path, small_space: Path, tmp_path: Path, worker_cli: WorkerCLI
 ) -> None:
     storage = str(tmp_path / "s.journal")
-    args = cli_args(search_data_yaml, small_space, storage, trials=6, epochs=2)
-    code, out = finish(start([*args, "--workers", "2"], tmp_path))
+    args = worker_cli.args(search_data_yaml, small_space, storage, trials=6, epochs=2)
+    code, out = worker_cli.finish(worker_cli.start([*args, "--workers", "2"], tmp_path))
     assert code == 0, out
     assert "[w0] trial" in out and "[w1] trial" in out
-    done = trials(storage)
+    done = worker_cli.trials(storage)
     assert all(t.state == TrialState.COMPLETE for t in done)
     assert 6 <= len(done) <= 7  # at most the other worker's trial in flight past the count
     assert len({t.user_attrs["worker"] for t in done}) == 2  # both took part
