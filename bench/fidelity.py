@@ -27,12 +27,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from runner.config import load_yaml_mapping
-from search.export import open_existing_study, study_folder_name
+from search.export import study_folder_name
 from search.finalize import FinalRow, train_entries
-from search.pareto import FrontEntry, front_entries, trial_entry
-from search.rank_correlation import kendall, spearman
-from search.storage import STORAGE_HELP, default_url
-from search.study import is_feasible
+from search.front import FrontEntry, front_entries, is_feasible, kendall, spearman, trial_entry
+from search.study import STORAGE_HELP, default_url, open_existing_study
 
 HISTORY_TAIL = 3  # epochs the "mean of the last epochs" diagnostic averages
 
@@ -131,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     study = open_existing_study(args.study_name, args.storage or default_url(args.study_name))
     entries = pick_spread(study, args.models, args.seed)
     trials = [study.trials[e.number] for e in entries]
-    recipe = load_yaml_mapping(args.recipe) if args.recipe else {}
+    recipe = load_yaml_mapping(args.recipe, "recipe YAML") if args.recipe else {}
     folder = args.output / study_folder_name(study.study_name)
     index, count = args.shard
     if count > 1:

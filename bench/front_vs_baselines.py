@@ -18,12 +18,9 @@ from collections.abc import Sequence
 
 import optuna
 
-from search.export import open_existing_study
-from search.hypervolume import hypervolume
-from search.pruning import dominates
+from search.front import dominates, hypervolume, pareto_front
 from search.replay import train_like
-from search.storage import STORAGE_HELP, default_url
-from search.study import pareto_front
+from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model, count_cost
 
 BASELINES = ("configs/model/mobilenet_v3_small.yaml", "configs/model/shufflenet_v2_x0_5.yaml")

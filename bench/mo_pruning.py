@@ -4,7 +4,7 @@ Both arms run the architecture study (same space, sampler, seed, data, per-trial
 wall-clock budget) on the real data, one after the other in this process; only the stopping rule
 differs. Printed per arm: trials finished (completed + stopped early), epochs trained, wall and
 CPU seconds, trials finished per CPU-hour, and the hypervolume of the final feasible front
-(search/hypervolume.py). Then the two ratios the early-stopping issue sets targets for:
+(search/front/_hypervolume.py). Then the two ratios the early-stopping issue sets targets for:
 
     trials per CPU-hour, with / without     target >= 2
     hypervolume of the front, with / without  target >= 0.95
@@ -38,14 +38,18 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from runner.config import DataConfig, load_data_config
+from runner.splits_cache import SplitsCache
 from search import architecture
-from search.arch_objective import ArchitectureObjective
-from search.hypervolume import hypervolume
-from search.progress import print_trial_line
-from search.pruning import DEFAULT_MIN_PEERS, DEFAULT_WORST_FRACTION, ParetoStopper
-from search.splits_cache import SplitsCache
-from search.study import is_feasible, make_sampler, open_study, pareto_front, run_study
-from search.trial_training import TRIAL_ERRORS, TrialBudget
+from search.front import (
+    DEFAULT_MIN_PEERS,
+    DEFAULT_WORST_FRACTION,
+    ParetoStopper,
+    hypervolume,
+    is_feasible,
+    pareto_front,
+)
+from search.objectives import TRIAL_ERRORS, ArchitectureObjective, TrialBudget
+from search.study import make_sampler, open_study, print_trial_line, run_study
 from space.search_bounds import ArchitectureBounds, load_architecture_bounds
 
 ARMS = ("without", "with")  # the baseline first: the ratios divide "with" by "without"

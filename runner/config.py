@@ -7,13 +7,12 @@ meaning; every extension has a default that reproduces the competition's trainin
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from space.user_input import did_you_mean, read_yaml
 
 AUG_TRAIN_POLICIES = ("simple_augment_train", "randaugment_train")
 AUG_TEST_POLICIES = ("simple_augment_test",)
@@ -145,19 +144,10 @@ def _validate(cfg: DataConfig) -> None:
     _validate_aug_params(cfg.aug_train, cfg.aug_train_params)
 
 
-def load_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Parse the file; syntax errors name the file and line."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise DataConfigError(f"cannot read data YAML {path}: {e.strerror}") from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        raise DataConfigError(f"{path}{where}: invalid YAML: {e}") from e
-    if not isinstance(raw, dict):
-        raise DataConfigError(f"{path}: a data YAML must be a mapping of KEY: value, got {raw!r}")
-    return raw
+def load_yaml_mapping(path: str | os.PathLike[str], what: str = "data YAML") -> dict[str, Any]:
+    """A YAML mapping of data keys (a data YAML, or a recipe laid over one); errors name the
+    file, and the line of a syntax error."""
+    return read_yaml(path, DataConfigError, what, "a mapping of KEY: value")
 
 
 def _to_fields(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -165,8 +155,7 @@ def _to_fields(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in VALID_KEYS:
-            close = difflib.get_close_matches(str(key).upper(), VALID_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(str(key).upper(), VALID_KEYS, template="did you mean {!r}? ")
             raise DataConfigError(
                 f"{source}: unknown key {key!r}; {hint}valid keys: {', '.join(VALID_KEYS)}"
             )

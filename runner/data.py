@@ -70,8 +70,9 @@ def decode_cached(
                     stacklevel=3,
                 )
             return payload["images"], payload["kept"]
-        except (OSError, RuntimeError, KeyError, EOFError):
-            pass  # a damaged cache file is rebuilt below
+        except Exception as e:  # torch.load reports damage as many types (IndexError, ...)
+            warnings.warn(f"{target}: damaged decode cache ({e}); decoding the images again",
+                          stacklevel=3)  # fmt: skip
     images, kept = decode_images(files, size, progress=progress, desc=f"decode {root.name}")
     skipped = sorted(set(map(str, files)) - {str(files[i]) for i in kept})
     save_atomic({"images": images, "kept": kept, "skipped": skipped}, target)

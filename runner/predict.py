@@ -10,6 +10,7 @@ from pathlib import Path
 from runner.data import load_unlabelled
 from runner.rundir import RunDir, load_trained_model
 from runner.train import pick_device, predict
+from space.user_input import exit_on_user_error
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -25,12 +26,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        model, classes, cfg = load_trained_model(RunDir(args.run))
-        images, files = load_unlabelled(args.images, cfg.img_size)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_on_user_error(lambda: _predict(args))
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """Predict a class per image into the CSV; user errors propagate to main's one error path."""
+    model, classes, cfg = load_trained_model(RunDir(args.run))
+    images, files = load_unlabelled(args.images, cfg.img_size)
     device = pick_device(args.device)
     preds = predict(model.to(device), images, device).tolist()
     args.output.parent.mkdir(parents=True, exist_ok=True)

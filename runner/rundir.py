@@ -128,13 +128,11 @@ def load_trained_model(run: RunDir) -> tuple[nn.Module, list[str], DataConfig]:
 
 def plot_curve(history: list[EpochStats], target: Path) -> None:
     """Training loss and validation macro F1 per epoch, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     epochs = [h.epoch for h in history]
-    fig, loss_ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    loss_ax = fig.subplots()
     loss_ax.plot(epochs, [h.loss for h in history], color="tab:blue", label="train loss")
     loss_ax.set_xlabel("epoch")
     loss_ax.set_ylabel("train loss", color="tab:blue")
@@ -144,4 +142,3 @@ def plot_curve(history: list[EpochStats], target: Path) -> None:
     f1_ax.set_ylim(0, 1)
     fig.tight_layout()
     fig.savefig(target, dpi=100)
-    plt.close(fig)

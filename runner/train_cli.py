@@ -12,6 +12,8 @@ import torch
 from runner.config import load_data_config
 from runner.run import default_run_path, train_run
 from runner.rundir import RunDir
+from space.config_io import load_model_config
+from space.user_input import exit_on_user_error
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,6 +46,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
     if args.teacher is not None:
         cfg = dataclasses.replace(cfg, teacher=str(args.teacher))
+    load_model_config(args.model)  # a missing, binary or malformed file: its name in the error
     run = RunDir(args.output or default_run_path(args.model, args.data))
     try:
         metrics = train_run(run, args.model.read_text(), cfg, device=args.device,
@@ -67,8 +70,4 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    try:
-        return _train(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_on_user_error(lambda: _train(args))

@@ -11,8 +11,8 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 
-from search.arch_objective import ArchitectureObjective
-from search.cli_common import (
+from runner.splits_cache import SplitsCache
+from search._cli import (
     SEARCH_CONFIGS,
     budget,
     data_config,
@@ -20,29 +20,30 @@ from search.cli_common import (
     stopper,
     study_parser,
 )
-from search.splits_cache import SplitsCache
+from search.front import DEFAULT_RUNGS
+from search.objectives import ArchitectureObjective
 from search.study import open_study
 from space.search_bounds import load_architecture_bounds
+from space.user_input import exit_on_user_error
 
 MODULE = "search.architecture"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
 # Default budget: 200 trials, about 15 minutes on TrashNet with 2 CPU cores. A trial trains 10
-# epochs on the whole train split at 32 px; no time cap by default, so every trial can be
+# epochs on the whole train split at its sampled size; no time cap by default, so a trial can be
 # replayed exactly (a time cap makes the learning-rate schedule follow the clock).
 DEFAULT_DATA = "configs/search/trashnet_trials.yaml"  # a fast-converging recipe for brief trials
 DEFAULT_TRIALS = 200
 DEFAULT_EPOCHS = 10
 DEFAULT_TRAIN_FRACTION = 1.0
-DEFAULT_RUNGS = (3, 6)  # a third and two thirds in: epoch-1/2 F1 is still warm-up noise
 # Half the competition's reference model (13.9M MACs): a costlier model scores worse than any
 # F1 can make up, and with sampled input sizes and widths the space reaches 25M+ MACs, which a
 # brief trial would spend minutes on.
 DEFAULT_MACS_MAX = 6_000_000
-DEFAULT_SCORE_EPOCHS = 3  # a trial's F1: the mean of its last 3 epochs (search/trial_training)
+DEFAULT_SCORE_EPOCHS = 3  # a trial's F1: mean of its last 3 epochs (objectives/_trial.py)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE)
+    parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE, DEFAULT_RUNGS)
     add = parser.add_argument
     add("--macs-max", type=int, default=DEFAULT_MACS_MAX,
         help="MACs budget; larger candidates are recorded infeasible without training "
@@ -52,12 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--img-size", type=int,
         help="IMG_SIZE for every trial (default: sampled from the space's img_size_choices)",
     )  # fmt: skip
-
-    parser.set_defaults(
-        train_fraction=DEFAULT_TRAIN_FRACTION,
-        early_stop_rungs=DEFAULT_RUNGS,
-        score_epochs=DEFAULT_SCORE_EPOCHS,
-    )
+    parser.set_defaults(train_fraction=DEFAULT_TRAIN_FRACTION, score_epochs=DEFAULT_SCORE_EPOCHS)
     args = parser.parse_args(argv)
     if args.macs_max is not None and args.macs_max <= 0:
         parser.error(f"--macs-max must be > 0, got {args.macs_max}")
@@ -67,16 +63,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or resume) the study and print the Pareto front and where to look at it."""
     args = parse_args(argv)
-    try:
-        cfg = data_config(args)
-        bounds = load_architecture_bounds(args.space)
-        if args.img_size is not None:
-            bounds = dataclasses.replace(bounds, img_sizes=(args.img_size,))
-        trial_budget = budget(args)
-        rule = stopper(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_on_user_error(lambda: _search(args, argv))
+
+
+def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """Check every input, then run the study; the data is decoded once the storage is usable."""
+    cfg = data_config(args)
+    bounds = load_architecture_bounds(args.space)
+    if args.img_size is not None:
+        bounds = dataclasses.replace(bounds, img_sizes=(args.img_size,))
+    trial_budget = budget(args)
+    rule = stopper(args)
 
     def make_objective() -> ArchitectureObjective:
         return ArchitectureObjective(  # each size is decoded once, when a trial first needs it

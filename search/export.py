@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import difflib
 import re
 import shutil
 import sys
@@ -21,20 +20,24 @@ import optuna
 import yaml
 
 from runner.config import DataConfig, data_config_from_dict
-from search.hypervolume import DEFAULT_REF, hypervolume
-from search.model_text import model_yaml_text
-from search.pareto import FrontEntry, FrontError, FrontFilter, front_entries, study_points
-from search.pareto_plot import write_html, write_png
-from search.storage import STORAGE_HELP, default_url, is_journal, make_storage, sqlite_file
+from search.front import (
+    DEFAULT_REF,
+    FrontEntry,
+    FrontError,
+    FrontFilter,
+    front_entries,
+    hypervolume,
+    study_points,
+    write_html,
+    write_png,
+)
+from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model
+from space.user_input import exit_on_user_error
 
 RANK_FOLDER = re.compile(r"^\d+-trial\d+$")
 UNSAFE_IN_FOLDER = re.compile(r"[^\w.+-]")
 CSV_FIELDS = ("rank", "trial", "f1", "macs", "params", "score", "f1_above_cliff", "folder")
-
-
-class ExportError(ValueError):
-    """The study to export cannot be found or opened; the message lists what is there."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -60,28 +63,6 @@ def study_folder_name(study_name: str) -> str:
     return name if name.strip(".") else name.replace(".", "_") or "_"
 
 
-def open_existing_study(study_name: str, storage: str) -> optuna.Study:
-    """Load a study without ever creating one; a wrong name lists the studies there."""
-    db = Path(storage) if is_journal(storage) else sqlite_file(storage)
-    if db is not None and not db.is_file():
-        files = db.parent.glob(f"*{db.suffix}") if db.parent.is_dir() else []
-        present = sorted(p.name for p in files)
-        raise ExportError(
-            f"no study storage at {db}; --storage takes the URL the search used "
-            f"({db.parent}/ holds: {', '.join(present) or 'no study files'})"
-        )
-    opened = make_storage(storage, heartbeat=None)
-    names = sorted(optuna.get_all_study_names(opened))
-    if study_name not in names:
-        close = difflib.get_close_matches(study_name, names, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ExportError(
-            f"no study {study_name!r} in {storage}; {hint}studies there: "
-            f"{', '.join(repr(n) for n in names) or 'none'}"
-        )
-    return optuna.load_study(study_name=study_name, storage=opened)
-
-
 def _model_text(study_name: str, entry: FrontEntry, img_size: int) -> str:
     """The trial's model rebuilt from its stored YAML, dumped with per-row shape comments."""
     model = build_model(yaml.safe_load(entry.model_yaml))
@@ -89,7 +70,7 @@ def _model_text(study_name: str, entry: FrontEntry, img_size: int) -> str:
         f"# study {study_name!r}, trial {entry.number}, rank {entry.rank} of the exported front: "
         f"F1 {entry.f1:.4f}, MACs {entry.macs:,}, params {entry.params:,}\n"
     )
-    return header + model_yaml_text(model, img_size)
+    return header + model.to_yaml(img_size)
 
 
 def _data_config(entry: FrontEntry, epochs: int | None) -> DataConfig:
@@ -185,15 +166,14 @@ def _empty_message(study: optuna.Study, front_size: int, keep: FrontFilter) -> s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry: 0 on success, 1 with a one-line reason when nothing could be exported."""
+    """CLI entry: 0 on success, 2 with a one-line reason when nothing could be exported."""
     args = parse_args(argv)
-    try:
-        lines = export(args)
-    except ValueError as error:  # ours, and the config errors of a trial's stored YAMLs
-        print(f"python -m search.export: error: {error}", file=sys.stderr)
-        return 1
-    print("\n".join(lines))
-    return 0
+
+    def run() -> int:
+        print("\n".join(export(args)))
+        return 0
+
+    return exit_on_user_error(run)
 
 
 if __name__ == "__main__":

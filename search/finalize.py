@@ -19,17 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 from tqdm import tqdm
 
 from runner.config import DataConfig, data_config_from_dict, load_yaml_mapping
 from runner.metrics import competition_score
 from runner.run import train_run
 from runner.rundir import RunDir
-from search.export import open_existing_study, study_folder_name
-from search.pareto import FrontEntry, FrontError, FrontFilter, front_entries
-from search.rank_correlation import kendall, spearman
-from search.storage import STORAGE_HELP, default_url
+from search.export import study_folder_name
+from search.front import FrontEntry, FrontError, FrontFilter, front_entries, kendall, spearman
+from search.study import STORAGE_HELP, default_url, open_existing_study
+from space.user_input import exit_on_user_error
 
 CSV_FIELDS = (
     "rank", "trial", "macs", "params", "study_f1", "val_f1", "test_f1", "final_f1", "score",
@@ -190,7 +189,7 @@ def finalize(args: argparse.Namespace) -> list[str]:
     front = front_entries(study, FrontFilter(args.top_k, args.macs_max, args.f1_min))
     if not front:
         raise FrontError(f"study {args.study_name!r} has no front trial to finalize")
-    recipe = load_yaml_mapping(args.recipe) if args.recipe else {}
+    recipe = load_yaml_mapping(args.recipe, "recipe YAML") if args.recipe else {}
     folder = args.output / study_folder_name(study.study_name)
     folder.mkdir(parents=True, exist_ok=True)
     title = f"study {study.study_name!r}: the front after full training"
@@ -212,17 +211,17 @@ def finalize(args: argparse.Namespace) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def run() -> int:
+        print("\n".join(finalize(args)))
+        return 0
+
     try:
-        lines = finalize(args)
+        return exit_on_user_error(run)
     except KeyboardInterrupt:
         print("\ninterrupted: finished models are kept; run the same command to resume",
               file=sys.stderr)  # fmt: skip
         return 130
-    except (ValueError, OSError, yaml.YAMLError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print("\n".join(lines))
-    return 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 
 import optuna
 
-from search.cli_common import (
+from runner.splits_cache import SplitsCache
+from search._cli import (
     SEARCH_CONFIGS,
     budget,
     data_config,
@@ -20,18 +21,20 @@ from search.cli_common import (
     stopper,
     study_parser,
 )
-from search.hyper_objective import OBJECTIVES, HyperObjective
-from search.splits_cache import SplitsCache
+from search.objectives import OBJECTIVES, HyperObjective
 from search.study import open_study
+from space import decode, load_model_config
 from space.search_bounds import load_hyper_bounds
+from space.user_input import exit_on_user_error
 
 MODULE = "search.hyper"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "hyper.yaml")
 DEFAULT_TRIALS = 20
+DEFAULT_RUNGS = (2, 4)  # early: a sampled recipe may train only 4 epochs (see hyper.yaml)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE)
+    parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE, DEFAULT_RUNGS)
     add = parser.add_argument
     add("--model", required=True, help="model YAML whose training recipe is searched")
     add(
@@ -65,14 +68,17 @@ def _open_fn(args: argparse.Namespace) -> Callable[..., optuna.Study]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or resume) the recipe study and print its best trials and where they are."""
     args = parse_args(argv)
-    try:
-        cfg = data_config(args)
-        bounds = load_hyper_bounds(args.space)
-        trial_budget = budget(args)
-        rule = stopper(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_on_user_error(lambda: _search(args, argv))
+
+
+def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """Check every input (--model first: no data is decoded for a model that cannot build),
+    then run the study."""
+    decode(load_model_config(args.model), source=str(args.model))
+    cfg = data_config(args)
+    bounds = load_hyper_bounds(args.space)
+    trial_budget = budget(args)
+    rule = stopper(args)
     objective = HyperObjective(
         bounds, cfg, args.model, SplitsCache(cfg), trial_budget, args.objective, rule
     )

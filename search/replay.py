@@ -23,10 +23,10 @@ import yaml
 from runner.config import data_config_from_dict
 from runner.data import load_splits
 from runner.train import EpochStats, fit
-from search.export import open_existing_study
-from search.storage import STORAGE_HELP, default_url
-from search.trial_training import package_versions
+from search.objectives import package_versions
+from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model
+from space.user_input import exit_on_user_error
 
 TOLERANCE = 1e-9
 
@@ -159,15 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """0 when the replay matches, 1 when it differs, 2 when it cannot run."""
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
+
+    def run() -> int:
         trial = load_trial(args)
-        history = replay(trial, args.device)
-    except ValueError as e:  # ExportError, ReplayError and bad stored configs
-        print(f"python -m search.replay: error: {e}", file=sys.stderr)
-        return 2
-    same, lines = compare(trial, history)
-    print("\n".join(lines))
-    return 0 if same else 1
+        same, lines = compare(trial, replay(trial, args.device))
+        print("\n".join(lines))
+        return 0 if same else 1
+
+    return exit_on_user_error(run)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ source file and number kept for errors. ``instantiate`` is the only step that to
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +21,7 @@ from space.errors import HeadRoundingWarning, ModelConfigError, row_label
 from space.layers import make_divisible
 from space.model import SpaceModel
 from space.registry import MODULES, ModuleSpec
+from space.user_input import did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +68,7 @@ def _read_header(cfg: Mapping[str, Any], source: str) -> tuple[list[Any], int, f
         raise ModelConfigError(f"{source}: 'backbone' must be a non-empty list of "
                                f"[repeat, Module, [args]] rows, got {backbone!r}")
     for key in set(cfg) - {*HEADER_KEYS, "backbone"}:
-        close = difflib.get_close_matches(str(key), [*HEADER_KEYS, "backbone"], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(key, [*HEADER_KEYS, "backbone"], template=" (did you mean {!r}?)")
         warnings.warn(f"{source}: unknown key {key!r} ignored{hint}", UserWarning, stacklevel=3)
     in_chs = cfg.get("input_channel", 3)
     if isinstance(in_chs, bool) or not isinstance(in_chs, int) or in_chs <= 0:
@@ -88,8 +87,7 @@ def _module_spec(row: Any, index: int, source: str) -> tuple[int, ModuleSpec, li
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ModelConfigError(f"{label}: repeat must be a positive int, got {repeat!r}")
     if name not in MODULES:
-        close = difflib.get_close_matches(str(name), list(MODULES), n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, MODULES, cutoff=0.5, template=" Did you mean {!r}?")
         raise ModelConfigError(f"{label}: unknown module {name!r}; known modules: "
                                f"{', '.join(MODULES)}.{hint}")
     if args is None:

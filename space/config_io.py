@@ -5,35 +5,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from space.errors import ModelConfigError
+from space.user_input import read_yaml
 
 HEADER_KEYS = ("input_channel", "depth_multiple", "width_multiple")
 
 
 def load_model_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a model YAML with ``yaml.safe_load`` (never eval); syntax errors name file and line."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ModelConfigError(f"{path}: cannot read the model config ({e.strerror})") from e
-    try:
-        cfg = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(e, "problem", None) or str(e)
-        raise ModelConfigError(f"{where}: YAML syntax error: {problem}") from e
-    if not isinstance(cfg, dict):
-        raise ModelConfigError(
-            f"{path}: a model config must be a mapping with a 'backbone' list, got "
-            f"{type(cfg).__name__}")
-    return cfg
+    """Read a model YAML (never eval); errors name the file, and the line of a syntax error."""
+    return read_yaml(path, ModelConfigError, "model config", "a mapping with a 'backbone' list")
 
 
 def _flow(value: Any) -> str:

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 from space.builder import build_model
 from space.cost import count_cost
-from space.errors import ModelConfigError, format_value
+from space.errors import format_value
 from space.model import RowSummary
+from space.user_input import exit_on_user_error
 
 HEADERS = ("row", "repeat", "module", "args", "output", "params", "MACs")
 RIGHT = {"row", "repeat", "params", "MACs"}
@@ -56,12 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--num-classes", type=int, default=None,
                         help="class count for the final FixedConv/Linear row")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> int:
         print(describe(args.config, args.img_size, args.num_classes))
-    except (ModelConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return exit_on_user_error(run)
 
 
 if __name__ == "__main__":

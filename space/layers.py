@@ -6,12 +6,13 @@ hook-based MAC counters such as thop see it.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from types import MappingProxyType
 
 import torch
 from torch import nn
+
+from space.user_input import did_you_mean
 
 ACTIVATIONS: MappingProxyType[str, type[nn.Module]] = MappingProxyType({
     "ReLU": nn.ReLU,
@@ -55,8 +56,7 @@ def get_act(name: str | None) -> type[nn.Module]:
     if isinstance(name, str) and name in ACTIVATIONS:
         return ACTIVATIONS[name]
     valid = [*ACTIVATIONS, "null"]
-    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, valid, cutoff=0.5, template=" Did you mean {!r}?")
     raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(valid)}.{hint}")
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from space.config_io import dump_model_config
 from space.cost import eval_on_cpu, profile_macs
 from space.errors import ModelConfigError
 
@@ -53,6 +54,18 @@ class SpaceModel(nn.Module):
             "width_multiple": 1.0,
             "backbone": [[s.repeat, s.module, s.positional()] for s in self.specs],
         }
+
+    def to_yaml(self, img_size: int) -> str:
+        """to_config() as YAML text, each row annotated as YOLOv5 does (``# 3: 24ch /8``).
+
+        The comments come from one plain pass, not summary(): counting per-row MACs there costs
+        a second per trial; a size that collapses the map raises ModelConfigError naming the row.
+        """
+        comments = []
+        for spec, _, _, y in self._trace(img_size):
+            side = f" /{img_size // y.shape[-1]}" if y.ndim == 4 else ""
+            comments.append(f"{spec.index}: {y.shape[1]}ch{side}")
+        return dump_model_config(self.to_config(), comments)
 
     def summary(self, img_size: int) -> list[RowSummary]:
         """Per-row records (shapes, params, thop MACs) on a zeros (1, C, S, S) input."""

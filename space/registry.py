@@ -123,6 +123,7 @@ class ModuleSpec:
         stride_on: which repeat of a row gets the stride: "first", "last" or "every".
         head: may carry the class count (``num_classes`` replaces its ``out``).
         check: extra consistency rule ``(in_chs, args) -> problem or None``.
+        short: the name in one-line summaries and search parameter names ("IR3" -> "s2.ir3.k").
     """
 
     name: str
@@ -136,6 +137,12 @@ class ModuleSpec:
     stride_on: str = "every"
     head: bool = False
     check: Callable[[int, Args], str | None] | None = None
+    short: str = ""
+
+    @property
+    def short_name(self) -> str:
+        """``short``, or the module name when it is short enough already."""
+        return self.short or self.name
 
     @property
     def keeps_channels(self) -> bool:
@@ -159,6 +166,18 @@ class ModuleSpec:
         if problems:
             raise ValueError(f"{'; '.join(problems)}; expected {self.signature()}")
         return bound
+
+    def positional(self, named: Args) -> list[Any]:
+        """Named args -> a row's positional YAML args, up to the last one named (defaults fill
+        the gaps): rows written by a program name their args instead of counting positions."""
+        names = [a.name for a in self.args]
+        unknown = sorted(set(named) - set(names))
+        missing = [a.name for a in self.args if a.default is REQUIRED and a.name not in named]
+        if unknown or missing:
+            raise ValueError(f"{self.name} args {unknown or missing} are "
+                             f"{'unknown' if unknown else 'missing'}; expected {self.signature()}")
+        last = max((names.index(name) for name in named), default=-1)
+        return [named.get(a.name, a.default) for a in self.args[: last + 1]]
 
     def strides(self, args: Args, repeat: int) -> list[Any]:
         """The stride given to each of ``repeat`` blocks (1 where the convention puts none)."""
@@ -245,7 +264,7 @@ _SPECS = (
         "InvertedResidualv2", InvertedResidualv2,
         (Arg("c", "channels"), Arg("t", "ratio"), Arg("s", "stride12")),
         lambda i, o, a, s: InvertedResidualv2(i, o, stride=s, exp_ratio=a["t"]),
-        _c, ("c",), **_IR_STRIDE),
+        _c, ("c",), **_IR_STRIDE, short="IR2"),
     ModuleSpec(
         "InvertedResidualv3", InvertedResidualv3,
         (Arg("k", "int"), Arg("t", "ratio"), Arg("c", "channels"), Arg("use_se", "flag"),
@@ -253,7 +272,7 @@ _SPECS = (
         lambda i, o, a, s: InvertedResidualv3(
             i, o, kernel_size=a["k"], stride=s, exp_ratio=a["t"], use_se=bool(a["use_se"]),
             act_layer=nn.Hardswish if a["use_hs"] else nn.ReLU),
-        _c, ("c",), **_IR_STRIDE),
+        _c, ("c",), **_IR_STRIDE, short="IR3"),
     ModuleSpec(
         "MBConv", MBConv,
         (Arg("t", "ratio"), Arg("c", "channels"), Arg("s", "stride12"), Arg("k", "int")),
@@ -262,14 +281,15 @@ _SPECS = (
     ModuleSpec(
         "ShuffleNetV2", ShuffleNetV2, (Arg("stride", "stride12"),),
         lambda i, o, a, s: ShuffleNetV2(i, o, stride=s),
-        lambda i, a: i * a["stride"], stride_arg="stride", stride_on="first", check=_even_split),
+        lambda i, a: i * a["stride"], stride_arg="stride", stride_on="first", check=_even_split,
+        short="Shuffle"),
     ModuleSpec(
         "GhostBottleneck", GhostBottleneck,
         (Arg("k", "int"), Arg("t", "ratio"), Arg("c", "channels"), Arg("use_se", "flag"),
          Arg("s", "stride12")),
         lambda i, o, a, s: GhostBottleneck(i, o, kernel_size=a["k"], stride=s, exp_ratio=a["t"],
                                            use_se=bool(a["use_se"])),
-        _c, ("c",), **_IR_STRIDE),
+        _c, ("c",), **_IR_STRIDE, short="Ghost"),
     ModuleSpec(
         "Fire", Fire,
         (Arg("squeeze", "channels"), Arg("expand1x1", "channels"), Arg("expand3x3", "channels")),

@@ -8,20 +8,18 @@ conditional parameters of different block types never collide in the sampler's h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from torch import nn
+
+from space.layers import ACTIVATIONS
+from space.registry import MODULES
 from space.search_bounds import CHANNEL_STEP, ArchitectureBounds, HyperBounds, SearchSpaceError
 
 Row = list[Any]
-SHORT_NAMES = {
-    "MBConv": "mbconv",
-    "InvertedResidualv3": "ir3",
-    "ShuffleNetV2": "shuffle",
-    "GhostBottleneck": "ghost",
-    "Conv": "conv",
-    "DWConv": "dwconv",
-}
-HARD_SWISH = ("Hardswish", "HardSwish")
+# Activation names that mean hard-swish: InvertedResidualv3 takes a use_hs flag, not a name.
+HARD_SWISH = tuple(name for name, layer in ACTIVATIONS.items() if layer is nn.Hardswish)
 
 
 class Trial(Protocol):
@@ -61,48 +59,62 @@ def _suggest_stride(trial: Trial, prefix: str, need: int, room: int, slots_left:
     return trial.suggest_categorical(f"{prefix}.stride", [1, 2])
 
 
-def _strided(repeat: int, module: str, args_at: Any, stride: int) -> list[Row]:
+def _row(repeat: int, module: str, **named: Any) -> Row:
+    """One model YAML row, its args given by registry name (the registry knows their order)."""
+    return [repeat, module, MODULES[module].positional(named)]
+
+
+def _strided(repeat: int, module: str, named: dict[str, Any], stride: int) -> list[Row]:
     """Rows of a stage; the stride goes on its own first row so repeat semantics never matter."""
+    at = MODULES[module].stride_arg
     if stride == 1 or repeat == 1:
-        return [[repeat, module, args_at(stride)]]
-    return [[1, module, args_at(2)], [repeat - 1, module, args_at(1)]]
+        return [_row(repeat, module, **named, **{at: stride})]
+    return [_row(1, module, **named, **{at: 2}), _row(repeat - 1, module, **named, **{at: 1})]
 
 
-def _block_rows(
+# A stage block's sampled args by registry name, in the order a trial suggests them: the order
+# is part of a seeded study's history. Channels come first, the stride is placed by the stage.
+_SUGGESTED: tuple[tuple[str, Callable[[Trial, str, ArchitectureBounds], Any]], ...] = (
+    ("k", lambda trial, name, b: trial.suggest_categorical(f"{name}.k", list(b.kernels))),
+    ("kernel", lambda trial, name, b: trial.suggest_categorical(f"{name}.k", list(b.kernels))),
+    ("activation", lambda trial, name, b: trial.suggest_categorical(f"{name}.act", list(b.acts))),
+    ("t", lambda trial, name, b: trial.suggest_categorical(f"{name}.t", list(b.expansions))),
+    ("use_se", lambda trial, name, b: trial.suggest_categorical(f"{name}.se", list(b.se))),
+    ("use_hs", lambda trial, name, b: int(
+        trial.suggest_categorical(f"{name}.act", list(b.acts)) in HARD_SWISH)),
+)  # fmt: skip
+
+
+def _block_args(
     trial: Trial, prefix: str, block: str, channels: tuple[int, int], bounds: ArchitectureBounds
-) -> tuple[int | None, Any]:
-    """(out channels or None when set by the block, args as a function of stride)."""
-    name = f"{prefix}.{SHORT_NAMES[block]}"
-    if block == "ShuffleNetV2":
-        return None, lambda s: [s]
-    c = trial.suggest_int(f"{name}.c", channels[0], channels[1], step=CHANNEL_STEP)
-    k = trial.suggest_categorical(f"{name}.k", list(bounds.kernels))
-    if block in ("Conv", "DWConv"):
-        act = trial.suggest_categorical(f"{name}.act", list(bounds.acts))
-        if block == "Conv":
-            return c, lambda s: [c, k, s, None, 1, act]
-        return c, lambda s: [c, k, s, None, act]
-    t = trial.suggest_categorical(f"{name}.t", list(bounds.expansions))
-    if block == "MBConv":
-        return c, lambda s: [t, c, s, k]
-    se = trial.suggest_categorical(f"{name}.se", list(bounds.se))
-    if block == "GhostBottleneck":
-        return c, lambda s: [k, t, c, se, s]
-    hs = int(trial.suggest_categorical(f"{name}.act", list(bounds.acts)) in HARD_SWISH)
-    return c, lambda s: [k, t, c, se, hs, s]
+) -> dict[str, Any]:
+    """The block's args but its stride, named "<slot>.<short name>.<what>" in the trial."""
+    spec = MODULES[block]
+    name = f"{prefix}.{spec.short_name.lower()}"
+    named: dict[str, Any] = {}
+    if spec.channel_args:
+        low, high = channels
+        named[spec.channel_args[0]] = trial.suggest_int(f"{name}.c", low, high, step=CHANNEL_STEP)
+    takes = {arg.name for arg in spec.args}
+    for arg, suggest in _SUGGESTED:
+        if arg in takes:
+            named[arg] = suggest(trial, name, bounds)
+    return named
 
 
 def _suggest_stage(
     trial: Trial, slot: int, stride: int, in_chs: int, bounds: ArchitectureBounds
 ) -> tuple[list[Row], int]:
-    """Rows of stage `slot` (1-based) and its output channels."""
+    """Rows of stage `slot` (1-based) and its output channels (the registry's rule)."""
     prefix = f"s{slot}"
     block = trial.suggest_categorical(f"{prefix}.block", list(bounds.blocks))
     if block == "skip":
-        return ([[1, "MaxPool", [3, 2, 1]]] if stride == 2 else []), in_chs
+        return ([_row(1, "MaxPool", kernel=3, stride=2, padding=1)] if stride == 2 else []), in_chs
     repeat = trial.suggest_int(f"{prefix}.repeats", *bounds.repeats)
-    out, args_at = _block_rows(trial, prefix, block, bounds.stage_channels[slot - 1], bounds)
-    return _strided(repeat, block, args_at, stride), (in_chs * stride if out is None else out)
+    named = _block_args(trial, prefix, block, bounds.stage_channels[slot - 1], bounds)
+    rows = _strided(repeat, block, named, stride)
+    spec = MODULES[block]
+    return rows, spec.out_chs(in_chs, spec.bind(rows[0][2]))
 
 
 def _suggest_head(trial: Trial, bounds: ArchitectureBounds, num_classes: int) -> list[Row]:
@@ -113,10 +125,11 @@ def _suggest_head(trial: Trial, bounds: ArchitectureBounds, num_classes: int) ->
     channels = trial.suggest_int("head.c", *bounds.head_channels, step=CHANNEL_STEP)
     act = trial.suggest_categorical("head.act", list(bounds.acts))
     kind = trial.suggest_categorical("head.type", list(bounds.head_types))
-    rows: list[Row] = [[1, "Conv", [channels, 1, 1, None, 1, act]], [1, "GlobalAvgPool", []]]
+    rows = [_row(1, "Conv", out=channels, kernel=1, stride=1, activation=act),
+            _row(1, "GlobalAvgPool")]  # fmt: skip
     if kind == "FixedConv":
-        return rows + [[1, "FixedConv", [num_classes, 1, 1, None, 1, None]]]
-    return rows + [[1, "Flatten", []], [1, "Linear", [num_classes]]]
+        return rows + [_row(1, "FixedConv", out=num_classes, kernel=1, stride=1, activation=None)]
+    return rows + [_row(1, "Flatten"), _row(1, "Linear", out=num_classes)]
 
 
 def suggest_backbone(
@@ -133,7 +146,8 @@ def suggest_backbone(
     stem_c = trial.suggest_int("stem.c", *bounds.stem_channels, step=CHANNEL_STEP)
     stem_k = trial.suggest_categorical("stem.k", list(bounds.stem_kernels))
     stem_act = trial.suggest_categorical("stem.act", list(bounds.stem_acts))
-    rows: list[Row] = [[1, "Conv", [stem_c, stem_k, bounds.stem_stride, None, 1, stem_act]]]
+    rows = [_row(1, "Conv", out=stem_c, kernel=stem_k, stride=bounds.stem_stride,
+                 activation=stem_act)]  # fmt: skip
     done = int(bounds.stem_stride == 2)
     low, high = bounds.num_stages
     stages = trial.suggest_int("num_stages", min(max(low, fewest - done), high), high)

@@ -7,35 +7,25 @@ surfacing as an odd trial hours into a study.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import yaml
+from space.layers import ACTIVATIONS as ACTIVATION_LAYERS
+from space.registry import MODULES
+from space.user_input import did_you_mean, read_yaml
 
 CHANNEL_STEP = 8
+# Choices come from the registry, so a block or activation it gains is searchable at once. A stage
+# block sets its own channels and takes a stride (pools keep channels, heads take the classes);
+# "skip" leaves the slot empty (a max-pool when the slot must downsample).
 BLOCK_TYPES = (
-    "MBConv",
-    "InvertedResidualv3",
-    "ShuffleNetV2",
-    "GhostBottleneck",
-    "Conv",
-    "DWConv",
+    *(name for name, spec in MODULES.items()
+      if spec.stride_arg and not spec.keeps_channels and not spec.head),
     "skip",
-)
-ACTIVATIONS = (
-    "ReLU",
-    "ReLU6",
-    "Hardswish",
-    "HardSwish",
-    "Swish",
-    "SiLU",
-    "HardSigmoid",
-    "Sigmoid",
-)
-HEAD_TYPES = ("FixedConv", "Linear")
+)  # fmt: skip
+ACTIVATIONS = tuple(ACTIVATION_LAYERS)
+HEAD_TYPES = tuple(name for name, spec in MODULES.items() if spec.head)
 OPTIMIZERS = ("sgd", "adamw")
 AUG_POLICIES = ("simple_augment_train", "randaugment_train")
 
@@ -137,8 +127,7 @@ class _Reader:
                 if isinstance(item, bool) or not isinstance(item, kinds) or item <= 0:
                     raise self.fail(key, f"items must be positive {allowed.__name__}s", item)
             elif item not in allowed:
-                close = difflib.get_close_matches(str(item), [str(a) for a in allowed], n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(item, allowed, template=" (did you mean {!r}?)")
                 raise self.fail(key, f"items must be among {list(allowed)}{hint}", item)
         return tuple(allowed(v) for v in value) if allowed in (int, float) else tuple(value)
 
@@ -150,26 +139,14 @@ class _Reader:
         """Reject keys the space does not use, so a misspelt bound is not silently ignored."""
         for key in self.raw:
             if key not in keys:
-                close = difflib.get_close_matches(str(key), keys, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                hint = did_you_mean(key, keys, template="did you mean {!r}? ")
                 where = f"{self.source}: unknown key {self.prefix}{key}"
                 raise SearchSpaceError(f"{where}; {hint}valid: {', '.join(keys)}")
 
 
 def _read_mapping(path: str | os.PathLike[str]) -> _Reader:
-    """Parse a YAML file into a reader; syntax errors name the file and line."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise SearchSpaceError(f"cannot read search-space YAML {path}: {e.strerror}") from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        raise SearchSpaceError(f"{path}{where}: invalid YAML: {e}") from e
-    if not isinstance(raw, Mapping):
-        raise SearchSpaceError(f"{path}: a search-space YAML must be a mapping, got {raw!r}")
-    return _Reader(raw, str(path))
+    """Parse a YAML file into a reader; errors name the file, and the line of a syntax error."""
+    return _Reader(read_yaml(path, SearchSpaceError, "search-space YAML"), str(path))
 
 
 def _stage_channels(reader: _Reader) -> tuple[tuple[int, int], ...]:

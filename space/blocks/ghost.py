@@ -40,6 +40,7 @@ class GhostBottleneck(nn.Module):
     reference code takes an absolute width; a ratio keeps rows valid under width_multiple). The SE
     squeezes to ``make_divisible(hidden * 0.25, 4)`` with a hard-sigmoid gate, as the reference.
     The shortcut is identity when the shape is kept, else depthwise kxk + 1x1 projection.
+    ``act_layer`` (the paper's ReLU by default) activates the expanding ghost module.
     """
 
     def __init__(
@@ -51,10 +52,11 @@ class GhostBottleneck(nn.Module):
         stride: int = 1,
         exp_ratio: float = 3.0,
         use_se: bool = False,
+        act_layer: type[nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
         hidden = make_divisible(in_chs * exp_ratio)
-        self.ghost1 = GhostModule(in_chs, hidden, act_layer=nn.ReLU)
+        self.ghost1 = GhostModule(in_chs, hidden, act_layer=act_layer)
         self.conv_dw = nn.Identity() if stride == 1 else Conv(
             hidden, hidden, kernel_size=kernel_size, stride=stride, groups=hidden,
             act_layer=nn.Identity)

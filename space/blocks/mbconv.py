@@ -12,18 +12,25 @@ from space.layers import SqueezeExcite, make_divisible
 class InvertedResidualv2(nn.Module):
     """MobileNetV2 block: expand 1x1, depthwise 3x3, linear 1x1 projection (arXiv:1801.04381).
 
-    ``hidden = round(in * exp_ratio)``; no expansion conv when ``exp_ratio == 1``; ReLU6.
+    ``hidden = round(in * exp_ratio)``; no expansion conv when ``exp_ratio == 1``; the paper's
+    ReLU6 unless ``act_layer`` says otherwise.
     """
 
     def __init__(
-        self, in_chs: int, out_chs: int, *, stride: int = 1, exp_ratio: float = 6.0
+        self,
+        in_chs: int,
+        out_chs: int,
+        *,
+        stride: int = 1,
+        exp_ratio: float = 6.0,
+        act_layer: type[nn.Module] = nn.ReLU6,
     ) -> None:
         super().__init__()
         hidden = int(round(in_chs * exp_ratio))
         self.conv_pw = (nn.Identity() if exp_ratio == 1
-                        else Conv(in_chs, hidden, kernel_size=1, act_layer=nn.ReLU6))
+                        else Conv(in_chs, hidden, kernel_size=1, act_layer=act_layer))
         self.conv_dw = Conv(hidden, hidden, kernel_size=3, stride=stride, groups=hidden,
-                            act_layer=nn.ReLU6)
+                            act_layer=act_layer)
         self.conv_pwl = Conv(hidden, out_chs, kernel_size=1, act_layer=nn.Identity)
         self.has_skip = stride == 1 and in_chs == out_chs
 
@@ -72,7 +79,8 @@ class MBConv(nn.Module):
     """EfficientNet mobile inverted bottleneck with SE and Swish (arXiv:1905.11946).
 
     ``hidden = in * exp_ratio``; the SE reduces to ``max(1, in // 4)``, counted from the block's
-    INPUT channels as in the reference implementation, with a sigmoid gate.
+    INPUT channels as in the reference implementation, with a sigmoid gate. ``act_layer`` (the
+    paper's Swish = SiLU by default) is used throughout, the SE's reduction included, as in timm.
     """
 
     def __init__(
@@ -83,14 +91,15 @@ class MBConv(nn.Module):
         kernel_size: int = 3,
         stride: int = 1,
         exp_ratio: float = 6.0,
+        act_layer: type[nn.Module] = nn.SiLU,
     ) -> None:
         super().__init__()
         hidden = int(in_chs * exp_ratio)
         self.conv_pw = (nn.Identity() if hidden == in_chs
-                        else Conv(in_chs, hidden, kernel_size=1, act_layer=nn.SiLU))
+                        else Conv(in_chs, hidden, kernel_size=1, act_layer=act_layer))
         self.conv_dw = Conv(hidden, hidden, kernel_size=kernel_size, stride=stride,
-                            groups=hidden, act_layer=nn.SiLU)
-        self.se = SqueezeExcite(hidden, max(1, in_chs // 4), act_layer=nn.SiLU)
+                            groups=hidden, act_layer=act_layer)
+        self.se = SqueezeExcite(hidden, max(1, in_chs // 4), act_layer=act_layer)
         self.conv_pwl = Conv(hidden, out_chs, kernel_size=1, act_layer=nn.Identity)
         self.has_skip = stride == 1 and in_chs == out_chs
 

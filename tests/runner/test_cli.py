@@ -43,6 +43,27 @@ def test_train_writes_a_complete_run_folder(
     assert yaml.safe_load((run / "data.yaml").read_text())["EPOCHS"] == 4
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read the model config"),
+        (b"\xff\xfe\x00binary", "not a text file"),
+        (b"backbone: [[1, Conv, [8, 3]]\n", "invalid YAML"),
+    ],
+)
+def test_train_with_a_bad_model_yaml_names_the_file(
+    data_yaml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    content: bytes | None, message: str,
+) -> None:  # fmt: skip
+    model = tmp_path / "model.yaml"
+    if content is not None:
+        model.write_bytes(content)
+    assert train(model, data_yaml, tmp_path / "runs" / "bad") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {model}") and message in err
+    assert "Traceback" not in err and not (tmp_path / "runs" / "bad").exists()
+
+
 def test_interrupted_run_resumes(
     tiny_model_yaml: Path, data_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

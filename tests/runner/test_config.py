@@ -88,7 +88,7 @@ def test_missing_data_folder_names_the_yaml(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "DATA_PATH: x\nIMG_SIZE: [64\n")
-    with pytest.raises(DataConfigError, match=r"data\.yaml, line 3"):
+    with pytest.raises(DataConfigError, match=r"data\.yaml:3:\d+: invalid YAML"):
         load_data_config(path)
 
 

@@ -61,6 +61,19 @@ def test_cache_is_reused_then_invalidated_by_a_change(
     assert calls == [54, 54, 54], "a changed mtime must invalidate the cache"
 
 
+def test_damaged_cache_is_rebuilt_with_a_warning_naming_it(
+    tiny_cfg: DataConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_decodes(monkeypatch)
+    cache = tmp_path / "c"
+    first = load_splits(tiny_cfg, cache_dir=cache, progress=False)
+    (entry,) = cache.glob("*.pt")
+    entry.write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match=rf"{entry}: damaged decode cache"):
+        again = load_splits(tiny_cfg, cache_dir=cache, progress=False)
+    assert calls == [54, 54] and torch.equal(first.train_x, again.train_x)
+
+
 def test_corrupt_images_skipped_with_one_warning(tiny_cfg: DataConfig, tmp_path: Path) -> None:
     root = Path(tiny_cfg.data_path)
     (root / "train" / "can" / "broken.jpg").write_bytes(b"not a jpeg")

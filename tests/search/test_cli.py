@@ -54,7 +54,7 @@ def test_architecture_cli_rejects_bad_input(
 )
 def test_hyper_cli_on_a_fixed_model(
     objective: str, names: list[str], search_data_yaml: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     space = yaml.safe_load((REPO / "configs" / "search" / "hyper.yaml").read_text())
     space.update(epochs=[1, 2], img_size_choices=[24, 32], batch_size_choices=[8])
@@ -68,8 +68,10 @@ def test_hyper_cli_on_a_fixed_model(
     assert code == 0
     study = optuna.load_study(study_name=objective, storage=f"sqlite:///studies/{objective}.db")
     assert study.metric_names == names
+    out = capsys.readouterr().out
     for trial in study.trials:
         attrs = trial.user_attrs
+        assert f"-> F1 {attrs['f1']:.3f} (" in out  # the F1, whatever the objective
         assert trial.state == TrialState.COMPLETE
         assert attrs["data_config"]["IMG_SIZE"] in (24, 32)
         assert len(attrs["f1_history"]) == attrs["epochs_run"] <= 2
@@ -78,3 +80,15 @@ def test_hyper_cli_on_a_fixed_model(
             assert trial.values == [pytest.approx(competition_score(attrs["macs"], attrs["f1"]))]
         else:
             assert trial.values == [pytest.approx(attrs["f1"]), attrs["macs"]]
+
+
+def test_hyper_cli_checks_the_model_before_anything_starts(
+    search_data_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "model.yaml"
+    bad.write_text("backbone: [[1, Cnv, [8, 3, 2]]]\n")
+    code = hyper.main(["--data", str(search_data_yaml), "--model", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {bad}, backbone row 0") and "'Conv'" in err
+    assert not (tmp_path / "studies").exists() and not (tmp_path / ".cache").exists()

@@ -13,18 +13,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-from optuna.trial import TrialState
 
-from search.model_text import model_yaml_text
-from space import build_model, count_cost
-from tests.search.test_export import IMG_SIZE, REPO, trial_attrs
+from runner.config import DataConfig
+from runner.splits_cache import SplitsCache
+from search.objectives import ArchitectureObjective, TrialBudget
+from search.study import open_study, run_study
+from space.search_bounds import ArchitectureBounds
 
 STARTUP_SECONDS = 60  # the 2 shared cores can be busy with other work
 
@@ -45,32 +45,34 @@ def get_json(url: str) -> Any:
     return json.loads(get(url)[1])
 
 
-def make_study(storage: str, data: Path) -> dict[str, Any]:
-    """A two-objective study with metric names, two completed trials and a pruned one."""
-    model = build_model(REPO / "configs/model/shufflenet_v2_x0_5.yaml", num_classes=3)
-    cost = count_cost(model, IMG_SIZE)
-    shipped = {"model_yaml": model_yaml_text(model, IMG_SIZE), "macs": cost.macs,
-               "params": cost.params}  # fmt: skip
-    study = optuna.create_study(study_name="dash", storage=storage,
-                                directions=["maximize", "minimize"])  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["f1", "macs"])
-    attrs = trial_attrs(shipped, data, 0.61)
-    for f1 in (0.61, 0.58):
-        study.add_trial(optuna.trial.create_trial(values=[f1, cost.macs], user_attrs=attrs))
-    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED,
-                                              user_attrs={"f1_history": [0.2]}))  # fmt: skip
-    return attrs
+class StopSecondAtEpoch1:
+    """Stops trial 1 at its first epoch, so the study also holds a pruned trial."""
+
+    def should_stop(self, study, trial, epoch: int, f1: float, macs: int) -> bool:
+        return trial.number == 1
+
+
+def run_tiny_study(
+    storage: str, bounds: ArchitectureBounds, cfg: DataConfig, data: SplitsCache
+) -> optuna.Study:
+    """Three trials of a real architecture study (fit replaced by the fake): every attr the
+    dashboard shows was written by the objective, not by this test."""
+    study = open_study("dash", storage, optuna.samplers.RandomSampler(seed=0))
+    objective = ArchitectureObjective(
+        bounds, cfg, data, TrialBudget(epochs=2), stopper=StopSecondAtEpoch1()
+    )
+    run_study(study, objective, trials=3, timeout=None, catch=())
+    return study
 
 
 @pytest.fixture
 def dashboard(
-    tmp_path: Path, tiny_data: Path
-) -> Iterator[tuple[str, subprocess.Popen[bytes], dict[str, Any]]]:
-    """(base URL, server process, the trials' user attrs); the server is always killed."""
+    tmp_path: Path, fake_fit: Callable, arch_bounds: ArchitectureBounds, fake_cfg, fake_data
+) -> Iterator[tuple[str, subprocess.Popen[bytes], optuna.Study]]:
+    """(base URL, server process, the study it serves); the server is always killed."""
+    fake_fit()
     storage = f"sqlite:///{tmp_path / 'dash.db'}"
-    attrs = make_study(storage, tiny_data)
+    study = run_tiny_study(storage, arch_bounds, fake_cfg, fake_data)
     port = free_port()
     command = str(Path(sys.executable).parent / "optuna-dashboard")
     server = subprocess.Popen(
@@ -78,7 +80,7 @@ def dashboard(
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        yield f"http://127.0.0.1:{port}", server, attrs
+        yield f"http://127.0.0.1:{port}", server, study
     finally:
         server.kill()
         server.wait(timeout=30)
@@ -101,9 +103,10 @@ def wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
 
 
 def test_dashboard_shows_objectives_attrs_and_model_yaml(
-    dashboard: tuple[str, subprocess.Popen[bytes], dict[str, Any]],
+    dashboard: tuple[str, subprocess.Popen[bytes], optuna.Study],
 ) -> None:
-    base, server, attrs = dashboard
+    base, server, study = dashboard
+    trials = study.get_trials()
     wait_until_up(base, server)
     studies = {s["study_name"]: s for s in get_json(f"{base}/api/studies")["study_summaries"]}
     assert studies["dash"]["directions"] == ["maximize", "minimize"]
@@ -112,12 +115,13 @@ def test_dashboard_shows_objectives_attrs_and_model_yaml(
     shown = {a["key"] for a in detail["union_user_attrs"]}
     assert {"model_yaml", "macs", "params", "per_class_f1", "f1_history", "data_config"} <= shown
     first = detail["trials"][0]
-    assert first["values"] == [0.61, float(attrs["macs"])]
+    assert first["values"] == [pytest.approx(trials[0].values[0]), float(trials[0].values[1])]
     values = {a["key"]: a["value"] for a in first["user_attrs"]}
-    assert values["model_yaml"] == attrs["model_yaml"] and "  # 0: " in values["model_yaml"]
-    assert json.loads(values["per_class_f1"]) == attrs["per_class_f1"]
-    assert [t["state"] for t in detail["trials"]] == ["Complete", "Complete", "Pruned"]
-    assert [t["number"] for t in detail["best_trials"]] == [0]
+    stored = trials[0].user_attrs
+    assert values["model_yaml"] == stored["model_yaml"] and "  # 0: " in values["model_yaml"]
+    assert json.loads(values["per_class_f1"]) == pytest.approx(stored["per_class_f1"])
+    assert [t["state"] for t in detail["trials"]] == ["Complete", "Pruned", "Complete"]
+    assert [t["number"] for t in detail["best_trials"]] == [t.number for t in study.best_trials]
     # The web page's script: served when the request says it accepts compressed answers.
     status, _ = get(f"{base}/static/bundle.js", {"Accept-Encoding": "gzip"})
     assert status == 200

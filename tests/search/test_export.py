@@ -20,8 +20,7 @@ from runner.config import DataConfig, load_data_config
 from runner.metrics import competition_score
 from search.export import main as export_main
 from search.export import study_folder_name
-from search.model_text import model_yaml_text
-from search.pareto import FrontError, FrontFilter, front_entries
+from search.front import FrontError, FrontFilter, front_entries
 from space import build_model, count_cost
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +39,7 @@ def model_attrs() -> dict[str, dict[str, Any]]:
     for name in MODELS:
         model = build_model(REPO / "configs" / "model" / f"{name}.yaml", num_classes=3)
         cost = count_cost(model, IMG_SIZE)
-        attrs[name] = {"model_yaml": model_yaml_text(model, IMG_SIZE), "macs": cost.macs,
+        attrs[name] = {"model_yaml": model.to_yaml(IMG_SIZE), "macs": cost.macs,
                        "params": cost.params}  # fmt: skip
     return attrs
 
@@ -187,7 +186,7 @@ def test_missing_study_lists_the_studies_there(
 ) -> None:
     code = export_main(["--study-name", "ach", "--storage", storage, "--output", str(tmp_path)])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2 and err.startswith("error: no study 'ach'")
     assert "no study 'ach'" in err and "did you mean 'arch'?" in err and "'arch'" in err
 
 
@@ -195,7 +194,7 @@ def test_missing_sqlite_file_is_not_created(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'nothere.db'}"
-    assert export_main(["--study-name", "x", "--storage", url]) == 1
+    assert export_main(["--study-name", "x", "--storage", url]) == 2
     assert "no study storage at" in capsys.readouterr().err
     assert not (tmp_path / "nothere.db").exists()
 
@@ -207,9 +206,9 @@ def test_empty_front_says_why(
     study = optuna.create_study(study_name="arch", storage=url,
                                 directions=["maximize", "minimize"])  # fmt: skip
     study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED))
-    assert run_export(url, tmp_path / "exports") == 1
+    assert run_export(url, tmp_path / "exports") == 2
     assert "no feasible completed trial to export (1 pruned)" in capsys.readouterr().err
-    assert run_export(storage, tmp_path / "exports", "--f1-min", "0.99") == 1
+    assert run_export(storage, tmp_path / "exports", "--f1-min", "0.99") == 2
     assert "leave none of the 3 front trials" in capsys.readouterr().err
     assert not (tmp_path / "exports").exists()
 
@@ -224,7 +223,7 @@ def test_front_trial_without_model_yaml_is_named(tmp_path: Path) -> None:
 def test_bad_epochs_is_refused_before_any_write(
     storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_export(storage, tmp_path / "exports", "--epochs", "0") == 1
+    assert run_export(storage, tmp_path / "exports", "--epochs", "0") == 2
     assert "trial 1 data_config: EPOCHS must be in [1, " in capsys.readouterr().err
     assert not (tmp_path / "exports").exists()
 

@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 import pytest
@@ -18,7 +19,9 @@ from optuna.trial import TrialState
 
 from search.study import finished_count
 
-from .workers_helpers import cli_args, finish, running_with_epochs, start, trials, wait_for
+if TYPE_CHECKING:
+    from tests.search.conftest import WorkerCLI
+
 
 pytestmark = pytest.mark.postgres
 
@@ -45,14 +48,15 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_two_workers_started_together_share_the_study_once(
-    postgres_url: str, search_data_yaml: Path, small_space: Path, tmp_path: Path
+    postgres_url: str, search_data_yaml: Path, small_space: Path, tmp_path: Path,
+    worker_cli: WorkerCLI,
 ) -> None:
-    args = cli_args(search_data_yaml, small_space, postgres_url, trials=6, epochs=2)
-    workers = [start(args, tmp_path) for _ in range(2)]  # on an empty database, at once
+    args = worker_cli.args(search_data_yaml, small_space, postgres_url, trials=6, epochs=2)
+    workers = [worker_cli.start(args, tmp_path) for _ in range(2)]  # on an empty database, at once
     for worker in workers:
-        code, out = finish(worker)
+        code, out = worker_cli.finish(worker)
         assert code == 0, out
-    done = trials(postgres_url)
+    done = worker_cli.trials(postgres_url)
     assert all(t.state == TrialState.COMPLETE for t in done)
     assert 6 <= len(done) <= 7  # stopped together: at most one trial in flight past the count
     assert len({t.user_attrs["worker"] for t in done}) == 2  # both took part
@@ -60,18 +64,23 @@ def test_two_workers_started_together_share_the_study_once(
 
 
 def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_retried(
-    postgres_url: str, search_data_yaml: Path, small_space: Path, tmp_path: Path
+    postgres_url: str, search_data_yaml: Path, small_space: Path, tmp_path: Path,
+    worker_cli: WorkerCLI,
 ) -> None:
-    args = cli_args(search_data_yaml, small_space, postgres_url, trials=3, epochs=15)
-    doomed = start(args, tmp_path)
-    killed = wait_for(postgres_url, doomed, lambda t: t.number == 1 and running_with_epochs(2)(t))
+    args = worker_cli.args(search_data_yaml, small_space, postgres_url, trials=3, epochs=15)
+    doomed = worker_cli.start(args, tmp_path)
+    second_running = worker_cli.running_with_epochs(2)
+    killed = worker_cli.wait_for(
+        postgres_url, doomed, lambda t: t.number == 1 and second_running(t)
+    )
     doomed.kill()  # SIGKILL: no chance to record anything
     doomed.wait()
-    first = trials(postgres_url)[0]
+    first = worker_cli.trials(postgres_url)[0]
     assert first.state == TrialState.COMPLETE
-    code, out = finish(start(args, tmp_path))  # another worker (or the same command again)
+    # another worker (or the same command again)
+    code, out = worker_cli.finish(worker_cli.start(args, tmp_path))
     assert code == 0, out
-    done = {t.number: t for t in trials(postgres_url)}
+    done = {t.number: t for t in worker_cli.trials(postgres_url)}
     assert done[0] == first  # finished work untouched
     assert done[1].state == TrialState.FAIL  # failed by its stale heartbeat ...
     retries = [t for t in done.values() if t.system_attrs.get("failed_trial") == 1]

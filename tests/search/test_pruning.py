@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from runner.splits_cache import SplitsCache
 from runner.train import EpochStats
-from search.pruning import ParetoStopper, dominates, front_ranks
-from search.trial_training import EpochReporter
+from search import hyper
+from search.front import ParetoStopper, dominates, front_ranks
+from search.objectives import TRIAL_ERRORS, EpochReporter, HyperObjective, TrialBudget
+from search.study import run_study
+from space.search_bounds import load_hyper_bounds
 
+REPO = Path(__file__).resolve().parents[2]
 M = 1_000_000
+RUNGS = (1, 3, 9)  # a rung at epoch 1, so one-epoch histories are judged
 # Five finished peers whose F1 at epochs 1..3 rises; MACs from 1M to 5M.
 PEERS = [(0.50, 1 * M), (0.60, 2 * M), (0.70, 3 * M), (0.75, 4 * M), (0.80, 5 * M)]
 
@@ -57,7 +64,7 @@ def test_clearly_dominated_trial_is_stopped_and_says_why() -> None:
     study = _study()
     _add_peers(study)
     trial = _running(study, [0.1])  # peers had 0.3..0.6 at epoch 1, all with fewer MACs
-    assert ParetoStopper().should_stop(study, trial, 1, 0.1, 6 * M)
+    assert ParetoStopper(RUNGS).should_stop(study, trial, 1, 0.1, 6 * M)
     attrs = study.trials[trial.number].user_attrs
     assert attrs["pruned_at_epoch"] == 1
     assert (
@@ -68,7 +75,7 @@ def test_clearly_dominated_trial_is_stopped_and_says_why() -> None:
 
 def test_first_trials_are_never_stopped() -> None:
     study = _study()
-    stopper = ParetoStopper(min_peers=4)
+    stopper = ParetoStopper(RUNGS, min_peers=4)
     for f1, macs in PEERS[:4]:
         trial = _running(study, [f1 - 0.5])
         trial.set_user_attr("macs", macs)
@@ -82,7 +89,7 @@ def test_first_trials_are_never_stopped() -> None:
 def test_trial_on_the_rung_front_is_never_stopped() -> None:
     study = _study()
     _add_peers(study)
-    stopper = ParetoStopper(worst_fraction=0.9, min_peers=1)
+    stopper = ParetoStopper(RUNGS, worst_fraction=0.9, min_peers=1)
     cheapest = _running(study, [0.01])  # hopeless F1, but nothing is cheaper
     assert not stopper.should_stop(study, cheapest, 1, 0.01, M // 2)
     best = _running(study, [0.99])  # the most expensive, but the best F1
@@ -110,9 +117,11 @@ def test_dominated_but_not_in_the_worst_fraction_survives() -> None:
     _add_peer(study, [0.9], 1 * M)  # the only peer better than the trial under test
     for f1, macs in [(0.7, 3 * M), (0.6, 4 * M), (0.5, 5 * M), (0.4, 6 * M)]:
         _add_peer(study, [f1], macs)  # all dominated by the trial under test
-    decision = ParetoStopper(worst_fraction=0.5).decide(study.get_trials(), -1, 1, 0.8, 2 * M)
+    half = ParetoStopper(RUNGS, worst_fraction=0.5)
+    decision = half.decide(study.get_trials(), -1, 1, 0.8, 2 * M)
     assert "front 2" in decision.reason and not decision.stop  # 1 of 6 in better fronts < 3
-    assert ParetoStopper(worst_fraction=0.9).decide(study.get_trials(), -1, 1, 0.8, 2 * M).stop
+    most = ParetoStopper(RUNGS, worst_fraction=0.9)
+    assert most.decide(study.get_trials(), -1, 1, 0.8, 2 * M).stop
 
 
 @pytest.mark.parametrize("epoch", [2, 4, 5])
@@ -130,7 +139,7 @@ def test_peers_that_did_not_reach_the_rung_are_ignored() -> None:
     _add_peer(study, [0.9, 0.9, 0.9], None)  # reached the rung but never had its MACs counted
     _add_peer(study, [0.9, 0.9, 0.9], M, TrialState.FAIL)
     trial = _running(study, [0.0, 0.0, 0.0])
-    stopper = ParetoStopper(min_peers=1)
+    stopper = ParetoStopper(RUNGS, min_peers=1)
     decision = stopper.decide(study.get_trials(), trial.number, 3, 0.0, 9 * M)
     assert not decision.stop and decision.reason.startswith("0 peers at rung 3")
     assert stopper.decide(study.get_trials(), trial.number, 1, 0.0, 9 * M).stop
@@ -143,7 +152,7 @@ def test_pruned_and_running_peers_count() -> None:
     for f1, macs in PEERS[2:4]:
         _running(study, [f1]).set_user_attr("macs", macs)
     trial = _running(study, [0.1])
-    assert ParetoStopper(min_peers=4).should_stop(study, trial, 1, 0.1, 9 * M)
+    assert ParetoStopper(RUNGS, min_peers=4).should_stop(study, trial, 1, 0.1, 9 * M)
 
 
 def test_two_workers_on_one_sqlite_file(tmp_path: Path) -> None:
@@ -151,19 +160,19 @@ def test_two_workers_on_one_sqlite_file(tmp_path: Path) -> None:
     first, second = _study(url), _study(url)  # as two worker processes would open it
     _add_peers(first)
     trial = _running(second, [0.1])
-    assert ParetoStopper().should_stop(second, trial, 1, 0.1, 6 * M)
+    assert ParetoStopper(RUNGS).should_stop(second, trial, 1, 0.1, 6 * M)
     second.tell(trial, state=TrialState.PRUNED)
     seen = first.get_trials(states=(TrialState.PRUNED,))[0].user_attrs
     assert seen["pruned_at_epoch"] == 1 and seen["f1_history"] == [0.1]
     fresh = _running(first, [0.95])
-    assert not ParetoStopper().should_stop(first, fresh, 1, 0.95, 6 * M)
+    assert not ParetoStopper(RUNGS).should_stop(first, fresh, 1, 0.95, 6 * M)
 
 
 def test_epoch_reporter_prunes_and_keeps_the_history() -> None:
     study = _study()
     _add_peers(study)
     trial = study.ask()
-    reporter = EpochReporter(trial, 6 * M, ParetoStopper())
+    reporter = EpochReporter(trial, 6 * M, ParetoStopper(RUNGS))
     with pytest.raises(optuna.TrialPruned):
         reporter(EpochStats(1, 1.0, 0.05, 0.2, 0.1))
     study.tell(trial, state=TrialState.PRUNED)
@@ -194,4 +203,22 @@ def test_front_ranks_match_brute_force() -> None:
 )
 def test_bad_settings_say_what_is_expected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        ParetoStopper(**kwargs)
+        ParetoStopper(**{"rungs": RUNGS, **kwargs})
+
+
+def test_single_objective_hyper_trials_lagging_the_median_are_pruned(
+    fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    """The MedianPruner of `--objective f1` past its 3 startup trials: the 4th learns slower."""
+    fake = fake_fit(pace=lambda call: 0.2 if call == 4 else 1.0)
+    bounds = load_hyper_bounds(REPO / "configs" / "search" / "hyper.yaml")
+    data = SplitsCache(fake_cfg, splits={size: fake_splits for size in bounds.img_sizes})
+    model = REPO / "configs" / "model" / "example.yaml"
+    objective = HyperObjective(bounds, fake_cfg, model, data, TrialBudget(epochs=3), "f1")
+    open_fn = hyper._open_fn(argparse.Namespace(objective="f1"))
+    study = open_fn("median", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler(0))
+    run_study(study, objective, trials=5, timeout=None, catch=TRIAL_ERRORS)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE] * 3 + [TrialState.PRUNED, TrialState.COMPLETE]
+    assert study.trials[3].user_attrs["f1_history"] == pytest.approx([0.02])  # lags at epoch 1
+    assert len(fake.calls) == 5

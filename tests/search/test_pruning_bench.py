@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.pruning import ParetoStopper
+from search.front import ParetoStopper
 
 REPO = Path(__file__).resolve().parents[2]
 M = 1_000_000

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from search.rank_correlation import kendall, spearman
+from search.front import kendall, spearman
 
 
 def test_perfect_and_reversed_orders() -> None:

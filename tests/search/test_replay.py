@@ -10,8 +10,7 @@ import optuna
 import pytest
 
 from search import architecture, replay
-from search.pruning import dominates
-from search.study import pareto_front
+from search.front import dominates, pareto_front
 
 REPO = Path(__file__).resolve().parents[2]
 

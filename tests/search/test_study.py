@@ -14,20 +14,21 @@ from optuna.trial import TrialState
 
 from runner.config import DataConfig
 from runner.data import Splits
+from runner.splits_cache import SplitsCache
 from runner.train import EpochStats, FitResult, TrainingDiverged
-from search.arch_objective import ArchitectureObjective
-from search.progress import trial_line
-from search.splits_cache import SplitsCache
+from search.front import pareto_front
+from search.objectives import TRIAL_ERRORS, ArchitectureObjective, TrialBudget, trial_score
+from search.objectives._trial import build_and_cost
 from search.study import (
     RunOutcome,
     default_storage,
     finished_count,
     open_study,
-    pareto_front,
     run_study,
+    trial_line,
 )
-from search.trial_training import TRIAL_ERRORS, TrialBudget, trial_score
-from space import build_model, count_cost
+from search.study._progress import blocks_summary
+from space import ModelConfigError, build_model, count_cost
 from space.search_bounds import load_architecture_bounds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,6 +110,20 @@ def test_failing_trial_stores_its_reason_and_the_study_goes_on(
         study.trials[1].user_attrs["fail_reason"]
         == "TrainingDiverged: loss is nan at epoch 1, step 3"
     )
+
+
+@pytest.mark.parametrize("error", [TypeError("bad call"), AttributeError("no attr"),
+                                   NameError("name 'x' is not defined")])  # fmt: skip
+def test_programming_error_stops_the_study_with_its_traceback(
+    error: Exception, fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    fake_fit(lambda call: error if call == 2 else None)
+    study = _study()
+    with pytest.raises(type(error)) as raised:
+        run_study(study, _objective(fake_cfg, fake_splits), trials=5, timeout=None,
+                  catch=TRIAL_ERRORS)  # fmt: skip
+    assert raised.value is error and raised.value.__traceback__ is not None
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
 
 
 def test_rerun_resumes_and_counts_finished_trials(
@@ -218,3 +233,19 @@ def test_trial_score_is_the_mean_of_the_last_epochs() -> None:
     assert trial_score(result, TrialBudget(epochs=4, score_epochs=3)) == pytest.approx(0.6)
     with pytest.raises(ValueError, match="--score-epochs must be >= 1"):
         TrialBudget(score_epochs=0)
+
+
+def test_trial_summary_reads_channels_and_strides_from_the_registry() -> None:
+    text = (REPO / "configs" / "model" / "mixed_blocks.yaml").read_text()
+    summary = "Conv:24/2 MaxPool/2 DWConv:64/2 IR2:96/2x2 AvgPool/2 Conv:256"
+    assert blocks_summary(text) == summary
+
+
+def test_cost_is_counted_first_so_a_collapsing_map_names_its_row(fake_cfg) -> None:
+    trial = _study().ask()
+    model_cfg = {"backbone": [[1, "Conv", [8, 3, 2]], [1, "Conv", [8, 5, 1, 0]],
+                              [1, "GlobalAvgPool", []], [1, "FixedConv", [3, 1, 1]]]}  # fmt: skip
+    cfg = dataclasses.replace(fake_cfg, img_size=4)
+    with pytest.raises(ModelConfigError, match=r"backbone row 1 .* collapses it"):
+        build_and_cost(trial, model_cfg, cfg, TrialBudget(epochs=1), num_classes=3)
+    assert "model_yaml" not in trial.user_attrs

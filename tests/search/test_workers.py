@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 import pytest
@@ -12,12 +14,22 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from search import architecture
-from search.storage import StorageError, single_writer
-from search.study import StopRule, finished_count, open_study, run_study
-from search.trial_training import TrialBudget
+from search.objectives import TrialBudget
+from search.study import (
+    INTERRUPTED_EXIT,
+    StopRule,
+    StorageError,
+    _workers,
+    finished_count,
+    open_study,
+    run_study,
+    run_workers,
+    single_writer,
+)
+from space.search_bounds import ArchitectureBounds
 
-from .test_study import BOUNDS, one_size
-from .workers_helpers import cli_args, finish, running_with_epochs, start, trials, wait_for
+if TYPE_CHECKING:
+    from tests.search.conftest import WorkerCLI
 
 
 def test_several_workers_on_sqlite_are_refused_with_guidance(
@@ -62,12 +74,12 @@ def test_retried_and_interrupted_trials_do_not_count_and_retries_run_first() -> 
 
 
 def test_a_run_of_failures_stops_the_study_with_the_reason(
-    fake_fit: Callable, fake_cfg, fake_splits
+    fake_fit: Callable, fake_cfg, fake_data, arch_bounds: ArchitectureBounds
 ) -> None:
     fake_fit(lambda call: RuntimeError("CUDA out of memory") if call > 1 else None)
     study = open_study("t", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler(0))
     objective = architecture.ArchitectureObjective(
-        BOUNDS, fake_cfg, one_size(fake_cfg, fake_splits), TrialBudget(1)
+        arch_bounds, fake_cfg, fake_data, TrialBudget(1)
     )
     outcome = run_study(
         study, objective, trials=20, timeout=None, catch=(Exception,), max_failures=3
@@ -80,37 +92,68 @@ def test_a_run_of_failures_stops_the_study_with_the_reason(
 
 
 def test_ctrl_c_ends_the_trial_cleanly_and_a_rerun_completes_the_study(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path
+    search_data_yaml: Path, small_space: Path, tmp_path: Path, worker_cli: WorkerCLI
 ) -> None:
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    args = cli_args(search_data_yaml, small_space, storage, trials=3, epochs=20)
-    worker = start(args, tmp_path)
-    wait_for(storage, worker, lambda t: t.number == 1 and running_with_epochs(2)(t))
+    args = worker_cli.args(search_data_yaml, small_space, storage, trials=3, epochs=20)
+    worker = worker_cli.start(args, tmp_path)
+    second_running = worker_cli.running_with_epochs(2)
+    worker_cli.wait_for(storage, worker, lambda t: t.number == 1 and second_running(t))
     worker.send_signal(signal.SIGINT)
-    code, out = finish(worker)
+    code, out = worker_cli.finish(worker)
     assert code == 130, out
     assert "interrupted; finished trials are kept" in out
-    done = trials(storage)
+    done = worker_cli.trials(storage)
     assert done[0].state == TrialState.COMPLETE
     assert done[1].state == TrialState.FAIL and done[1].user_attrs["interrupted"] is True
     assert all(t.state != TrialState.RUNNING for t in done)  # the storage is consistent
-    code, out = finish(start(args, tmp_path))  # the same command resumes
+    code, out = worker_cli.finish(worker_cli.start(args, tmp_path))  # the same command resumes
     assert code == 0, out
-    final = trials(storage)
+    final = worker_cli.trials(storage)
     assert final[0] == done[0]  # finished work untouched
     assert sum(t.state == TrialState.COMPLETE for t in final) == 3
 
 
 def test_two_local_workers_share_a_journal_study(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path
+    search_data_yaml: Path, small_space: Path, tmp_path: Path, worker_cli: WorkerCLI
 ) -> None:
     storage = str(tmp_path / "s.journal")
-    args = cli_args(search_data_yaml, small_space, storage, trials=6, epochs=2)
-    code, out = finish(start([*args, "--workers", "2"], tmp_path))
+    args = worker_cli.args(search_data_yaml, small_space, storage, trials=6, epochs=2)
+    code, out = worker_cli.finish(worker_cli.start([*args, "--workers", "2"], tmp_path))
     assert code == 0, out
     assert "[w0] trial" in out and "[w1] trial" in out
-    done = trials(storage)
+    done = worker_cli.trials(storage)
     assert all(t.state == TrialState.COMPLETE for t in done)
     assert 6 <= len(done) <= 7  # at most the other worker's trial in flight past the count
     assert len({t.user_attrs["worker"] for t in done}) == 2  # both took part
     assert len({t.user_attrs["model_yaml"] for t in done}) == len(done)  # no duplicate samples
+
+
+class _InterruptedWorker:
+    """A worker process that has already ended after Ctrl-C."""
+
+    returncode = INTERRUPTED_EXIT
+    stdout = io.StringIO("")
+
+    def poll(self) -> int | None:
+        return None
+
+    def send_signal(self, signum: int) -> None:
+        pass
+
+    def wait(self) -> int:
+        return self.returncode
+
+
+def test_the_parent_of_workers_takes_ctrl_c_again_once_they_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_workers.subprocess, "Popen", lambda *a, **kw: _InterruptedWorker())
+    monkeypatch.setattr(_workers.time, "sleep", ctrl_c)
+    study = open_study("t", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler())
+    before = signal.getsignal(signal.SIGINT)
+    assert run_workers(study, "search.architecture", [], 2, 1).interrupted
+    assert signal.getsignal(signal.SIGINT) is before

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
 
 from space import MODULES, build_model
+from space.blocks import GhostBottleneck, InvertedResidualv2, MBConv
 
 # One row per module with out != in (the stem gives 16 channels); "{s}" becomes the stride.
 SAMPLES: dict[str, list[Any]] = {
@@ -80,3 +82,41 @@ def test_cost_bearing_ops_are_modules_so_hooks_see_them() -> None:
         pool.register_forward_hook(lambda m, i, o: seen.append(1))
     model(torch.zeros(1, 3, 8, 8))
     assert pools and len(seen) == len(pools)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_rows_written_by_argument_name_come_back_in_yaml_order(name: str) -> None:
+    spec, args = MODULES[name], _args(name, 2)
+    named = dict(zip((a.name for a in spec.args), args, strict=False))
+    assert spec.positional(named) == args
+    assert spec.positional(dict(reversed(named.items()))) == args  # the order given is irrelevant
+
+
+def test_rows_by_name_fill_gaps_with_defaults_and_refuse_bad_names() -> None:
+    conv = MODULES["Conv"]
+    named = {"out": 16, "kernel": 3, "stride": 2, "activation": "SiLU"}
+    assert conv.positional(named) == [16, 3, 2, None, 1, "SiLU"]
+    assert MODULES["Linear"].positional({"out": 6}) == [6]  # trailing defaults stay unwritten
+    with pytest.raises(ValueError, match=r"Conv args \['kernal'\] are unknown; expected Conv\("):
+        conv.positional({"out": 16, "kernal": 3})
+    with pytest.raises(ValueError, match=r"Conv args \['kernel'\] are missing"):
+        conv.positional({"out": 16})
+
+
+def _layer_types(block: nn.Module) -> set[type[nn.Module]]:
+    return {type(m) for m in block.modules()}
+
+
+@pytest.mark.parametrize(
+    ("block", "papers"),
+    [(InvertedResidualv2, nn.ReLU6), (MBConv, nn.SiLU), (GhostBottleneck, nn.ReLU)],
+)
+def test_blocks_take_their_activation_with_the_papers_as_default(
+    block: type[nn.Module], papers: type[nn.Module]
+) -> None:
+    default, swapped = block(16, 24, stride=2), block(16, 24, stride=2, act_layer=nn.Hardswish)
+    assert papers in _layer_types(default) and nn.Hardswish not in _layer_types(default)
+    assert papers not in _layer_types(swapped) and nn.Hardswish in _layer_types(swapped)
+    assert sum(p.numel() for p in default.parameters()) == sum(
+        p.numel() for p in swapped.parameters()
+    )

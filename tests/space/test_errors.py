@@ -24,7 +24,7 @@ def _build_rows(write_yaml: Writer, *rows: list, **kwargs: Any) -> Any:
 def test_yaml_syntax_error_names_file_and_line(write_yaml: Writer) -> None:
     path = write_yaml("input_channel: 3\nbackbone:\n  - [1, Conv, [16, 3, 2]]\n"
                       "   - [1, Linear, [6]]\n", "broken.yaml")
-    with pytest.raises(ModelConfigError, match=r"broken\.yaml:4:\d+: YAML syntax error"):
+    with pytest.raises(ModelConfigError, match=r"broken\.yaml:4:\d+: invalid YAML"):
         build_model(path)
 
 

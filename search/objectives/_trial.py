@@ -13,7 +13,7 @@ import json
 import os
 import platform
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import optuna
@@ -25,6 +25,7 @@ from runner.config import DataConfig
 from runner.data import Splits
 from runner.train import EpochStats, FitResult, fit
 from search.study import INTERRUPTED
+from space import SpaceModel, build_model, count_cost
 
 VERSIONED = ("litenas", "torch", "torchvision", "optuna", "numpy", "pillow")
 RECIPE_ATTRS = ("model_yaml", "data_config", "budget")
@@ -34,10 +35,12 @@ TWIN_RESULT_ATTRS = (
     "f1_history", "per_class_f1", "epochs_run", "f1", "pruned_at_epoch", "pruned_reason",
 )  # fmt: skip
 
-# What fails one trial but not the study: any error of its own (a diverged loss, out of memory,
-# an architecture the builder rejects, an unreadable file). The reason is stored on the trial; a
-# run of failures in a row stops the study (search/study.py StopRule).
-TRIAL_ERRORS: tuple[type[Exception], ...] = (Exception,)
+# What fails one trial but not the study: an error of its own (a diverged loss or out of memory:
+# RuntimeError; an architecture the builder rejects: ValueError; an unreadable file: OSError). The
+# reason is stored on the trial; a run of failures in a row stops the study (search/study/_study.py
+# StopRule). A programming error (TypeError, AttributeError, NameError, ...) is not one: it stops
+# the study with its traceback instead of failing every trial alike.
+TRIAL_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError, ArithmeticError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +68,7 @@ class TrialBudget:
 
 
 class Stopper(Protocol):
-    """Anything with ParetoStopper's should_stop (search/pruning.py)."""
+    """Anything with ParetoStopper's should_stop (search/front/_early_stop.py)."""
 
     def should_stop(
         self, study: optuna.Study, trial: optuna.Trial, epoch: int, f1: float, macs: int
@@ -97,6 +100,42 @@ class EpochReporter:
             self.trial.study, self.trial, stats.epoch, stats.f1, self.macs
         ):
             raise optuna.TrialPruned(f"early stop at epoch {stats.epoch}: F1 {stats.f1:.3f}")
+
+
+def build_and_cost(
+    trial: optuna.Trial,
+    model_cfg: str | os.PathLike[str] | Mapping[str, Any],
+    cfg: DataConfig,
+    budget: TrialBudget,
+    num_classes: int,
+) -> tuple[SpaceModel, int]:
+    """The first half of every objective: record the setup, build the model and count its cost
+    before anything else (a feature map that collapses at IMG_SIZE is a ModelConfigError naming
+    the row, not torch's RuntimeError), then store its YAML. Returns the model and its MACs."""
+    describe_setup(trial, cfg, budget)
+    model = build_model(model_cfg, num_classes=num_classes, seed=cfg.seed)
+    cost = count_cost(model, cfg.img_size)
+    trial.set_user_attr("macs", int(cost.macs))
+    trial.set_user_attr("params", int(cost.params))
+    trial.set_user_attr("model_yaml", model.to_yaml(cfg.img_size))
+    return model, int(cost.macs)
+
+
+def reuse_or_train(
+    trial: optuna.Trial,
+    model: nn.Module,
+    splits: Splits,
+    cfg: DataConfig,
+    budget: TrialBudget,
+    reporter: EpochReporter,
+    values: Callable[[float], float | Sequence[float]],
+) -> float | Sequence[float]:
+    """The second half: a twin's values when the same recipe ran before, else train and turn
+    the trial's score (trial_score) into the objective's values."""
+    twin = find_twin(trial)
+    if twin is not None:
+        return copy_twin(trial, twin)
+    return values(trial_score(train_trial(trial, model, splits, cfg, budget, reporter), budget))
 
 
 def train_trial(

@@ -15,34 +15,31 @@ from pathlib import Path
 import optuna
 
 from runner.config import DataConfig, load_data_config
-from search.progress import StudyBar, print_trial_line
-from search.pruning import ParetoStopper
-from search.report import summary_lines
-from search.storage import (
-    DEFAULT_HEARTBEAT,
-    StorageError,
-    check_workers,
-    creation_lock,
-    make_storage,
-    single_writer,
-    sqlite_file,
-)
+from search.front import ParetoStopper
+from search.objectives import TRIAL_ERRORS, Stopper, TrialBudget
 from search.study import (
+    DEFAULT_HEARTBEAT,
     DEFAULT_MAX_FAILURES,
     INTERRUPTED_EXIT,
     SAMPLERS,
+    StudyBar,
+    check_workers,
+    creation_lock,
     default_storage,
     finished_count,
     make_sampler,
+    make_storage,
+    print_trial_line,
     run_study,
+    run_workers,
+    single_writer,
+    sqlite_file,
+    summary_lines,
 )
-from search.trial_training import TRIAL_ERRORS, Stopper, TrialBudget
-from search.workers import run_workers
 
 DEFAULT_DATA = "configs/data/trashnet.yaml"  # like DATA_PATH inside it: from the current dir
 # The shipped search-space bounds, found from any working directory.
 SEARCH_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "search"
-DEFAULT_RUNGS = (2, 4)
 
 
 def _rungs(text: str) -> tuple[int, ...]:
@@ -53,9 +50,11 @@ def _rungs(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected epochs like 2,4, got {text!r}") from e
 
 
-def study_parser(doc: str, module: str, trials: int, space: str) -> argparse.ArgumentParser:
+def study_parser(
+    doc: str, module: str, trials: int, space: str, rungs: tuple[int, ...]
+) -> argparse.ArgumentParser:
     """A parser with the options every study CLI takes (data, space, storage, sampler, length,
-    per-trial budget); the study is named after the module by default."""
+    per-trial budget, early-stop rungs); the study is named after the module by default."""
     name = module.rsplit(".", 1)[-1]
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.splitlines()[0])
     add = parser.add_argument
@@ -91,7 +90,7 @@ def study_parser(doc: str, module: str, trials: int, space: str) -> argparse.Arg
         action="store_true",
         help="train every trial to its budget (no Pareto-based early stopping)",
     )
-    add("--early-stop-rungs", type=_rungs, default=DEFAULT_RUNGS,
+    add("--early-stop-rungs", type=_rungs, default=rungs,
         help="epochs at which dominated trials may be stopped, e.g. 3,6 (default: %(default)s)",
     )  # fmt: skip
     add("--workers", type=_positive, default=1,
@@ -172,13 +171,10 @@ def run_search(
     argv: Sequence[str] | None,
 ) -> int:
     """Open the study, build the objective inside the session (the storage is known to be usable
-    by then), run and report; a storage the command cannot use is exit code 2 with the advice."""
-    try:
-        with study_session(args, open_fn) as (study, storage):
-            return run_and_report(study, storage, make_objective(), args, module, argv)
-    except StorageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    by then), run and report; a storage the command cannot use raises StorageError (a ValueError:
+    the CLI's error path prints its advice)."""
+    with study_session(args, open_fn) as (study, storage):
+        return run_and_report(study, storage, make_objective(), args, module, argv)
 
 
 def run_and_report(

@@ -7,27 +7,28 @@ import yaml
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from search.study import finished_count, pareto_front
+from search.front import pareto_front, trial_f1
+from search.study._study import finished_count
+from space import MODULES
 
-SHORT = {"InvertedResidualv3": "IR3", "GhostBottleneck": "Ghost", "ShuffleNetV2": "Shuffle"}
-# Module -> (index of its out-channels arg, index of its stride arg) in the YAML args.
-ARG_INDEX = {
-    "Conv": (0, 2), "DWConv": (0, 2), "MBConv": (1, 2), "InvertedResidualv3": (2, 5),
-    "GhostBottleneck": (2, 4), "ShuffleNetV2": (None, 0), "MaxPool": (None, 1),
-}  # fmt: skip
+
+def _block_text(repeat: int, module: str, args: list[object]) -> str | None:
+    """'MBConv:24/2x2' for a row that sets channels or may downsample (the registry says which
+    arg is which); None for heads and shape-only rows without a stride."""
+    spec = MODULES[module]
+    if spec.head or spec.stride_arg is None:
+        return None
+    bound = spec.bind(args)
+    text = spec.short_name
+    text += f":{bound[spec.channel_args[0]]}" if len(spec.channel_args) == 1 else ""
+    text += "/2" if bound[spec.stride_arg] == 2 else ""
+    return text + (f"x{repeat}" if repeat > 1 else "")
 
 
 def blocks_summary(model_yaml: str) -> str:
     """'Conv:16/2 MBConv:24/2 MBConv:24x2 Shuffle/2' (out channels, /2 when strided, xN)."""
-    parts = []
-    for repeat, module, args in yaml.safe_load(model_yaml)["backbone"]:
-        if module not in ARG_INDEX:
-            continue
-        out_at, stride_at = ARG_INDEX[module]
-        text = SHORT.get(module, module) + ("" if out_at is None else f":{args[out_at]}")
-        text += "/2" if len(args) > stride_at and args[stride_at] == 2 else ""
-        parts.append(text + (f"x{repeat}" if repeat > 1 else ""))
-    return " ".join(parts)
+    rows = yaml.safe_load(model_yaml)["backbone"]
+    return " ".join(t for row in rows if (t := _block_text(*row)) is not None)
 
 
 def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
@@ -42,10 +43,10 @@ def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
     elif "twin_of" in attrs:
         outcome = f"same recipe as trial {attrs['twin_of']}: its result, not retrained"
         if trial.state == TrialState.COMPLETE:
-            outcome = f"F1 {trial.values[0]:.3f} ({outcome})"
+            outcome = f"F1 {trial_f1(trial):.3f} ({outcome})"
     elif trial.state == TrialState.COMPLETE:
         outcome = (
-            f"F1 {trial.values[0]:.3f} ({attrs.get('epochs_run', '?')} ep, "
+            f"F1 {trial_f1(trial):.3f} ({attrs.get('epochs_run', '?')} ep, "
             f"{attrs.get('train_seconds', 0):.1f} s)"
         )
     elif trial.state == TrialState.PRUNED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 from pathlib import Path
@@ -11,8 +12,14 @@ import pytest
 import torch
 
 from space import build_model, count_cost, decode
+from space.layers import ACTIVATIONS as ACTIVATION_LAYERS
 from space.search import downsample_range, suggest_backbone, suggest_hyper, suggest_model_config
-from space.search_bounds import load_architecture_bounds, load_hyper_bounds
+from space.search_bounds import (
+    ACTIVATIONS,
+    BLOCK_TYPES,
+    load_architecture_bounds,
+    load_hyper_bounds,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ARCH = REPO / "configs" / "search" / "architecture.yaml"
@@ -126,3 +133,16 @@ def test_hyper_space_gives_valid_data_keys(tiny_data: Path) -> None:
         lr = bounds.sgd_lr if cfg.optimizer == "sgd" else bounds.adamw_lr
         assert lr[0] <= cfg.init_lr <= lr[1]
         assert ("n_select" in cfg.aug_train_params) == (cfg.aug_train == "randaugment_train")
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCK_TYPES if b != "skip"])
+def test_every_stage_block_the_registry_offers_samples_a_buildable_model(block: str) -> None:
+    bounds = dataclasses.replace(load_architecture_bounds(ARCH), blocks=(block,))
+    trial = _study(0).ask()
+    cfg = suggest_model_config(trial, bounds, 6, img_size=32)
+    assert block in [module for _, module, _ in cfg["backbone"]]
+    assert build_model(cfg).eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 6)
+
+
+def test_bounds_offer_every_registered_activation() -> None:
+    assert ACTIVATIONS == tuple(ACTIVATION_LAYERS) and "Hardsigmoid" in ACTIVATIONS

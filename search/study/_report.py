@@ -7,7 +7,8 @@ import shlex
 import optuna
 
 from runner.metrics import competition_score
-from search.study import finished_count, pareto_front
+from search.front import pareto_front, trial_f1
+from search.study._study import finished_count
 
 
 def front_table(study: optuna.Study) -> list[str]:
@@ -18,7 +19,7 @@ def front_table(study: optuna.Study) -> list[str]:
     rows = [f"{'trial':>6} {'F1':>6} {'MACs':>12} {'params':>10} {'score':>7}"]
     for trial in front:
         attrs = trial.user_attrs
-        f1 = float(attrs.get("f1", trial.values[0]))  # single-objective "score" studies store f1
+        f1 = trial_f1(trial)
         score = competition_score(attrs["macs"], f1)
         cost = f"{attrs['macs']:>12,} {attrs['params']:>10,}"
         rows.append(f"{trial.number:>6} {f1:>6.3f} {cost} {score:>7.3f}")

@@ -1,8 +1,8 @@
 """The architecture study's objective: sample, cost, and only then (maybe) train.
 
 A trial samples its input size and width with its blocks; MACs and params are counted at that
-size on the built model before any training, so a candidate over the MACs budget is recorded as
-infeasible at the price of one forward pass.
+size on the built model before any training (search/objectives/_trial.py), so a candidate over
+the MACs budget is recorded as infeasible at the price of one forward pass.
 """
 
 from __future__ import annotations
@@ -12,20 +12,15 @@ import dataclasses
 import optuna
 
 from runner.config import DataConfig
-from search.model_text import model_yaml_text
-from search.splits_cache import SplitsCache
-from search.trial_training import (
+from runner.splits_cache import SplitsCache
+from search.objectives._trial import (
     EpochReporter,
     Stopper,
     TrialBudget,
-    copy_twin,
-    describe_setup,
-    find_twin,
+    build_and_cost,
     recording_failures,
-    train_trial,
-    trial_score,
+    reuse_or_train,
 )
-from space import build_model, count_cost
 from space.search import suggest_img_size, suggest_model_config
 from space.search_bounds import ArchitectureBounds
 
@@ -57,22 +52,13 @@ class ArchitectureObjective:
         splits = self.data.get(cfg.img_size)
         num_classes = len(splits.classes)
         config = suggest_model_config(trial, self.bounds, num_classes, img_size=cfg.img_size)
-        describe_setup(trial, cfg, self.budget)
-        model = build_model(config, num_classes=num_classes, seed=cfg.seed)
-        trial.set_user_attr("model_yaml", model_yaml_text(model, cfg.img_size))
-        cost = count_cost(model, cfg.img_size)
-        trial.set_user_attr("macs", int(cost.macs))
-        trial.set_user_attr("params", int(cost.params))
+        model, macs = build_and_cost(trial, config, cfg, self.budget, num_classes)
         if self.macs_max is not None:
-            trial.set_constraint(MACS_CONSTRAINT, float(cost.macs - self.macs_max))
-            if cost.macs > self.macs_max:
-                trial.set_user_attr(
-                    "infeasible", f"MACs {cost.macs:,} > --macs-max {self.macs_max:,}"
-                )
-                return 0.0, int(cost.macs)
-        twin = find_twin(trial)
-        if twin is not None:
-            return copy_twin(trial, twin)  # type: ignore[return-value]
-        reporter = EpochReporter(trial, int(cost.macs), self.stopper)
-        result = train_trial(trial, model, splits, cfg, self.budget, reporter)
-        return trial_score(result, self.budget), int(cost.macs)
+            trial.set_constraint(MACS_CONSTRAINT, float(macs - self.macs_max))
+            if macs > self.macs_max:
+                trial.set_user_attr("infeasible", f"MACs {macs:,} > --macs-max {self.macs_max:,}")
+                return 0.0, macs
+        reporter = EpochReporter(trial, macs, self.stopper)
+        return reuse_or_train(  # type: ignore[return-value]
+            trial, model, splits, cfg, self.budget, reporter, lambda f1: (f1, macs)
+        )

@@ -75,7 +75,7 @@ def test_hyper_bounds_errors(tmp_path: Path, edit: dict, expected: str) -> None:
 def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "arch.yaml"
     path.write_text("stem:\n  channels: [8, 16\nrepeats: [1, 2]\n")
-    with pytest.raises(SearchSpaceError, match=rf"{path}, line \d+: invalid YAML"):
+    with pytest.raises(SearchSpaceError, match=rf"{path}:\d+:\d+: invalid YAML"):
         load_architecture_bounds(path)
 
 

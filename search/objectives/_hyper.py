@@ -8,6 +8,7 @@ pruners on the per-epoch values.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Sequence
 
@@ -15,20 +16,15 @@ import optuna
 
 from runner.config import DataConfig
 from runner.metrics import competition_score
-from search.model_text import model_yaml_text
-from search.splits_cache import SplitsCache
-from search.trial_training import (
+from runner.splits_cache import SplitsCache
+from search.objectives._trial import (
     EpochReporter,
     Stopper,
     TrialBudget,
-    copy_twin,
-    describe_setup,
-    find_twin,
+    build_and_cost,
     recording_failures,
-    train_trial,
-    trial_score,
+    reuse_or_train,
 )
-from space import build_model, count_cost
 from space.search import suggest_hyper
 from space.search_bounds import HyperBounds
 
@@ -58,21 +54,15 @@ class HyperObjective:
     def _evaluate(self, trial: optuna.Trial) -> float | Sequence[float]:
         keys = suggest_hyper(trial, self.bounds)
         cfg = dataclasses.replace(self.cfg, **{key.lower(): value for key, value in keys.items()})
-        describe_setup(trial, cfg, self.budget)
         splits = self.data.get(cfg.img_size)
-        model = build_model(self.model_path, num_classes=len(splits.classes), seed=cfg.seed)
-        trial.set_user_attr("model_yaml", model_yaml_text(model, cfg.img_size))
-        cost = count_cost(model, cfg.img_size)
-        macs = int(cost.macs)
-        trial.set_user_attr("macs", macs)
-        trial.set_user_attr("params", int(cost.params))
-        twin = find_twin(trial)
-        if twin is not None:
-            return copy_twin(trial, twin)
-        reporter = self._reporter(trial, macs)
-        f1 = trial_score(
-            train_trial(trial, model, splits, cfg, self.budget, reporter), self.budget
+        model, macs = build_and_cost(trial, self.model_path, cfg, self.budget, len(splits.classes))
+        values = functools.partial(self._values, trial, macs)
+        return reuse_or_train(
+            trial, model, splits, cfg, self.budget, self._reporter(trial, macs), values
         )
+
+    def _values(self, trial: optuna.Trial, macs: int, f1: float) -> float | Sequence[float]:
+        """The objective values of a trained trial; the F1 is kept too (the score hides it)."""
         trial.set_user_attr("f1", f1)
         if self.objective == "pareto":
             return f1, macs

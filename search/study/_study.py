@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import signal
 import threading
 import warnings
@@ -18,7 +17,14 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from search.storage import StorageError, default_url
+from search.study._storage import (
+    StorageError,
+    default_url,
+    is_journal,
+    make_storage,
+    sqlite_file,
+)
+from space.user_input import did_you_mean
 
 DIRECTIONS = ("maximize", "minimize")
 METRIC_NAMES = ("f1", "macs")
@@ -27,6 +33,10 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 INTERRUPTED = "interrupted"  # user attr of a trial ended by Ctrl-C
 DEFAULT_MAX_FAILURES = 5
 INTERRUPTED_EXIT = 130  # the exit code of a run ended by Ctrl-C, as a shell reports SIGINT
+
+
+class StudyNotFoundError(ValueError):
+    """The study to read cannot be found or opened; the message lists what is there."""
 
 
 def default_storage(study_name: str, folder: str | Path = "studies") -> str:
@@ -187,23 +197,22 @@ def run_study(
     return RunOutcome(failure=rule.failure)
 
 
-def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
-    """A completed trial whose constraints (if any) all hold."""
-    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
-
-
-def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Feasible non-dominated trials, highest F1 first (single objective: the best trial).
-
-    A twin (a trial that reused an earlier trial's result: the same recipe) is left out: its
-    original stands for it.
-    """
-    if len(study.directions) == 1:
-        best = [t for t in study.get_trials(deepcopy=False) if is_feasible(t)]
-        sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
-        return sorted(best, key=lambda t: -sign * t.value)[:1] if best else []
-    front = [
-        t for t in study.best_trials
-        if not any(map(math.isnan, t.values)) and "twin_of" not in t.user_attrs
-    ]  # fmt: skip
-    return sorted(front, key=lambda t: (-t.values[0], t.values[1]))
+def open_existing_study(study_name: str, storage: str) -> optuna.Study:
+    """Load a study without ever creating one; a wrong name lists the studies there."""
+    db = Path(storage) if is_journal(storage) else sqlite_file(storage)
+    if db is not None and not db.is_file():
+        files = db.parent.glob(f"*{db.suffix}") if db.parent.is_dir() else []
+        present = sorted(p.name for p in files)
+        raise StudyNotFoundError(
+            f"no study storage at {db}; --storage takes the URL the search used "
+            f"({db.parent}/ holds: {', '.join(present) or 'no study files'})"
+        )
+    opened = make_storage(storage, heartbeat=None)
+    names = sorted(optuna.get_all_study_names(opened))
+    if study_name not in names:
+        hint = did_you_mean(study_name, names, template="did you mean {!r}? ")
+        raise StudyNotFoundError(
+            f"no study {study_name!r} in {storage}; {hint}studies there: "
+            f"{', '.join(repr(n) for n in names) or 'none'}"
+        )
+    return optuna.load_study(study_name=study_name, storage=opened)

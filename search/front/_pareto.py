@@ -7,6 +7,7 @@ plotted and written to folders are the same ones.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,9 +15,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from runner.metrics import cliff_distance, competition_score
-from search.study import is_feasible, pareto_front
 
-# The user attrs the search objectives write and export needs (see search.arch_objective).
+# The user attrs the search objectives write and export needs (see search/objectives/).
 REQUIRED_ATTRS = ("model_yaml", "data_config", "macs", "params")
 
 
@@ -137,3 +137,25 @@ def study_points(study: optuna.Study) -> list[StudyPoint]:
                 StudyPoint(trial.number, trial_f1(trial), _macs(trial), is_feasible(trial))
             )
     return points
+
+
+def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """A completed trial whose constraints (if any) all hold."""
+    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
+
+
+def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Feasible non-dominated trials, highest F1 first (single objective: the best trial).
+
+    A twin (a trial that reused an earlier trial's result: the same recipe) is left out: its
+    original stands for it.
+    """
+    if len(study.directions) == 1:
+        best = [t for t in study.get_trials(deepcopy=False) if is_feasible(t)]
+        sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+        return sorted(best, key=lambda t: -sign * t.value)[:1] if best else []
+    front = [
+        t for t in study.best_trials
+        if not any(map(math.isnan, t.values)) and "twin_of" not in t.user_attrs
+    ]  # fmt: skip
+    return sorted(front, key=lambda t: (-t.values[0], t.values[1]))

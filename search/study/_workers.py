@@ -21,8 +21,8 @@ import optuna
 import torch
 from tqdm import tqdm
 
-from search.progress import StudyBar
-from search.study import INTERRUPTED_EXIT, RunOutcome
+from search.study._progress import StudyBar
+from search.study._study import INTERRUPTED_EXIT, RunOutcome
 
 POLL_SECONDS = 2.0
 
@@ -67,6 +67,7 @@ def run_workers(
         relays.append(relay)
     bar = StudyBar(study, trials)
     interrupted = False
+    previous = signal.getsignal(signal.SIGINT)
     try:
         while any(p.poll() is None for p in procs):
             time.sleep(POLL_SECONDS)
@@ -79,6 +80,8 @@ def run_workers(
                 proc.send_signal(signal.SIGINT)
         for proc in procs:
             proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)  # the caller's Ctrl-C works again
     for relay in relays:
         relay.join()
     bar.refresh(study)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner.metrics import F1_CLIFF, REF_F1, REF_MACS
-from search.pareto import FrontEntry, StudyPoint
+from search.front._pareto import FrontEntry, StudyPoint
 
 FRONT_COLOUR = "#d62728"
 CLIFF_COLOUR = "#9467bd"

@@ -1,0 +1,24 @@
+"""What a trial computes: the architecture and recipe objectives and the pipeline they share."""
+
+from search.objectives._architecture import ArchitectureObjective
+from search.objectives._hyper import OBJECTIVES, HyperObjective
+from search.objectives._trial import (
+    TRIAL_ERRORS,
+    EpochReporter,
+    Stopper,
+    TrialBudget,
+    package_versions,
+    trial_score,
+)
+
+__all__ = [
+    "OBJECTIVES",
+    "TRIAL_ERRORS",
+    "ArchitectureObjective",
+    "EpochReporter",
+    "HyperObjective",
+    "Stopper",
+    "TrialBudget",
+    "package_versions",
+    "trial_score",
+]
