@@ -3,7 +3,7 @@
 For each shipped model YAML and image size, one training epoch on the real data is timed 3 ways:
   ceiling  the same model, batch and optimiser on random tensors already in memory (target: the
            runner reaches >= 0.9 of it: the data pipeline should cost nothing beyond the model);
-  runner   runner.train.fit on the decode-once cache, with the data YAML's augmentation;
+  runner   runner.fit.fit on the decode-once cache, with the data YAML's augmentation;
   old      torchvision ImageFolder + PIL transforms + DataLoader with 2 workers (the old way).
 Then a whole brief trial (data preparation + a few epochs + evaluation) is timed twice: with a
 cold cache, then warm. Run from the repository root:
@@ -26,8 +26,8 @@ from torch import nn
 
 from runner.config import DataConfig, load_data_config
 from runner.data import Splits, load_splits
+from runner.fit import FitOptions, fit
 from runner.schedule import build_optimizer
-from runner.train import fit
 from runner.tv import import_torchvision
 from space import build_model, count_cost
 
@@ -75,7 +75,7 @@ def ceiling_rate(model: nn.Module, cfg: DataConfig, size: int, n_images: int, k:
 def runner_rate(model: nn.Module, splits: Splits, cfg: DataConfig) -> float:
     """Images/s of fit()'s second epoch (the first warms up); validation cut to one batch."""
     brief = dataclasses.replace(splits, val_x=splits.val_x[:64], val_y=splits.val_y[:64])
-    result = fit(model, brief, cfg, epochs=2, progress=False)
+    result = fit(model, brief, cfg, FitOptions(epochs=2, progress=False))
     images = len(splits.train_y) // cfg.batch_size * cfg.batch_size
     return images / result.history[-1].seconds
 
@@ -112,7 +112,7 @@ def brief_trial(path: str, cfg: DataConfig, cache: Path, epochs: int) -> tuple[f
     splits = load_splits(cfg, cache_dir=cache, progress=False)
     model = fresh_model(path, len(splits.classes))
     count_cost(model, cfg.img_size)
-    result = fit(model, splits, cfg, epochs=epochs, progress=False)
+    result = fit(model, splits, cfg, FitOptions(epochs=epochs, progress=False))
     return time.perf_counter() - start, result.f1
 
 

@@ -79,15 +79,23 @@ def decode_cached(
     return images, kept
 
 
+def shuffled_classes(labels: torch.Tensor, seed: int) -> list[torch.Tensor]:
+    """Each class's indexes in a seeded random order (classes in label order): the one draw
+    behind every stratified split and subset, so each is the same on every machine."""
+    generator = torch.Generator().manual_seed(seed)
+    shuffled = []
+    for label in labels.unique(sorted=True).tolist():
+        members = (labels == label).nonzero().flatten()
+        shuffled.append(members[torch.randperm(len(members), generator=generator)])
+    return shuffled
+
+
 def stratified_split(
     labels: torch.Tensor, ratio: float, seed: int = SPLIT_SEED
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Indexes (first, held_out): ratio of each class held out (at least one), seeded."""
-    generator = torch.Generator().manual_seed(seed)
     first, held = [], []
-    for label in labels.unique(sorted=True).tolist():
-        members = (labels == label).nonzero().flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
+    for members in shuffled_classes(labels, seed):
         n_held = min(len(members) - 1, max(1, round(len(members) * ratio)))
         held.append(members[:n_held])
         first.append(members[n_held:])

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from runner.data import decode_cached, load_splits
+from runner.fit import pick_device, predict
 from runner.images import scan_split
 from runner.metrics import (
     accuracy,
@@ -25,7 +25,7 @@ from runner.metrics import (
     per_class_f1,
 )
 from runner.rundir import RunDir, load_trained_model
-from runner.train import pick_device, predict
+from space.user_input import exit_on_user_error
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -113,14 +113,15 @@ def report(result: dict[str, Any], classes: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point: bad input (a run, a folder, an image) ends with its message, exit code 2."""
     args = parse_args(argv)
-    try:
-        run = RunDir(args.run)
-        model, classes, cfg = load_trained_model(run)
-        images, labels = labelled_images(args, run, classes)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_on_user_error(lambda: _evaluate(args))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    run = RunDir(args.run)
+    model, classes, cfg = load_trained_model(run)
+    images, labels = labelled_images(args, run, classes)
     result = score(model, images, labels, classes, cfg.img_size, pick_device(args.device))
     result["data"] = str(args.data_path or cfg.data_path)
     result["split"] = None if args.data_path else args.split

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from runner.data import load_unlabelled
+from runner.fit import pick_device, predict
 from runner.rundir import RunDir, load_trained_model
-from runner.train import pick_device, predict
 from space.user_input import exit_on_user_error
 
 

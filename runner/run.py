@@ -21,9 +21,10 @@ import yaml
 from runner.config import DataConfig
 from runner.data import Splits, load_splits
 from runner.distill import Teacher
+from runner.fit import FitOptions, fit, pick_device, predict
 from runner.metrics import cliff_distance, competition_score, macro_f1
 from runner.rundir import RunDir, RunError, load_trained_model, plot_curve
-from runner.train import FitResult, fit, pick_device, predict
+from runner.state import FitResult
 
 
 def prepare_run(run: RunDir, model_text: str, cfg: DataConfig) -> bool:
@@ -125,10 +126,10 @@ def train_run(
     saved = run.load_state()
     if saved is not None:
         print(f"resuming {run.path} after epoch {saved[0].epochs_done}", file=sys.stderr)
+    options = FitOptions(seed=cfg.seed, device=device, progress=progress, teacher=teacher)
     result = fit(
-        model, splits, cfg, seed=cfg.seed, device=device, progress=progress,
-        resume=saved[0] if saved else None,
-        on_state=lambda state: run.save_state(state, splits.classes), teacher=teacher,
+        model, splits, cfg, options, resume=saved[0] if saved else None,
+        on_state=lambda state: run.save_state(state, splits.classes),
     )  # fmt: skip
     metrics = _metrics(result, cost.macs, cost.params)
     if len(splits.test_y):

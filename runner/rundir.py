@@ -18,7 +18,7 @@ from torch import nn
 
 from runner.config import DataConfig, data_config_from_dict
 from runner.files import save_atomic
-from runner.train import EpochStats, TrainState
+from runner.state import EpochStats, TrainState
 
 
 class RunError(ValueError):

@@ -22,7 +22,8 @@ import yaml
 
 from runner.config import data_config_from_dict
 from runner.data import load_splits
-from runner.train import EpochStats, fit
+from runner.fit import FitOptions, fit
+from runner.state import EpochStats
 from search.objectives import package_versions
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model
@@ -101,11 +102,11 @@ def train_like(
 
     torch.set_num_threads(int(attrs.get("threads", torch.get_num_threads())))
     try:
-        fit(
-            model, splits, cfg, epochs=budget["epochs"] or cfg.epochs, seconds=budget["seconds"],
-            train_fraction=budget["train_fraction"], seed=cfg.seed, device=device or "cpu",
-            on_epoch=on_epoch,
+        options = FitOptions(
+            budget["epochs"] or cfg.epochs, budget["seconds"], budget["train_fraction"],
+            cfg.seed, device or "cpu",
         )  # fmt: skip
+        fit(model, splits, cfg, options, on_epoch=on_epoch)
     except _Enough:
         pass
     return history

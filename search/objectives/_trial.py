@@ -23,7 +23,8 @@ from torch import nn
 
 from runner.config import DataConfig
 from runner.data import Splits
-from runner.train import EpochStats, FitResult, fit
+from runner.fit import FitOptions, fit
+from runner.state import EpochStats, FitResult
 from search.study import INTERRUPTED
 from space import SpaceModel, build_model, count_cost
 
@@ -147,10 +148,11 @@ def train_trial(
     on_epoch: Callable[[EpochStats], None],
 ) -> FitResult:
     """Train under the budget and store the per-class F1, epochs run and seconds on the trial."""
-    result = fit(
-        model, splits, cfg, epochs=budget.epochs or cfg.epochs, seconds=budget.seconds,
-        train_fraction=budget.train_fraction, seed=cfg.seed, on_epoch=on_epoch, progress=False,
+    options = FitOptions(
+        budget.epochs or cfg.epochs, budget.seconds, budget.train_fraction, cfg.seed,
+        progress=False,
     )  # fmt: skip
+    result = fit(model, splits, cfg, options, on_epoch=on_epoch)
     record_result(trial, result)
     return result
 

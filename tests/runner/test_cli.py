@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 import runner.rundir
-from runner import evaluate, predict, train_cli
+from runner import evaluate, predict
+from runner import train as train_cli
 from runner.rundir import RunDir
-from runner.train import TrainState
+from runner.state import TrainState
 from tests.conftest import make_image_folder
 
 

@@ -12,7 +12,8 @@ from torch import nn
 
 from runner.config import DataConfig
 from runner.data import Splits
-from runner.train import EpochStats, TrainingDiverged, TrainState, fit, stratified_subset
+from runner.fit import FitOptions, TrainingDiverged, fit, stratified_subset
+from runner.state import EpochStats, TrainState
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -24,7 +25,7 @@ def weights(model: nn.Module) -> list[torch.Tensor]:
 def test_learns_the_synthetic_classes(
     tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
 ) -> None:
-    result = fit(make_model(), tiny_splits, tiny_cfg, epochs=6, progress=False)
+    result = fit(make_model(), tiny_splits, tiny_cfg, FitOptions(epochs=6, progress=False))
     assert result.f1 > 0.9 and result.epochs_run == 6 and len(result.history) == 6
     assert set(result.per_class_f1) == set(tiny_splits.classes)
     assert sum(map(sum, result.confusion)) == len(tiny_splits.val_y)
@@ -37,7 +38,7 @@ def test_same_seed_same_result_other_seed_other_result(
     runs = []
     for seed in (7, 7, 8):
         model = make_model()
-        result = fit(model, tiny_splits, cfg, seed=seed, progress=False)
+        result = fit(model, tiny_splits, cfg, FitOptions(seed=seed, progress=False))
         runs.append(([h.loss for h in result.history], weights(model)))
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
@@ -55,8 +56,12 @@ def test_same_seed_same_result_other_seed_other_result(
 def test_options_train(
     tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory, change: dict
 ) -> None:
-    result = fit(make_model(), tiny_splits, dataclasses.replace(tiny_cfg, **change),
-                 epochs=6, progress=False)  # fmt: skip
+    result = fit(
+        make_model(),
+        tiny_splits,
+        dataclasses.replace(tiny_cfg, **change),
+        FitOptions(epochs=6, progress=False),
+    )
     assert result.f1 > 0.6
 
 
@@ -74,7 +79,13 @@ def test_callback_sees_each_epoch_and_can_stop_the_run(
             raise Stop
 
     with pytest.raises(Stop):
-        fit(make_model(), tiny_splits, tiny_cfg, epochs=5, on_epoch=on_epoch, progress=False)
+        fit(
+            make_model(),
+            tiny_splits,
+            tiny_cfg,
+            FitOptions(epochs=5, progress=False),
+            on_epoch=on_epoch,
+        )
     assert [s.epoch for s in seen] == [1, 2] and 0.0 <= seen[-1].f1 <= 1.0
 
 
@@ -87,13 +98,13 @@ def test_nan_loss_raises_training_diverged(
 
     model = nn.Sequential(make_model(), Poisoned())
     with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, step 1"):
-        fit(model, tiny_splits, tiny_cfg, progress=False)
+        fit(model, tiny_splits, tiny_cfg, FitOptions(progress=False))
 
 
 def test_seconds_budget_stops_training(
     tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
 ) -> None:
-    result = fit(make_model(), tiny_splits, tiny_cfg, seconds=0.3, progress=False)
+    result = fit(make_model(), tiny_splits, tiny_cfg, FitOptions(seconds=0.3, progress=False))
     assert 1 <= result.epochs_run < 1000 and result.train_seconds < 3.0
 
 
@@ -104,17 +115,19 @@ def test_train_fraction_is_a_stratified_seeded_subset(
     subset = stratified_subset(labels, 0.5, seed=1)
     assert torch.bincount(labels[subset]).tolist() == [10, 5, 1]
     assert torch.equal(subset, stratified_subset(labels, 0.5, seed=1))
-    result = fit(make_model(), tiny_splits, tiny_cfg, train_fraction=0.5, progress=False)
+    result = fit(
+        make_model(), tiny_splits, tiny_cfg, FitOptions(train_fraction=0.5, progress=False)
+    )
     assert result.epochs_run == tiny_cfg.epochs
     with pytest.raises(ValueError, match="train_fraction must be in"):
-        fit(make_model(), tiny_splits, tiny_cfg, train_fraction=0.0, progress=False)
+        fit(make_model(), tiny_splits, tiny_cfg, FitOptions(train_fraction=0.0, progress=False))
 
 
 def test_resume_continues_exactly(
     tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
 ) -> None:
     straight = make_model()
-    full = fit(straight, tiny_splits, tiny_cfg, epochs=4, progress=False)
+    full = fit(straight, tiny_splits, tiny_cfg, FitOptions(epochs=4, progress=False))
     states: list[TrainState] = []
 
     def interrupt(state: TrainState) -> None:
@@ -123,10 +136,21 @@ def test_resume_continues_exactly(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(make_model(), tiny_splits, tiny_cfg, epochs=4, on_state=interrupt, progress=False)
+        fit(
+            make_model(),
+            tiny_splits,
+            tiny_cfg,
+            FitOptions(epochs=4, progress=False),
+            on_state=interrupt,
+        )
     resumed_model = make_model(seed=123)  # its own weights are replaced by the state's
-    resumed = fit(resumed_model, tiny_splits, tiny_cfg, epochs=4, resume=states[-1],
-                  progress=False)  # fmt: skip
+    resumed = fit(
+        resumed_model,
+        tiny_splits,
+        tiny_cfg,
+        FitOptions(epochs=4, progress=False),
+        resume=states[-1],
+    )
     assert [h.loss for h in resumed.history] == [h.loss for h in full.history]
     assert all(torch.equal(a, b) for a, b in
                zip(weights(straight), weights(resumed_model), strict=True))  # fmt: skip
@@ -138,14 +162,21 @@ def test_ema_scores_the_weight_average_and_resumes_exactly(
     cfg = dataclasses.replace(tiny_cfg, ema_decay=0.9)
     states: list[TrainState] = []
     model = make_model()
-    result = fit(model, tiny_splits, cfg, epochs=4, on_state=states.append, progress=False)
+    result = fit(
+        model, tiny_splits, cfg, FitOptions(epochs=4, progress=False), on_state=states.append
+    )
     assert result.f1 > 0.9
     ema, raw = states[-1].scored_weights(), states[-1].model
     assert ema.keys() == raw.keys()
     assert not torch.equal(ema["0.weight"], raw["0.weight"]), "the average is not the weights"
     resumed_model = make_model()
-    resumed = fit(resumed_model, tiny_splits, cfg, epochs=4, resume=copy.deepcopy(states[1]),
-                  progress=False)  # fmt: skip
+    resumed = fit(
+        resumed_model,
+        tiny_splits,
+        cfg,
+        FitOptions(epochs=4, progress=False),
+        resume=copy.deepcopy(states[1]),
+    )
     assert [h.f1 for h in resumed.history] == [h.f1 for h in result.history]
     with pytest.raises(ValueError, match="EMA_DECAY must be in"):
         DataConfig(data_path=tiny_cfg.data_path, ema_decay=1.0)
@@ -157,10 +188,12 @@ def test_distillation_mixes_the_teachers_soft_labels(
     from runner.distill import Teacher
 
     teacher_model = make_model(seed=3)
-    fit(teacher_model, tiny_splits, tiny_cfg, epochs=4, progress=False)
+    fit(teacher_model, tiny_splits, tiny_cfg, FitOptions(epochs=4, progress=False))
     teacher = Teacher(teacher_model, img_size=32, temperature=2.0, weight=0.7)
-    plain = fit(make_model(), tiny_splits, tiny_cfg, epochs=2, progress=False)
-    taught = fit(make_model(), tiny_splits, tiny_cfg, epochs=2, teacher=teacher, progress=False)
+    plain = fit(make_model(), tiny_splits, tiny_cfg, FitOptions(epochs=2, progress=False))
+    taught = fit(
+        make_model(), tiny_splits, tiny_cfg, FitOptions(epochs=2, teacher=teacher, progress=False)
+    )
     assert taught.history[0].loss != plain.history[0].loss, "the teacher changes the loss"
     assert taught.f1 > 0.6
     assert not any(p.requires_grad for p in teacher_model.parameters()), "the teacher is frozen"
@@ -181,7 +214,7 @@ def test_fixres_trains_small_then_at_img_size(
         (trained.append if module.training else validated.add)(args[0].shape[-1])
 
     model.register_forward_pre_hook(record)
-    result = fit(model, tiny_splits, cfg, progress=False)
+    result = fit(model, tiny_splits, cfg, FitOptions(progress=False))
     assert result.f1 > 0.6
     # 36 train images in batches of 8: 4 steps an epoch; 3 epochs small, the last at IMG_SIZE.
     assert trained == [16] * 12 + [24] * 4 and validated == {24}

@@ -20,8 +20,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from runner.config import DataConfig
 from runner.data import Splits
+from runner.fit import FitOptions
 from runner.splits_cache import SplitsCache
-from runner.train import EpochStats, FitResult
+from runner.state import EpochStats, FitResult
 from search.study import make_storage
 from space.search_bounds import ArchitectureBounds, load_architecture_bounds
 
@@ -79,7 +80,7 @@ def fake_cfg(tmp_path: Path) -> DataConfig:
 
 
 class FakeFit:
-    """Replaces runner.train.fit: F1 rises by 0.1 per epoch (times `pace(call)`); records its
+    """Replaces runner.fit.fit: F1 rises by 0.1 per epoch (times `pace(call)`); records its
     calls; may raise."""
 
     def __init__(
@@ -91,14 +92,15 @@ class FakeFit:
         self.fail_on, self.pace = fail_on, pace
 
     def __call__(
-        self, model: torch.nn.Module, splits: Splits, cfg: DataConfig, **kw: Any
+        self, model: torch.nn.Module, splits: Splits, cfg: DataConfig, options: FitOptions,
+        **kw: Any,
     ) -> FitResult:
-        self.calls.append({**kw, "splits_size": splits.train_x.shape[-1]})
+        self.calls.append({**kw, "options": options, "splits_size": splits.train_x.shape[-1]})
         error = self.fail_on(len(self.calls))
         if error is not None:
             raise error
         history, step = [], 0.1 * self.pace(len(self.calls))
-        for epoch in range(1, kw["epochs"] + 1):
+        for epoch in range(1, (options.epochs or cfg.epochs) + 1):
             history.append(EpochStats(epoch, 1.0 / epoch, step * epoch, step * epoch, 0.01))
             kw["on_epoch"](history[-1])
         f1 = history[-1].f1

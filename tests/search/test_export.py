@@ -151,7 +151,7 @@ def test_export_writes_trainable_yamls_csv_and_plots(
 
 
 def test_runner_trains_an_exported_folder_unchanged(storage: str, tmp_path: Path) -> None:
-    from runner.train_cli import main as train_main
+    from runner.train import main as train_main
 
     # only the cheapest model: it builds and trains fastest
     assert run_export(storage, tmp_path / "exports", "--macs-max", "1000000", "--epochs", "1") == 0

@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from runner.splits_cache import SplitsCache
-from runner.train import EpochStats
+from runner.state import EpochStats
 from search import hyper
 from search.front import ParetoStopper, dominates, front_ranks
 from search.objectives import TRIAL_ERRORS, EpochReporter, HyperObjective, TrialBudget

@@ -14,8 +14,9 @@ from optuna.trial import TrialState
 
 from runner.config import DataConfig
 from runner.data import Splits
+from runner.fit import TrainingDiverged
 from runner.splits_cache import SplitsCache
-from runner.train import EpochStats, FitResult, TrainingDiverged
+from runner.state import EpochStats, FitResult
 from search.front import pareto_front
 from search.objectives import TRIAL_ERRORS, ArchitectureObjective, TrialBudget, trial_score
 from search.objectives._trial import build_and_cost
@@ -75,7 +76,7 @@ def test_trial_stores_the_contract_attributes(fake_fit: Callable, fake_cfg, fake
         5,
     )
     assert attrs["data_config"]["IMG_SIZE"] == 32
-    assert fake.calls[0]["epochs"] == 3 and fake.calls[0]["seed"] == 5
+    assert fake.calls[0]["options"].epochs == 3 and fake.calls[0]["options"].seed == 5
 
 
 def test_over_macs_max_is_infeasible_and_not_trained(
