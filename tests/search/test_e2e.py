@@ -1,4 +1,5 @@
-"""The product's main path on the real data: a small study, its export, training an export."""
+"""The product's main path on the real data: a small study, its export, training an export, and
+finalizing the front with a score on images the study never saw."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from search import architecture, export
+from search import architecture, export, finalize
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,7 @@ def test_study_export_and_train_on_real_data(real_data: Path, tmp_path: Path) ->
     code = architecture.main([
         "--data", str(data_yaml), "--study-name", "e2e", "--storage", storage, "--trials", "3",
         "--epochs", "2", "--train-fraction", "0.3", "--img-size", "32", "--sampler", "random",
-        "--macs-max", "8000000", "--no-early-stop",
+        "--macs-max", "8000000", "--no-early-stop", "--test-ratio", "0.2",
     ])  # fmt: skip
     assert code == 0
     study = optuna.load_study(study_name="e2e", storage=storage)
@@ -47,3 +48,13 @@ def test_study_export_and_train_on_real_data(real_data: Path, tmp_path: Path) ->
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1 and len(metrics["per_class_f1"]) == 6
+
+    runs = tmp_path / "runs"
+    args = ["--study-name", "e2e", "--storage", storage, "--output", str(runs), "--top-k", "1",
+            "--epochs", "1"]  # fmt: skip
+    assert finalize.main(args) == 0
+    final = (runs / "e2e" / "final.csv").read_text().splitlines()
+    assert len(final) == 2 and final[0].startswith("rank,trial,macs")
+    metrics = json.loads((Path(final[1].split(",")[-1]) / "metrics.json").read_text())
+    train_images = sum(1 for _ in (real_data / "train").rglob("*.jpg"))
+    assert metrics["test_images"] == pytest.approx(0.2 * train_images, abs=6)
