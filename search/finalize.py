@@ -47,7 +47,7 @@ class FinalRow:
     macs: int
     params: int
     study_f1: float
-    val_f1: float
+    val_f1: float  # of best.pt, the weights scored on test and loaded by runner.evaluate
     test_f1: float | None
     run: str
 
@@ -83,7 +83,7 @@ def train_entry(
     metrics = train_run(run, entry.model_yaml, cfg, device=device, progress=progress)
     return FinalRow(
         entry.rank, entry.number, int(metrics["macs"]), int(metrics["params"]), entry.f1,
-        float(metrics["f1"]), metrics.get("test_f1"), str(run.path),
+        float(metrics["best_f1"]), metrics.get("test_f1"), str(run.path),
     )  # fmt: skip
 
 
@@ -171,7 +171,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--storage", help=STORAGE_HELP)
     add("--recipe", type=Path,
         help="a YAML of data keys laid over each trial's recipe for full training, e.g. "
-        "configs/search/final_recipe.yaml (default: the trial's own)")  # fmt: skip
+        "one holding 'TEACHER: runs/T' or 'EPOCHS: 90' (default: the trial's own)")  # fmt: skip
     add("--epochs", type=int, help="EPOCHS of full training (default: the recipe's)")
     add("--top-k", type=int, help="train at most this many front trials, best F1 first")
     add("--macs-max", type=int, help="leave out front trials over this many MACs")

@@ -32,9 +32,11 @@ def blocks_summary(model_yaml: str) -> str:
 
 
 def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
-    """E.g. "trial 7: Conv:16/2 MBConv:24x2 | 1.23M MACs 45.6k params -> F1 0.612 (6 ep, 21 s)"."""
+    """E.g. "trial 7: 48px Conv:16/2 MBConv:24x2 | 1.23M MACs 45.6k params -> F1 0.612 (6 ep)"."""
     attrs = trial.user_attrs
     what = blocks_summary(attrs["model_yaml"]) if "model_yaml" in attrs else dict(trial.params)
+    if "img_size" in attrs:  # the channels shown already carry the sampled width
+        what = f"{attrs['img_size']}px {what}"
     cost = ""
     if "macs" in attrs:
         cost = f" | {attrs['macs'] / 1e6:.2f}M MACs {attrs['params'] / 1e3:.1f}k params"

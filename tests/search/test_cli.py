@@ -25,7 +25,7 @@ def test_architecture_cli_runs_resumes_and_reports(
     args += BRIEF
     assert architecture.main([*args, "--trials", "2"]) == 0
     first = capsys.readouterr().out
-    assert "trial 0: Conv:" in first and "MACs" in first and "-> F1 " in first
+    assert "trial 0: 32px Conv:" in first and "MACs" in first and "-> F1 " in first
     assert "dashboard: optuna-dashboard sqlite:///studies/tiny.db" in first
     assert (
         "export:    python -m search.export --study-name tiny --storage sqlite:///studies/tiny.db"

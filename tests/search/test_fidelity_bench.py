@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -56,3 +57,24 @@ def test_picks_the_front_then_one_per_macs_bin(bench: ModuleType) -> None:
     assert bench.pick_spread(study, 10, seed=0) == entries, "seeded"
     with pytest.raises(SystemExit, match="needs more"):
         bench.pick_spread(study, 50, seed=0)
+
+
+def test_report_sets_each_proxy_beside_the_floor_and_the_ceiling(bench: ModuleType) -> None:
+    from search.finalize import FinalRow
+
+    trials = _study().trials[:4]  # study F1 0.3, 0.4, 0.5, 0.203
+    test = [0.5, 0.6, 0.8, 0.7]
+    val = [0.4, 0.5, 0.6, 0.7]  # full training's own val: nearer test's order than the study
+    rows = [
+        FinalRow(i + 1, t.number, t.user_attrs["macs"], t.user_attrs["params"], t.values[0], v, f,
+                 "r") for i, (t, v, f) in enumerate(zip(trials, val, test, strict=True))
+    ]  # fmt: skip
+    lines = bench.report(trials, rows)
+    assert "on test (4 models)" in lines[5]
+    found = {line.split(" Spearman")[0].strip(): line for line in lines[6:]}
+    assert set(found) == {"study objective (F1)", "mean val F1 of the last 3 epochs", "params",
+                          "MACs", "full-training val F1 (ceiling)"}  # fmt: skip
+    assert "Spearman +0.800  Kendall +0.667" in found["full-training val F1 (ceiling)"]
+    assert "Spearman +0.400" in found["study objective (F1)"]
+    no_test = [dataclasses.replace(r, test_f1=None) for r in rows]
+    assert not any("ceiling" in line for line in bench.report(trials, no_test)), "val vs itself"

@@ -58,6 +58,7 @@ def test_finalize_trains_scores_on_test_and_resumes(
         metrics = json.loads((Path(row["run"]) / "metrics.json").read_text())
         assert metrics["test_images"] == 9, "a quarter of the 36 train images"
         assert float(row["test_f1"]) == pytest.approx(metrics["test_f1"], abs=1e-6)
+        assert float(row["val_f1"]) == pytest.approx(metrics["best_f1"], abs=1e-6), "best.pt's"
         assert (Path(row["run"]) / "best.pt").is_file() and metrics["epochs_run"] == 2
     assert (folder / "final.png").stat().st_size > 10_000
 

@@ -223,6 +223,7 @@ def test_sampled_sizes_are_costed_trained_and_recorded_at_their_size(
         assert attrs["img_size"] == attrs["data_config"]["IMG_SIZE"] == size
         model = build_model(yaml.safe_load(attrs["model_yaml"]))
         assert count_cost(model, size).macs == attrs["macs"], "MACs at the trial's own size"
+        assert trial_line(study, trial).startswith(f"trial {trial.number}: {size}px ")
     assert sizes == {32, 48} and widths == {0.75, 1.25}
     assert {call["splits_size"] for call in fake.calls} == {32, 48}
 
