@@ -6,10 +6,12 @@ on the data's test split: images held out of the study and of full training alik
 or TEST_RATIO; never the study's own val images). Prints Spearman and Kendall between the study's
 objective and that F1, beside the naive proxies params and MACs as a floor, and full training's
 own val F1 as a ceiling: how well one reading of the very same trained models predicts the other
-on a test split this small, which no study objective can be expected to beat. The training goes
-through search.finalize, so a rerun skips the models already trained. Run from the repo root:
+on a test split this small, which no study objective can be expected to beat. Resampling the
+test images (bootstrap) gives each Spearman its spread and the objective's lead over each floor a
+95% interval. The training goes through search.finalize, so a rerun skips the models already
+trained. Run from the repo root (the default study holds a fifth of train/ out as test):
 
-    python -m search.architecture --test-ratio 0.2 --study-name fidelity
+    python -m search.architecture --study-name fidelity
     python bench/fidelity.py --study-name fidelity [--models 20] [--recipe R.yaml] [--epochs N]
 
 Anchors: reduced-training proxies reach Spearman 0.61 on NAS-Bench-201 (EcoNAS), the best zero-cost
@@ -19,22 +21,30 @@ proxy 0.82 (Abdelfattah et al., ICLR 2021); params alone is a strong baseline (Z
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
+import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from runner.config import load_yaml_mapping
+from runner.fit import predict
+from runner.metrics import macro_f1
+from runner.rundir import RunDir, load_trained_model
+from runner.splits_cache import SplitsCache
 from search.export import study_folder_name
 from search.finalize import FinalRow, train_entries
 from search.front import FrontEntry, front_entries, is_feasible, kendall, spearman, trial_entry
 from search.study import STORAGE_HELP, default_url, open_existing_study
 
 HISTORY_TAIL = 3  # epochs the "mean of the last epochs" diagnostic averages
+BOOTSTRAP_DRAWS = 1000  # resamples of the test images behind each 95% interval
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -106,8 +116,68 @@ PROXIES: dict[str, Callable[[FrozenTrial], float]] = {
 }
 
 
-def report(trials: Sequence[FrozenTrial], rows: Sequence[FinalRow]) -> list[str]:
-    """The per-trial table and each proxy's rank correlation with the full-training F1."""
+@dataclasses.dataclass(frozen=True)
+class TestPredictions:
+    """Every model's predicted class for each test image, and the true labels."""
+
+    preds: list[torch.Tensor]
+    labels: torch.Tensor
+    num_classes: int
+
+    def resampled_f1(self, draws: int, seed: int) -> list[list[float]]:
+        """Each model's macro F1 on `draws` bootstrap resamples of the test images."""
+        gen = torch.Generator().manual_seed(seed)
+        n = len(self.labels)
+        samples = []
+        for _ in range(draws):
+            idx = torch.randint(n, (n,), generator=gen)
+            samples.append([macro_f1(self.labels[idx], p[idx], self.num_classes)
+                            for p in self.preds])  # fmt: skip
+        return samples
+
+
+def test_predictions(rows: Sequence[FinalRow]) -> TestPredictions:
+    """Predict the test split with each run's best.pt (as its test_f1 was scored)."""
+    runs = [RunDir(Path(r.run)) for r in rows]
+    data = SplitsCache(runs[0].data_config())
+    preds, labels, classes = [], None, 0
+    for run in runs:
+        model, names, cfg = load_trained_model(run)
+        splits = data.get(cfg.img_size)
+        preds.append(predict(model, splits.test_x, torch.device("cpu")))
+        labels, classes = splits.test_y, len(names)
+    assert labels is not None
+    return TestPredictions(preds, labels, classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spread:
+    """How far each Spearman moves when the test images are resampled: its standard deviation,
+    and a 95% interval of the study objective's lead over each naive proxy. The lead is paired
+    (the same resamples on both sides), so the extra noise resampling adds cancels out of it."""
+
+    sd: dict[str, float]
+    lead: dict[str, tuple[float, float]]
+
+
+def bootstrap(readings: dict[str, list[float]], samples: Sequence[Sequence[float]]) -> Spread:
+    """The Spread of `readings` (the study objective first) over resampled test F1s."""
+    rhos = {name: [spearman(v, f1) for f1 in samples] for name, v in readings.items()}
+    objective = rhos[next(iter(readings))]
+    lo, hi = round(0.025 * (len(samples) - 1)), round(0.975 * (len(samples) - 1))
+    lead = {}
+    for floor in ("params", "MACs"):
+        gaps = sorted(a - b for a, b in zip(objective, rhos[floor], strict=True))
+        lead[floor] = (gaps[lo], gaps[hi])
+    return Spread({name: statistics.pstdev(r) for name, r in rhos.items()}, lead)
+
+
+def report(
+    trials: Sequence[FrozenTrial], rows: Sequence[FinalRow],
+    samples: Sequence[Sequence[float]] = (),
+) -> list[str]:  # fmt: skip
+    """The per-trial table and each proxy's rank correlation with the full-training F1; with
+    bootstrap samples of the test F1, how far each moves and the objective's lead."""
     final = [r.final_f1 for r in rows]
     where = "test" if rows[0].test_f1 is not None else "val (no test split!)"
     lines = [f"{'trial':>6} {'MACs':>11} {'params':>9} {'study F1':>8} {'full val':>8} "
@@ -121,9 +191,16 @@ def report(trials: Sequence[FrozenTrial], rows: Sequence[FinalRow]) -> list[str]
     readings = {name: [proxy(t) for t in trials] for name, proxy in PROXIES.items()}
     if rows[0].test_f1 is not None:  # the ceiling: full training's own val against its test
         readings["full-training val F1 (ceiling)"] = [r.val_f1 for r in rows]
+    spread = bootstrap(readings, samples) if samples else None
     for name, values in readings.items():
         rho, tau = spearman(values, final), kendall(values, final)
-        lines.append(f"  {name:<32} Spearman {rho:+.3f}  Kendall {tau:+.3f}")
+        sd = f" (sd {spread.sd[name]:.2f})" if spread else ""
+        lines.append(f"  {name:<32} Spearman {rho:+.3f}{sd}  Kendall {tau:+.3f}")
+    if spread:
+        lines.append(f"over {len(samples)} resamples of the test images (sd above), the study "
+                     "objective's lead in Spearman over the floor, 95% interval:")  # fmt: skip
+        for floor, (low, high) in spread.lead.items():
+            lines.append(f"  over {floor:<27} [{low:+.2f}, {high:+.2f}]")
     return lines
 
 
@@ -150,7 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("warning: the study's data has no test split, so full training is scored on val, "
               "which the study saw: run the study with --test-ratio 0.2",
               file=sys.stderr)  # fmt: skip
-    print("\n".join(report(trials, rows)))
+    samples = []
+    if all(r.test_f1 is not None for r in rows):
+        samples = test_predictions(rows).resampled_f1(BOOTSTRAP_DRAWS, args.seed)
+    print("\n".join(report(trials, rows, samples)))
     spread = max(r.final_f1 for r in rows) - min(r.final_f1 for r in rows)
     low, high = min(r.macs for r in rows), max(r.macs for r in rows)
     print(f"full-training F1 spans {spread:.3f} over the {len(rows)} models "

@@ -11,6 +11,7 @@ from types import ModuleType
 
 import optuna
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "bench_fidelity"
@@ -76,5 +77,28 @@ def test_report_sets_each_proxy_beside_the_floor_and_the_ceiling(bench: ModuleTy
                           "MACs", "full-training val F1 (ceiling)"}  # fmt: skip
     assert "Spearman +0.800  Kendall +0.667" in found["full-training val F1 (ceiling)"]
     assert "Spearman +0.400" in found["study objective (F1)"]
+    with_samples = bench.report(trials, rows, [test] * 3)
+    assert "Spearman +0.400 (sd 0.00)" in with_samples[6]
+    assert with_samples[-2:] == ["  over params                      [-0.40, -0.40]",
+                                 "  over MACs                        [-0.40, -0.40]"]  # fmt: skip
     no_test = [dataclasses.replace(r, test_f1=None) for r in rows]
     assert not any("ceiling" in line for line in bench.report(trials, no_test)), "val vs itself"
+
+
+def test_resampling_gives_each_reading_its_spread_and_the_objective_its_lead(
+    bench: ModuleType,
+) -> None:
+    readings = {"study objective (F1)": [1.0, 2.0, 3.0, 4.0], "params": [4.0, 3.0, 2.0, 1.0],
+                "MACs": [1.0, 2.0, 4.0, 3.0]}  # fmt: skip
+    spread = bench.bootstrap(readings, [[0.1, 0.2, 0.3, 0.4]] * 5)
+    assert spread.sd == {"study objective (F1)": 0.0, "params": 0.0, "MACs": 0.0}
+    assert spread.lead == {"params": (2.0, 2.0), "MACs": (pytest.approx(0.2),) * 2}
+    noisy = bench.bootstrap(readings, [[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]])
+    assert noisy.sd["study objective (F1)"] == 1.0 and noisy.lead["params"] == (-2.0, 2.0)
+
+
+def test_predictions_resample_the_same_images_for_every_model(bench: ModuleType) -> None:
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    perfect, wrong = labels.clone(), (labels + 1) % 3
+    samples = bench.TestPredictions([perfect, wrong], labels, 3).resampled_f1(draws=4, seed=0)
+    assert len(samples) == 4 and all(s[0] == 1.0 and s[1] == 0.0 for s in samples)
