@@ -39,7 +39,7 @@ from runner.metrics import macro_f1
 from runner.rundir import RunDir, load_trained_model
 from runner.splits_cache import SplitsCache
 from search.export import study_folder_name
-from search.finalize import FinalRow, train_entries
+from search.finalize import FinalRow, table_lines, train_entries
 from search.front import FrontEntry, front_entries, is_feasible, kendall, spearman, trial_entry
 from search.study import STORAGE_HELP, default_url, open_existing_study
 
@@ -180,12 +180,7 @@ def report(
     bootstrap samples of the test F1, how far each moves and the objective's lead."""
     final = [r.final_f1 for r in rows]
     where = "test" if rows[0].test_f1 is not None else "val (no test split!)"
-    lines = [f"{'trial':>6} {'MACs':>11} {'params':>9} {'study F1':>8} {'full val':>8} "
-             f"{'full test':>9}"]  # fmt: skip
-    for r in sorted(rows, key=lambda r: r.macs):
-        test = "-" if r.test_f1 is None else f"{r.test_f1:.4f}"
-        lines.append(f"{r.trial:>6} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
-                     f"{r.val_f1:>8.4f} {test:>9}")  # fmt: skip
+    lines = table_lines(rows)  # finalize's table: the same rows, the same columns
     lines.append(f"rank correlation with the F1 after full training on {where} "
                  f"({len(rows)} models):")  # fmt: skip
     readings = {name: [proxy(t) for t in trials] for name, proxy in PROXIES.items()}
