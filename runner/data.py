@@ -18,7 +18,13 @@ import torch
 
 from runner.config import DataConfig
 from runner.files import save_atomic
-from runner.images import DataError, class_folders, decode_images, list_images, scan_split
+from runner.images import (
+    DataError,
+    decode_images,
+    list_images,
+    scan_split,
+    training_classes,
+)
 
 CACHE_VERSION = 1
 SPLIT_SEED = 0
@@ -115,7 +121,7 @@ def _split_files(
     root: Path, cfg: DataConfig
 ) -> tuple[list[str], list[Path], list[int], list[str]]:
     """Classes, every file with its label, and the folder split (train, val, test) of each."""
-    classes = class_folders(root / "train")
+    classes = training_classes(root / "train")
     files, labels = scan_split(root / "train", classes)
     split = ["train"] * len(files)
     for name, folder in (("val", root / "val"), ("test", labelled_test_dir(root))):
@@ -138,6 +144,21 @@ def _hold_out(
     return train_idx[kept], train_idx[held]
 
 
+def _check_readable_classes(
+    root: Path, classes: Sequence[str], labels: Sequence[int], split: Sequence[str],
+    kept: Sequence[int],
+) -> None:
+    """Every train/ class keeps at least one decodable image: a class whose images are all
+    corrupt is as empty as an empty folder, and training on it would silently learn nothing."""
+    readable = {labels[i] for i in kept if split[i] == "train"}
+    for label, name in enumerate(classes):
+        if label not in readable:
+            raise DataError(
+                f"{root / 'train' / name}: class {name!r} has no readable images (every file "
+                "failed to decode; see the warning above for the list)"
+            )
+
+
 def load_splits(
     cfg: DataConfig,
     *,
@@ -153,6 +174,7 @@ def load_splits(
     cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
     images, kept = decode_cached(root, files, size, cache, progress=progress)
     kept_split = [split[i] for i in kept]
+    _check_readable_classes(root, classes, labels, split, kept)
     y = torch.tensor(labels, dtype=torch.long)[torch.tensor(kept, dtype=torch.long)]
     index = {
         name: torch.tensor([i for i, s in enumerate(kept_split) if s == name], dtype=torch.long)

@@ -24,7 +24,7 @@ from runner.metrics import (
     macro_f1,
     per_class_f1,
 )
-from runner.rundir import RunDir, load_trained_model
+from runner.rundir import CHECKPOINTS, RunDir, load_trained_model
 from space.user_input import exit_on_user_error
 
 
@@ -42,6 +42,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--split", choices=("val", "test"), default="val",
         help="split of the run's DATA_PATH to score: val, or test (test/<class>/, else the "
         "TEST_RATIO of train/ held out of training) (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--checkpoint", choices=CHECKPOINTS, default="best",
+        help="best.pt (best val F1) or last.pt (the last finished epoch) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     run = RunDir(args.run)
-    model, classes, cfg = load_trained_model(run)
+    model, classes, cfg = load_trained_model(run, args.checkpoint)
     images, labels = labelled_images(args, run, classes)
     result = score(model, images, labels, classes, cfg.img_size, pick_device(args.device))
     result["data"] = str(args.data_path or cfg.data_path)

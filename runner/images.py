@@ -48,6 +48,18 @@ def class_folders(split_dir: Path) -> list[str]:
     return names
 
 
+def training_classes(train_dir: Path) -> list[str]:
+    """Class names of train/: at least two, since one class leaves nothing to tell apart (and
+    scores a perfect macro F1)."""
+    names = class_folders(train_dir)
+    if len(names) < 2:
+        raise DataError(
+            f"{train_dir} has one class folder ({names[0]!r}); a classifier needs at least 2: "
+            f"add {train_dir}/<other class>/*.jpg"
+        )
+    return names
+
+
 def scan_split(split_dir: Path, classes: Sequence[str]) -> tuple[list[Path], list[int]]:
     """Files and labels of one split; an empty class folder or an unknown class is an error."""
     known = {name: i for i, name in enumerate(classes)}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runner.data import load_unlabelled
 from runner.fit import pick_device, predict
-from runner.rundir import RunDir, load_trained_model
+from runner.rundir import CHECKPOINTS, RunDir, load_trained_model
 from space.user_input import exit_on_user_error
 
 
@@ -20,6 +20,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--run", required=True, type=Path, help="run folder (runs/NAME)")
     parser.add_argument("--images", required=True, type=Path, help="folder of images")
     parser.add_argument("--output", required=True, type=Path, help="CSV to write")
+    parser.add_argument(
+        "--checkpoint", choices=CHECKPOINTS, default="best",
+        help="best.pt (best val F1) or last.pt (the last finished epoch) (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     return parser.parse_args(argv)
 
@@ -31,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Predict a class per image into the CSV; user errors propagate to main's one error path."""
-    model, classes, cfg = load_trained_model(RunDir(args.run))
+    model, classes, cfg = load_trained_model(RunDir(args.run), args.checkpoint)
     images, files = load_unlabelled(args.images, cfg.img_size)
     device = pick_device(args.device)
     preds = predict(model.to(device), images, device).tolist()

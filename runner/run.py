@@ -23,7 +23,7 @@ from runner.data import Splits, load_splits
 from runner.distill import Teacher
 from runner.fit import FitOptions, fit, pick_device, predict
 from runner.metrics import cliff_distance, competition_score, macro_f1
-from runner.rundir import RunDir, RunError, load_trained_model, plot_curve
+from runner.rundir import CheckpointError, RunDir, RunError, load_trained_model, plot_curve
 from runner.state import FitResult
 
 
@@ -123,7 +123,11 @@ def train_run(
     teacher = load_teacher(cfg, splits.classes)
     model = build_model(run.model_yaml, num_classes=len(splits.classes), seed=cfg.seed)
     cost = count_cost(model, cfg.img_size)
-    saved = run.load_state()
+    try:
+        saved = run.load_state()
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; a run cannot resume from it: delete {run.last} to train "
+                              f"{run.path} again from the first epoch") from e  # fmt: skip
     if saved is not None:
         print(f"resuming {run.path} after epoch {saved[0].epochs_done}", file=sys.stderr)
     options = FitOptions(seed=cfg.seed, device=device, progress=progress, teacher=teacher)

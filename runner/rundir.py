@@ -25,6 +25,30 @@ class RunError(ValueError):
     """A run folder that is missing files or belongs to another model or data config."""
 
 
+class CheckpointError(RunError):
+    """A checkpoint that cannot be read (empty, truncated, not ours) or fits another model."""
+
+
+CHECKPOINTS = ("best", "last")
+_BEST_KEYS = ("model", "classes")
+_LAST_KEYS = ("epochs_done", "model", "optimizer", "scaler", "history", "train_seconds", "classes")
+
+
+def read_checkpoint(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """torch.load (weights only) of one of our checkpoints; CheckpointError naming the file when it
+    is damaged or was not written by a run."""
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch reports damage as EOFError, RuntimeError, UnpicklingError...
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path} is damaged or belongs to another model ({reason})") from e
+    missing = [k for k in keys if k not in raw] if isinstance(raw, dict) else list(keys)
+    if missing:
+        raise CheckpointError(f"{path} is damaged or belongs to another model (not a run "
+                              f"checkpoint: no {', '.join(missing)})")  # fmt: skip
+    return raw
+
+
 @dataclasses.dataclass(frozen=True)
 class RunDir:
     """The file layout of one run."""
@@ -89,7 +113,7 @@ class RunDir:
         """The last checkpoint as a resumable state and its classes, or None when there is none."""
         if not self.last.is_file():
             return None
-        raw = torch.load(self.last, map_location="cpu", weights_only=True)
+        raw = read_checkpoint(self.last, _LAST_KEYS)
         history = [EpochStats(**h) for h in raw["history"]]
         state = TrainState(
             raw["epochs_done"], raw["model"], raw["optimizer"], raw["scaler"], history,
@@ -97,14 +121,17 @@ class RunDir:
         )  # fmt: skip
         return state, raw["classes"]
 
-    def load_weights(self) -> tuple[dict[str, Any], list[str]]:
-        """The best checkpoint's weights (else the last one's scored weights) and class names."""
-        if self.best.is_file():
-            raw = torch.load(self.best, map_location="cpu", weights_only=True)
+    def load_weights(self, checkpoint: str = "best") -> tuple[dict[str, Any], list[str]]:
+        """The weights and class names of best.pt (when there is none yet, of last.pt), or with
+        `checkpoint` "last" the scored (EMA when used) weights of last.pt."""
+        if checkpoint == "best" and self.best.is_file():
+            raw = read_checkpoint(self.best, _BEST_KEYS)
             return raw["model"], raw["classes"]
         loaded = self.load_state()
         if loaded is not None:
             return loaded[0].scored_weights(), loaded[1]
+        if checkpoint == "last":
+            raise RunError(f"{self.path} holds no last.pt: train it first")
         raise RunError(f"{self.path} holds no checkpoint (best.pt or last.pt): train it first")
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
@@ -114,16 +141,49 @@ class RunDir:
         os.replace(tmp, self.metrics)
 
 
-def load_trained_model(run: RunDir) -> tuple[nn.Module, list[str], DataConfig]:
-    """Rebuild the run's model from its YAML and load its best weights."""
-    from space import build_model
+def load_trained_model(
+    run: RunDir, checkpoint: str = "best"
+) -> tuple[nn.Module, list[str], DataConfig]:
+    """Rebuild the run's model from its YAML and load the weights of `checkpoint` (best, last).
 
+    A damaged best.pt (or one of another model) is an error that says whether last.pt is sound,
+    since training may have been cut off while the best weights were not yet the last ones.
+    """
     if not run.model_yaml.is_file():
         raise RunError(f"{run.path} is not a run folder: {run.model_yaml.name} is missing")
-    weights, classes = run.load_weights()
+    try:
+        model, classes = _model_with_weights(run, checkpoint)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}{_last_hint(run) if checkpoint == 'best' else ''}") from e
+    return model, classes, run.data_config()
+
+
+def _model_with_weights(run: RunDir, checkpoint: str) -> tuple[nn.Module, list[str]]:
+    from space import build_model
+
+    weights, classes = run.load_weights(checkpoint)
     model = build_model(run.model_yaml, num_classes=len(classes))
-    model.load_state_dict(weights)
-    return model.eval(), classes, run.data_config()
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:  # missing, unexpected or mis-shaped tensors
+        path = run.best if checkpoint == "best" and run.best.is_file() else run.last
+        reason = " ".join(str(e).split())[:300]
+        raise CheckpointError(f"{path} is damaged or belongs to another model ({reason})") from e
+    return model.eval(), classes
+
+
+def _last_hint(run: RunDir) -> str:
+    """'; last.pt is sound (...): pass --checkpoint last' when it is, else ''."""
+    if not run.last.is_file():
+        return ""
+    try:
+        _model_with_weights(run, "last")
+    except CheckpointError:
+        return f"; {run.last} is damaged too: train the run again"
+    state, _ = run.load_state()  # type: ignore[misc]  # last.pt is there and sound
+    f1 = f", val F1 {state.history[-1].f1:.4f}" if state.history else ""
+    return (f"; {run.last} is sound ({state.epochs_done} epochs{f1}): pass --checkpoint last "
+            "to use it")
 
 
 def plot_curve(history: list[EpochStats], target: Path) -> None:

@@ -13,7 +13,7 @@ from runner.config import load_data_config
 from runner.run import default_run_path, train_run
 from runner.rundir import RunDir
 from space.config_io import load_model_config
-from space.user_input import exit_on_user_error
+from space.user_input import exit_on_user_error, positive_int
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--model", required=True, type=Path, help="model YAML")
     parser.add_argument("--data", required=True, type=Path, help="data YAML")
-    parser.add_argument("--epochs", type=int, help="override EPOCHS of the data YAML")
+    parser.add_argument("--epochs", type=positive_int, help="override EPOCHS of the data YAML")
     parser.add_argument(
         "--teacher", type=Path,
         help="a trained run folder to distil from (sets TEACHER; KD_WEIGHT and KD_TEMPERATURE "
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
     parser.add_argument(
-        "--threads", type=int,
+        "--threads", type=positive_int,
         help="CPU threads for torch (default: all cores; 1 is faster on a busy shared machine)",
     )  # fmt: skip
     return parser.parse_args(argv)

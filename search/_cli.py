@@ -36,6 +36,7 @@ from search.study import (
     sqlite_file,
     summary_lines,
 )
+from space.user_input import non_negative_int, positive_float, positive_int
 
 DEFAULT_DATA = "configs/data/trashnet.yaml"  # like DATA_PATH inside it: from the current dir
 # The shipped search-space bounds, found from any working directory.
@@ -45,9 +46,9 @@ SEARCH_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "search"
 def _rungs(text: str) -> tuple[int, ...]:
     """'2,4' -> (2, 4) for --early-stop-rungs."""
     try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected epochs like 2,4, got {text!r}") from e
+        return tuple(positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"expected epochs >= 1 like 2,4, got {text!r}") from e
 
 
 def study_parser(
@@ -69,21 +70,21 @@ def study_parser(
         "(default: sqlite:///studies/<study-name>.db)")  # fmt: skip
     add(
         "--trials",
-        type=int,
+        type=positive_int,
         default=trials,
         help="finished trials the study should hold; a rerun adds the missing ones (%(default)s)",
     )
-    add("--timeout", type=float, help="stop starting trials after this many seconds")
+    add("--timeout", type=positive_float, help="stop starting trials after this many seconds")
     add("--sampler", choices=SAMPLERS, default="tpe", help="(default: %(default)s)")
     add("--seed", type=int, default=0, help="sampler and training seed (default: %(default)s)")
-    add("--trial-seconds", type=float, help="per-trial training time cap in seconds")
+    add("--trial-seconds", type=positive_float, help="per-trial training time cap in seconds")
     add(
         "--train-fraction",
         type=float,
         default=1.0,
         help="stratified fraction of the train split each trial trains on (%(default)s)",
     )
-    add("--score-epochs", type=int, default=1,
+    add("--score-epochs", type=positive_int, default=1,
         help="a trial's F1: mean val F1 of its last this many epochs (%(default)s)")  # fmt: skip
     add(
         "--no-early-stop",
@@ -93,24 +94,16 @@ def study_parser(
     add("--early-stop-rungs", type=_rungs, default=rungs,
         help="epochs at which dominated trials may be stopped, e.g. 3,6 (default: %(default)s)",
     )  # fmt: skip
-    add("--workers", type=_positive, default=1,
+    add("--workers", type=positive_int, default=1,
         help="worker processes on this machine (one per GPU when there are GPUs); the storage "
              "must take several processes: a .journal file or postgresql://")  # fmt: skip
-    add("--heartbeat", type=int, default=DEFAULT_HEARTBEAT,
+    add("--heartbeat", type=non_negative_int, default=DEFAULT_HEARTBEAT,
         help="heartbeat seconds of a running trial on a database storage; a trial silent "
              "for twice that (its worker died) is retried (0: off; %(default)s)")  # fmt: skip
-    add("--max-failures", type=_positive, default=DEFAULT_MAX_FAILURES,
+    add("--max-failures", type=positive_int, default=DEFAULT_MAX_FAILURES,
         help="stop after this many failed trials in a row (%(default)s)")  # fmt: skip
     add("--worker-label", help=argparse.SUPPRESS)  # set on the processes --workers starts
     return parser
-
-
-def _positive(text: str) -> int:
-    """An int >= 1 for --workers and --max-failures."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from search.front import DEFAULT_RUNGS
 from search.objectives import ArchitectureObjective
 from search.study import open_study
 from space.search_bounds import load_architecture_bounds
-from space.user_input import exit_on_user_error
+from space.user_input import exit_on_user_error, positive_int
 
 MODULE = "search.architecture"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
@@ -45,19 +45,17 @@ DEFAULT_SCORE_EPOCHS = 3  # a trial's F1: mean of its last 3 epochs (objectives/
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE, DEFAULT_RUNGS)
     add = parser.add_argument
-    add("--macs-max", type=int, default=DEFAULT_MACS_MAX,
+    add("--macs-max", type=positive_int, default=DEFAULT_MACS_MAX,
         help="MACs budget; larger candidates are recorded infeasible without training "
         "(%(default)s)")  # fmt: skip
     parser.set_defaults(data=DEFAULT_DATA)
-    add("--epochs", type=int, default=DEFAULT_EPOCHS, help="per-trial epochs (%(default)s)")
-    add("--img-size", type=int,
+    add("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
+        help="per-trial epochs (%(default)s)")
+    add("--img-size", type=positive_int,
         help="IMG_SIZE for every trial (default: sampled from the space's img_size_choices)",
     )  # fmt: skip
     parser.set_defaults(train_fraction=DEFAULT_TRAIN_FRACTION, score_epochs=DEFAULT_SCORE_EPOCHS)
-    args = parser.parse_args(argv)
-    if args.macs_max is not None and args.macs_max <= 0:
-        parser.error(f"--macs-max must be > 0, got {args.macs_max}")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

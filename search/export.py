@@ -33,7 +33,7 @@ from search.front import (
 )
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model
-from space.user_input import exit_on_user_error
+from space.user_input import exit_on_user_error, positive_int
 
 RANK_FOLDER = re.compile(r"^\d+-trial\d+$")
 UNSAFE_IN_FOLDER = re.compile(r"[^\w.+-]")
@@ -49,10 +49,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--study-name", required=True, help="the study to export")
     add("--storage", help=STORAGE_HELP)
-    add("--top-k", type=int, help="export at most this many front trials, best F1 first")
-    add("--macs-max", type=int, help="leave out front trials over this many MACs")
+    add("--top-k", type=positive_int, help="export at most this many front trials, best F1 first")
+    add("--macs-max", type=positive_int, help="leave out front trials over this many MACs")
     add("--f1-min", type=float, help="leave out front trials under this validation macro F1")
-    add("--epochs", type=int, help="EPOCHS written to each data.yaml (default: the trial's)")
+    add("--epochs", type=positive_int,
+        help="EPOCHS written to each data.yaml (default: the trial's)")
     add("--output", type=Path, default=Path("exports"), help="(default: %(default)s)")
     return parser.parse_args(argv)
 

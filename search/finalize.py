@@ -28,7 +28,7 @@ from runner.rundir import RunDir
 from search.export import study_folder_name
 from search.front import FrontEntry, FrontError, FrontFilter, front_entries, kendall, spearman
 from search.study import STORAGE_HELP, default_url, open_existing_study
-from space.user_input import exit_on_user_error
+from space.user_input import exit_on_user_error, positive_int
 
 CSV_FIELDS = (
     "rank", "trial", "macs", "params", "study_f1", "val_f1", "test_f1", "final_f1", "score",
@@ -172,9 +172,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--recipe", type=Path,
         help="a YAML of data keys laid over each trial's recipe for full training, e.g. "
         "one holding 'TEACHER: runs/T' or 'EPOCHS: 90' (default: the trial's own)")  # fmt: skip
-    add("--epochs", type=int, help="EPOCHS of full training (default: the recipe's)")
-    add("--top-k", type=int, help="train at most this many front trials, best F1 first")
-    add("--macs-max", type=int, help="leave out front trials over this many MACs")
+    add("--epochs", type=positive_int, help="EPOCHS of full training (default: the recipe's)")
+    add("--top-k", type=positive_int, help="train at most this many front trials, best F1 first")
+    add("--macs-max", type=positive_int, help="leave out front trials over this many MACs")
     add("--f1-min", type=float, help="leave out front trials under this study F1")
     add("--output", type=Path, default=Path("runs"),
         help="run folders: OUTPUT/<study>/<rank>-trial<N>/ (default: %(default)s)")  # fmt: skip

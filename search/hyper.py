@@ -25,7 +25,7 @@ from search.objectives import OBJECTIVES, HyperObjective
 from search.study import open_study
 from space import decode, load_model_config
 from space.search_bounds import load_hyper_bounds
-from space.user_input import exit_on_user_error
+from space.user_input import exit_on_user_error, positive_int
 
 MODULE = "search.hyper"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "hyper.yaml")
@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="pareto",
         help="pareto = F1 and MACs; f1 or score = one objective with a MedianPruner",
     )
-    add("--epochs", type=int,
+    add("--epochs", type=positive_int,
         help="per-trial epochs, overriding the sampled EPOCHS (default: sampled)")  # fmt: skip
     return parser.parse_args(argv)
 

@@ -27,7 +27,7 @@ from runner.state import EpochStats
 from search.objectives import package_versions
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model
-from space.user_input import exit_on_user_error
+from space.user_input import exit_on_user_error, non_negative_int
 
 TOLERANCE = 1e-9
 
@@ -48,7 +48,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--study-name", required=True, help="the study holding the trial")
     add("--storage", help=STORAGE_HELP)
-    add("--trial", type=int, required=True, help="the trial number")
+    add("--trial", type=non_negative_int, required=True, help="the trial number")
     add("--device", help="cpu, cuda (default: cpu: F1 is only bit-exact on the CPU)")
     return parser.parse_args(argv)
 

@@ -88,9 +88,13 @@ def count_cost(model: nn.Module, img_size: int) -> Cost:
     """MACs (thop, eval mode, zeros (1, C, H, W)) and parameters of ``model``.
 
     A model built by ``space`` whose feature map collapses raises a ModelConfigError naming the
-    row that fails; any other model's failure is reported with the image size.
+    row that fails (or whose kernel is larger than the image, checked before running it); any
+    other model's failure is reported with the image size.
     """
     x = _probe(model, img_size)
+    check_kernels = getattr(model, "check_kernels", None)
+    if check_kernels is not None:
+        check_kernels(img_size)
     try:
         macs = profile_macs(model, x)
     except RuntimeError as e:

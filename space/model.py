@@ -81,8 +81,23 @@ class SpaceModel(nn.Module):
         for _ in self._trace(img_size):
             pass
 
+    def check_kernels(self, img_size: int) -> None:
+        """Raise a ModelConfigError naming the first row whose kernel is larger than the image.
+
+        Checked before any forward pass: with 'same' padding such a conv is legal to torch, but
+        a 1000x1000 kernel on a 32 px image costs tens of GMACs and can abort the process.
+        """
+        for spec in self.specs:
+            kernel = spec.args.get("kernel", spec.args.get("k"))
+            if isinstance(kernel, int) and kernel > img_size:
+                raise ModelConfigError(
+                    f"{spec.label()}: kernel {kernel} is larger than the {img_size}x{img_size} "
+                    f"input image; use a kernel of at most {img_size} (3, 5 and 7 are usual) "
+                    f"or a larger img_size")
+
     def _trace(self, img_size: int) -> Any:
         """Yield (spec, row, input, output) per row, run in eval mode on the CPU."""
+        self.check_kernels(img_size)
         x = torch.zeros(1, self.input_channel, img_size, img_size)
         with torch.no_grad(), eval_on_cpu(self) as net:
             for spec, row in zip(self.specs, net.rows, strict=True):

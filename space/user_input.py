@@ -7,8 +7,10 @@ model, data and search-space YAMLs; one hint says "did you mean"; one error path
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,14 +36,34 @@ def did_you_mean(
     return template.format(close[0]) if close else ""
 
 
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e6`` and ``3e-4`` as floats, as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where an exponent float needs a dot (``1.0e6``); users write
+    ``INIT_LR: 3e-4`` and would get a string and a type error.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text -> Python data, safely (no tags that run code); exponent floats are floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
 def read_yaml(
     path: str | os.PathLike[str], error: type[ValueError], what: str, shape: str = "a mapping"
 ) -> dict[str, Any]:
-    """Parse a YAML mapping with ``yaml.safe_load`` (never eval); raise `error` naming the file
+    """Parse a YAML mapping with ``parse_yaml`` (never eval); raise `error` naming the file
     (and the line of a syntax error) when it cannot be read, is not text, or is not a mapping."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = parse_yaml(path.read_text())
     except OSError as e:
         raise error(f"{path}: cannot read the {what} ({e.strerror})") from e
     except UnicodeDecodeError as e:
@@ -54,6 +76,37 @@ def read_yaml(
     if not isinstance(raw, dict):
         raise error(f"{path}: a {what} must be {shape}, got {type(raw).__name__}")
     return raw
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts that must be >= 1 (--trials, --epochs, --workers, ...)."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type of counts where 0 means off (--heartbeat) or first (--trial)."""
+    return _int_at_least(text, 0)
+
+
+def positive_float(text: str) -> float:
+    """argparse type of durations that must be > 0 (--timeout, --trial-seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+    return value
 
 
 def exit_on_user_error(run: Callable[[], int]) -> int:

@@ -23,12 +23,18 @@ from typing import IO
 
 import optuna
 import sqlalchemy
+import sqlalchemy.exc
+
+from space.user_input import did_you_mean
 
 JOURNAL_SUFFIX = ".journal"
 DEFAULT_HEARTBEAT = 60  # seconds; a dead worker's trial is retried after twice that
 MAX_RETRY = 3  # a trial whose workers keep dying is not re-queued forever
 _CREATE_LOCK_KEY = 0x6C6E6173  # any fixed 64-bit key: "lnas"
 STORAGE_HELP = "Optuna storage URL or journal file (default: sqlite:///studies/<study-name>.db)"
+SCHEMES = ("sqlite", "postgresql", "mysql")
+STORAGE_FORMS = ("sqlite:///FILE.db, postgresql://USER@HOST[:PORT]/DB, "
+                 "mysql+pymysql://USER@HOST[:PORT]/DB or a FILE.journal path")
 
 
 class StorageError(ValueError):
@@ -91,15 +97,46 @@ def make_storage(
     db = sqlite_file(spec)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    if not heartbeat:
-        return optuna.storages.RDBStorage(spec)
-    with warnings.catch_warnings():  # experimental since 2.9 and still the only way
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
-        return optuna.storages.RDBStorage(
-            spec, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-            heartbeat_stale_trial_callback=retry,
-        )  # fmt: skip
+    with database_errors(spec):
+        if not heartbeat:
+            return optuna.storages.RDBStorage(spec)
+        with warnings.catch_warnings():  # experimental since 2.9 and still the only way
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+            return optuna.storages.RDBStorage(
+                spec, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                heartbeat_stale_trial_callback=retry,
+            )  # fmt: skip
+
+
+@contextlib.contextmanager
+def database_errors(spec: str) -> Iterator[None]:
+    """Turn SQLAlchemy's failures to open `spec` into a StorageError that names the URL (or the
+    host and port) and what would work: a typo in the scheme, a server not listening, a
+    missing driver. Raised before any trial starts, so nothing is lost."""
+    scheme = spec.split("://", 1)[0]
+    try:
+        yield
+    except (sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError) as e:
+        hint = did_you_mean(scheme.split("+")[0], SCHEMES, template="did you mean {!r}? ")
+        raise StorageError(f"--storage {spec}: {scheme!r} is not a database URL scheme that "
+                           f"works here; {hint}use {STORAGE_FORMS}") from e
+    except sqlalchemy.exc.DBAPIError as e:
+        reason = str(e.orig).splitlines()[0] if e.orig is not None else str(e)
+        raise StorageError(f"{_where(spec)}: {reason}") from e
+    except ImportError as e:  # Optuna's message when the URL's driver is not installed
+        raise StorageError(f"--storage {spec}: the database driver for {scheme!r} is not "
+                           f"installed ({e}); install it, or use {STORAGE_FORMS}") from e
+
+
+def _where(spec: str) -> str:
+    """'cannot reach the database at HOST:PORT' (or open the SQLite file) for connection errors."""
+    db = sqlite_file(spec)
+    if db is not None:
+        return f"cannot open the SQLite database {db}"
+    url = sqlalchemy.engine.make_url(spec)
+    port = url.port or {"postgresql": 5432, "mysql": 3306}.get(url.get_backend_name(), "")
+    return f"cannot reach the database at {url.host or 'localhost'}:{port} (--storage {spec})"
 
 
 @contextlib.contextmanager
@@ -108,9 +145,11 @@ def creation_lock(spec: str) -> Iterator[None]:
     if not spec.startswith(("postgresql", "postgres://")):
         yield
         return
-    engine = sqlalchemy.create_engine(spec, poolclass=sqlalchemy.pool.NullPool)
+    with database_errors(spec):
+        engine = sqlalchemy.create_engine(spec, poolclass=sqlalchemy.pool.NullPool)
+        conn_cm = engine.connect()
     try:
-        with engine.connect() as conn:
+        with conn_cm as conn:
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _CREATE_LOCK_KEY})
             try:
                 yield

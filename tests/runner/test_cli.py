@@ -129,3 +129,14 @@ def test_cli_errors_are_messages_not_tracebacks(
     assert "bad.yaml: DATA_PATH 'nowhere' is not a folder" in capsys.readouterr().err
     assert evaluate.main(["--run", str(tmp_path / "missing")]) == 2
     assert "is not a run folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--epochs", "0"), ("--threads", "-1")])
+def test_train_refuses_counts_below_one(
+    tiny_model_yaml: Path, data_yaml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    flag: str, value: str,
+) -> None:  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        train(tiny_model_yaml, data_yaml, tmp_path / "r", flag, value)
+    assert info.value.code == 2 and f"argument {flag}: must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

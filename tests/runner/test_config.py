@@ -80,6 +80,16 @@ def test_bad_values_name_file_key_and_value(
     assert str(path) in str(info.value) and expected in str(info.value)
 
 
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path: Path, tiny_data: Path) -> None:
+    """PyYAML reads 3e-4 as a string (YAML 1.1); users write it that way in float keys."""
+    cfg = load_data_config(
+        write(tmp_path, f"DATA_PATH: {tiny_data}\nINIT_LR: 3e-4\nWEIGHT_DECAY: 5E-2\n")
+    )
+    assert (cfg.init_lr, cfg.weight_decay) == (3e-4, 5e-2)
+    with pytest.raises(DataConfigError, match=r"INIT_LR must be in \(0, 10\], got 1000000\.0"):
+        load_data_config(write(tmp_path, f"DATA_PATH: {tiny_data}\nINIT_LR: 1e6\n"))
+
+
 def test_missing_data_folder_names_the_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, "DATA_PATH: no/such/folder\n")
     with pytest.raises(DataConfigError, match=r"data\.yaml: DATA_PATH 'no/such/folder' is not"):

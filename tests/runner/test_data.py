@@ -96,6 +96,25 @@ def test_empty_class_is_an_error(tiny_cfg: DataConfig, tmp_path: Path) -> None:
         load_splits(tiny_cfg, cache_dir=tmp_path / "c", progress=False)
 
 
+def test_class_with_only_unreadable_images_is_an_error(
+    tiny_cfg: DataConfig, tmp_path: Path
+) -> None:
+    folder = Path(tiny_cfg.data_path) / "train" / "glass"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"truncated_{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    with pytest.warns(UserWarning, match="truncated_0.jpg"):
+        with pytest.raises(DataError, match=r"train/glass: class 'glass' has no readable images"):
+            load_splits(tiny_cfg, cache_dir=tmp_path / "c", progress=False)
+
+
+def test_single_class_is_an_error(tmp_path: Path) -> None:
+    root = make_image_folder(tmp_path / "one", classes=("bottle",))
+    cfg = DataConfig(data_path=str(root), img_size=16)
+    with pytest.raises(DataError, match=r"one class folder \('bottle'\).*at least 2"):
+        load_splits(cfg, cache_dir=tmp_path / "c", progress=False)
+
+
 def test_unknown_val_class_is_an_error(tiny_cfg: DataConfig, tmp_path: Path) -> None:
     make_image_folder(Path(tiny_cfg.data_path), classes=("metal",), splits=("val",))
     with pytest.raises(DataError, match="'metal' is not among the training classes"):

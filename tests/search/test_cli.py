@@ -10,7 +10,7 @@ import yaml
 from optuna.trial import TrialState
 
 from runner.metrics import competition_score
-from search import architecture, hyper
+from search import architecture, export, hyper
 
 REPO = Path(__file__).resolve().parents[2]
 BRIEF = ["--epochs", "1", "--no-early-stop", "--sampler", "random"]
@@ -92,3 +92,52 @@ def test_hyper_cli_checks_the_model_before_anything_starts(
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: {bad}, backbone row 0") and "'Conv'" in err
     assert not (tmp_path / "studies").exists() and not (tmp_path / ".cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--trials", "0", "argument --trials: must be >= 1, got 0"),
+        ("--trials", "-2", "argument --trials: must be >= 1, got -2"),
+        ("--workers", "0", "argument --workers: must be >= 1"),
+        ("--heartbeat", "-5", "argument --heartbeat: must be >= 0"),
+        ("--epochs", "0", "argument --epochs: must be >= 1"),
+        ("--timeout", "-1", "argument --timeout: must be a finite number > 0"),
+        ("--early-stop-rungs", "0,3", "expected epochs >= 1 like 2,4"),
+    ],
+)
+def test_counts_below_their_minimum_are_refused_by_the_parser(
+    search_data_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        architecture.main(["--data", str(search_data_yaml), flag, value])
+    assert info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "studies").exists(), "nothing started"
+
+
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        ("sqlit:///x.db", "'sqlit' is not a database URL scheme that works here; did you mean "
+                          "'sqlite'? use sqlite:///FILE.db, postgresql://"),
+        ("postgres://postgres@127.0.0.1/x", "did you mean 'postgresql'?"),
+        ("postgresql://postgres@127.0.0.1:1/x",
+         "cannot reach the database at 127.0.0.1:1 (--storage postgresql://postgres@127.0.0.1:1/x)"),
+    ],
+)
+def test_a_storage_url_that_cannot_work_is_one_line_before_anything_starts(
+    search_data_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], storage: str, message: str,
+) -> None:  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    args = ["--data", str(search_data_yaml), "--storage", storage, *BRIEF]
+    assert architecture.main(args) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert "trial 0" not in out and list(work.iterdir()) == [], "nothing started"
+    assert export.main(["--study-name", "architecture", "--storage", storage]) == 2
+    assert message in capsys.readouterr().err

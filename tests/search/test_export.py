@@ -223,8 +223,10 @@ def test_front_trial_without_model_yaml_is_named(tmp_path: Path) -> None:
 def test_bad_epochs_is_refused_before_any_write(
     storage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_export(storage, tmp_path / "exports", "--epochs", "0") == 2
-    assert "trial 1 data_config: EPOCHS must be in [1, " in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        run_export(storage, tmp_path / "exports", "--epochs", "0")
+    assert info.value.code == 2
+    assert "argument --epochs: must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "exports").exists()
 
 

@@ -245,7 +245,7 @@ def test_trial_summary_reads_channels_and_strides_from_the_registry() -> None:
 
 def test_cost_is_counted_first_so_a_collapsing_map_names_its_row(fake_cfg) -> None:
     trial = _study().ask()
-    model_cfg = {"backbone": [[1, "Conv", [8, 3, 2]], [1, "Conv", [8, 5, 1, 0]],
+    model_cfg = {"backbone": [[1, "Conv", [8, 3, 2]], [1, "Conv", [8, 3, 1, 0]],
                               [1, "GlobalAvgPool", []], [1, "FixedConv", [3, 1, 1]]]}  # fmt: skip
     cfg = dataclasses.replace(fake_cfg, img_size=4)
     with pytest.raises(ModelConfigError, match=r"backbone row 1 .* collapses it"):

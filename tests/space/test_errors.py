@@ -148,10 +148,27 @@ def test_image_too_small_names_the_collapsing_row(write_yaml: Writer) -> None:
     model = _pooling_net(write_yaml)
     pattern = (r"tiny\.yaml, backbone row 2 \[1, MaxPool, \[2, 2\]\]: at img_size=4 this row "
                r"receives a 8x1x1 feature map and collapses it.*use a larger img_size")
+    _count_and_summary_refuse(model, 4, pattern)
+
+
+def _count_and_summary_refuse(model: Any, img_size: int, pattern: str) -> None:
+    """Both ways of measuring a model raise the same row-naming error."""
     with pytest.raises(ModelConfigError, match=pattern):
-        count_cost(model, 4)
+        count_cost(model, img_size)
     with pytest.raises(ModelConfigError, match=pattern):
-        model.summary(4)
+        model.summary(img_size)
+
+
+def test_kernel_larger_than_the_image_is_refused_before_any_forward(write_yaml: Writer) -> None:
+    """A 1000x1000 kernel is legal to torch with 'same' padding and aborts the process."""
+    model = build_model(write_yaml({"backbone": [
+        [1, "Conv", [8, 1000, 1]], [1, "GlobalAvgPool", []], *HEAD]}, "huge.yaml"))
+    ran: list[str] = []
+    model.rows[0].register_forward_pre_hook(lambda module, args: ran.append("forward"))
+    pattern = (r"huge\.yaml, backbone row 0 \[1, Conv, \[8, 1000, 1\]\]: kernel 1000 is larger "
+               r"than the 32x32 input image")
+    _count_and_summary_refuse(model, 32, pattern)
+    assert not ran
 
 
 def test_a_failed_count_leaves_the_model_usable(write_yaml: Writer) -> None:
