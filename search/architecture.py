@@ -48,6 +48,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--macs-max", type=positive_int, default=DEFAULT_MACS_MAX,
         help="MACs budget; larger candidates are recorded infeasible without training "
         "(%(default)s)")  # fmt: skip
+    add("--params-max", type=positive_int,
+        help="parameter budget (e.g. 2000000); larger candidates are recorded infeasible "
+        "without training (default: none)")  # fmt: skip
     parser.set_defaults(data=DEFAULT_DATA)
     add("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
         help="per-trial epochs (%(default)s)")
@@ -75,8 +78,9 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
     def make_objective() -> ArchitectureObjective:
         return ArchitectureObjective(  # each size is decoded once, when a trial first needs it
-            bounds, cfg, SplitsCache(cfg), trial_budget, macs_max=args.macs_max, stopper=rule
-        )
+            bounds, cfg, SplitsCache(cfg), trial_budget, macs_max=args.macs_max,
+            params_max=args.params_max, stopper=rule,
+        )  # fmt: skip
 
     return run_search(args, open_study, make_objective, MODULE, argv)
 

@@ -51,6 +51,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--storage", help=STORAGE_HELP)
     add("--top-k", type=positive_int, help="export at most this many front trials, best F1 first")
     add("--macs-max", type=positive_int, help="leave out front trials over this many MACs")
+    add("--params-max", type=positive_int,
+        help="leave out front trials over this many parameters")
     add("--f1-min", type=float, help="leave out front trials under this validation macro F1")
     add("--epochs", type=positive_int,
         help="EPOCHS written to each data.yaml (default: the trial's)")
@@ -135,7 +137,7 @@ def export(args: argparse.Namespace) -> list[str]:
     """Export as the args say; returns the lines to print. Raises FrontError on an empty front."""
     storage = args.storage or default_url(args.study_name)
     study = open_existing_study(args.study_name, storage)
-    keep = FrontFilter(args.top_k, args.macs_max, args.f1_min)
+    keep = FrontFilter(args.top_k, args.macs_max, args.f1_min, args.params_max)
     whole = front_entries(study)
     front = front_entries(study, keep)
     if not front:

@@ -175,6 +175,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--epochs", type=positive_int, help="EPOCHS of full training (default: the recipe's)")
     add("--top-k", type=positive_int, help="train at most this many front trials, best F1 first")
     add("--macs-max", type=positive_int, help="leave out front trials over this many MACs")
+    add("--params-max", type=positive_int,
+        help="leave out front trials over this many parameters")
     add("--f1-min", type=float, help="leave out front trials under this study F1")
     add("--output", type=Path, default=Path("runs"),
         help="run folders: OUTPUT/<study>/<rank>-trial<N>/ (default: %(default)s)")  # fmt: skip
@@ -186,7 +188,8 @@ def finalize(args: argparse.Namespace) -> list[str]:
     """Train the filtered front; returns the lines to print. Ctrl-C keeps what is done."""
     storage = args.storage or default_url(args.study_name)
     study = open_existing_study(args.study_name, storage)
-    front = front_entries(study, FrontFilter(args.top_k, args.macs_max, args.f1_min))
+    keep = FrontFilter(args.top_k, args.macs_max, args.f1_min, args.params_max)
+    front = front_entries(study, keep)
     if not front:
         raise FrontError(f"study {args.study_name!r} has no front trial to finalize")
     recipe = load_yaml_mapping(args.recipe, "recipe YAML") if args.recipe else {}

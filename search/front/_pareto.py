@@ -26,30 +26,36 @@ class FrontError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class FrontFilter:
-    """Front trials to keep: at most top_k (best F1 first), MACs <= macs_max, F1 >= f1_min."""
+    """Front trials to keep: at most top_k (best F1 first), MACs <= macs_max, params <=
+    params_max, F1 >= f1_min."""
 
     top_k: int | None = None
     macs_max: int | None = None
     f1_min: float | None = None
+    params_max: int | None = None
 
     def __post_init__(self) -> None:
         if self.top_k is not None and self.top_k < 1:
             raise FrontError(f"--top-k must be >= 1, got {self.top_k}")
-        if self.macs_max is not None and self.macs_max <= 0:
-            raise FrontError(f"--macs-max must be > 0, got {self.macs_max}")
+        for flag, value in (("--macs-max", self.macs_max), ("--params-max", self.params_max)):
+            if value is not None and value <= 0:
+                raise FrontError(f"{flag} must be > 0, got {value}")
         if self.f1_min is not None and not 0.0 <= self.f1_min <= 1.0:
             raise FrontError(f"--f1-min must be in [0, 1], got {self.f1_min}")
 
-    def keeps(self, f1: float, macs: int) -> bool:
-        """True when a trial passes the MACs and F1 bounds (top_k is applied after ranking)."""
+    def keeps(self, f1: float, macs: int, params: int = 0) -> bool:
+        """True when a trial passes the MACs, params and F1 bounds (top_k is applied after
+        ranking)."""
         over = self.macs_max is not None and macs > self.macs_max
+        too_big = self.params_max is not None and params > self.params_max
         under = self.f1_min is not None and f1 < self.f1_min
-        return not (over or under)
+        return not (over or too_big or under)
 
     def describe(self) -> str:
         """The active filters as CLI options, for messages."""
         parts = [f"--top-k {self.top_k}" if self.top_k is not None else "",
                  f"--macs-max {self.macs_max:,}" if self.macs_max is not None else "",
+                 f"--params-max {self.params_max:,}" if self.params_max is not None else "",
                  f"--f1-min {self.f1_min}" if self.f1_min is not None else ""]  # fmt: skip
         return " ".join(p for p in parts if p) or "no filters"
 
@@ -107,7 +113,7 @@ def front_entries(study: optuna.Study, keep: FrontFilter | None = None) -> list[
     filtered and ranked from 1."""
     keep = keep or FrontFilter()
     front = sorted(pareto_front(study), key=lambda t: (-trial_f1(t), _macs(t), t.number))
-    kept = [t for t in front if keep.keeps(trial_f1(t), _macs(t))][: keep.top_k]
+    kept = [t for t in front if keep.keeps(trial_f1(t), _macs(t), _params(t))][: keep.top_k]
     return [trial_entry(rank, trial) for rank, trial in enumerate(kept, start=1)]
 
 
@@ -118,9 +124,15 @@ def _macs(trial: FrozenTrial) -> int:
     return int(trial.values[1]) if len(trial.values) > 1 else 0
 
 
+def _params(trial: FrozenTrial) -> int:
+    """Parameters from the attr the objectives store (0 when a trial has none)."""
+    return int(trial.user_attrs.get("params", 0))
+
+
 @dataclasses.dataclass(frozen=True)
 class StudyPoint:
-    """One completed trial as a plot point; infeasible ones went over the MACs budget."""
+    """One completed trial as a plot point; infeasible ones went over the MACs or params
+    budget."""
 
     number: int
     f1: float

@@ -2,7 +2,7 @@
 
 A trial samples its input size and width with its blocks; MACs and params are counted at that
 size on the built model before any training (search/objectives/_trial.py), so a candidate over
-the MACs budget is recorded as infeasible at the price of one forward pass.
+the MACs or params budget is recorded as infeasible at the price of one forward pass.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from space.search import suggest_img_size, suggest_model_config
 from space.search_bounds import ArchitectureBounds
 
 MACS_CONSTRAINT = "macs_budget"
+PARAMS_CONSTRAINT = "params_budget"
 
 
 @dataclasses.dataclass
@@ -39,6 +40,7 @@ class ArchitectureObjective:
     data: SplitsCache
     budget: TrialBudget
     macs_max: int | None = None
+    params_max: int | None = None
     stopper: Stopper | None = None
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, int]:
@@ -53,12 +55,25 @@ class ArchitectureObjective:
         num_classes = len(splits.classes)
         config = suggest_model_config(trial, self.bounds, num_classes, img_size=cfg.img_size)
         model, macs = build_and_cost(trial, config, cfg, self.budget, num_classes)
-        if self.macs_max is not None:
-            trial.set_constraint(MACS_CONSTRAINT, float(macs - self.macs_max))
-            if macs > self.macs_max:
-                trial.set_user_attr("infeasible", f"MACs {macs:,} > --macs-max {self.macs_max:,}")
-                return 0.0, macs
+        if not self._within_budgets(trial, macs, sum(p.numel() for p in model.parameters())):
+            return 0.0, macs
         reporter = EpochReporter(trial, macs, self.stopper)
         return reuse_or_train(  # type: ignore[return-value]
             trial, model, splits, cfg, self.budget, reporter, lambda f1: (f1, macs)
         )
+
+    def _within_budgets(self, trial: optuna.Trial, macs: int, params: int) -> bool:
+        """Record each budget as a constraint (the samplers learn from it) and say which ones a
+        candidate breaks; one over a budget is recorded infeasible and never trained."""
+        over = []
+        budgets = ((MACS_CONSTRAINT, "MACs", macs, self.macs_max, "--macs-max"),
+                   (PARAMS_CONSTRAINT, "params", params, self.params_max, "--params-max"))
+        for name, what, value, budget, flag in budgets:
+            if budget is None:
+                continue
+            trial.set_constraint(name, float(value - budget))
+            if value > budget:
+                over.append(f"{what} {value:,} > {flag} {budget:,}")
+        if over:
+            trial.set_user_attr("infeasible", ", ".join(over))
+        return not over

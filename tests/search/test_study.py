@@ -17,7 +17,7 @@ from runner.data import Splits
 from runner.fit import TrainingDiverged
 from runner.splits_cache import SplitsCache
 from runner.state import EpochStats, FitResult
-from search.front import pareto_front
+from search.front import FrontFilter, front_entries, pareto_front
 from search.objectives import TRIAL_ERRORS, ArchitectureObjective, TrialBudget, trial_score
 from search.objectives._trial import build_and_cost
 from search.study import (
@@ -95,6 +95,26 @@ def test_over_macs_max_is_infeasible_and_not_trained(
         }
         assert "> --macs-max 1" in trial.user_attrs["infeasible"]
     assert pareto_front(study) == []
+
+
+def test_over_params_max_is_infeasible_and_not_trained_and_export_filters_on_params(
+    fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    fake = fake_fit()
+    study = _study()
+    run_study(study, _objective(fake_cfg, fake_splits, params_max=1, macs_max=10**12),
+              trials=3, timeout=None, catch=())  # fmt: skip
+    assert fake.calls == []
+    for trial in study.trials:
+        params = trial.user_attrs["params"]
+        assert trial.constraints["params_budget"] == params - 1 and trial.values[0] == 0.0
+        assert trial.user_attrs["infeasible"] == f"params {params:,} > --params-max 1"
+    assert pareto_front(study) == []
+    trained = _study()
+    run_study(trained, _objective(fake_cfg, fake_splits), trials=3, timeout=None, catch=())
+    params = sorted(t.user_attrs["params"] for t in trained.trials)
+    kept = front_entries(trained, FrontFilter(params_max=params[0]))
+    assert kept and all(e.params <= params[0] for e in kept)
 
 
 def test_failing_trial_stores_its_reason_and_the_study_goes_on(
