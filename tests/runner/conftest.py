@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
+from runner import train as train_cli
 from runner.config import DataConfig
 from runner.data import Splits, load_splits
+from tests.conftest import make_image_folder
 
 TINY_MODEL_YAML = """\
 input_channel: 3
@@ -53,3 +56,18 @@ def tiny_model_yaml(tmp_path: Path) -> Path:
     path = tmp_path / "tiny_model.yaml"
     path.write_text(TINY_MODEL_YAML)
     return path
+
+
+def train_tiny_run(root: Path, model_text: str = TINY_MODEL_YAML, epochs: int = 2) -> Path:
+    """A run folder of `model_text` trained `epochs` epochs at 24 px on a synthetic folder made
+    under `root` (for module-scoped fixtures of tests that read, damage or convert runs)."""
+    data = make_image_folder(root / "data")
+    data_yaml = root / "data.yaml"
+    data_yaml.write_text(yaml.safe_dump({"DATA_PATH": str(data), "IMG_SIZE": 24, "BATCH_SIZE": 8,
+                                         "EPOCHS": epochs, "INIT_LR": 0.05}))  # fmt: skip
+    model_yaml = root / "model.yaml"
+    model_yaml.write_text(model_text)
+    run = root / "run"
+    args = ["--model", str(model_yaml), "--data", str(data_yaml), "--output", str(run)]
+    assert train_cli.main([*args, "--cache-dir", str(root / "cache")]) == 0
+    return run

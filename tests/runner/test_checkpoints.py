@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from runner import evaluate, predict
 from runner import train as train_cli
-from tests.conftest import REPO, make_image_folder
+from tests.conftest import REPO
+from tests.runner.conftest import train_tiny_run
 
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "empty": lambda p: p.write_bytes(b""),
@@ -30,19 +30,9 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A 2-epoch run of the tiny model on the synthetic folder, and its data YAML."""
+    """A 2-epoch run of the tiny model on the synthetic folder, and that folder."""
     root = tmp_path_factory.mktemp("ckpt")
-    data = make_image_folder(root / "data")
-    data_yaml = root / "data.yaml"
-    data_yaml.write_text(yaml.safe_dump({"DATA_PATH": str(data), "IMG_SIZE": 24, "BATCH_SIZE": 8,
-                                         "EPOCHS": 2, "INIT_LR": 0.05}))  # fmt: skip
-    model_yaml = root / "model.yaml"
-    model_yaml.write_text("backbone:\n  - [1, Conv, [8, 3, 2]]\n  - [1, GlobalAvgPool, []]\n"
-                          "  - [1, FixedConv, [3, 1, 1, null, 1, null]]\n")  # fmt: skip
-    run = root / "run"
-    args = ["--model", str(model_yaml), "--data", str(data_yaml), "--output", str(run)]
-    assert train_cli.main([*args, "--cache-dir", str(root / "cache")]) == 0
-    return run, data
+    return train_tiny_run(root), root / "data"
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))

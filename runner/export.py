@@ -1,0 +1,139 @@
+"""`python -m runner.export --run runs/X [--int8]`: a run's model as ONNX, checked on real images.
+
+Writes model.onnx (and with --int8 model_int8.onnx, statically quantized with ONNX Runtime and
+calibrated on train images) into the run folder, then checks each on the run's val images: the
+largest logit difference from PyTorch and the macro F1 through ONNX Runtime, which must match
+PyTorch's within 0.005 for the float model. It prints batch-1, one-thread latency of PyTorch
+eager and of each ONNX file, and writes it all to export.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runner.augment import normalize
+from runner.data import load_splits
+from runner.fit import predict, stratified_subset
+from runner.metrics import macro_f1
+from runner.onnx_model import (
+    INPUT,
+    export_onnx,
+    median_ms,
+    onnx_logits,
+    onnx_session,
+    quantize_int8,
+    torch_threads,
+)
+from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
+from space.user_input import exit_on_user_error, positive_int
+
+F1_TOLERANCE = 0.005  # float ONNX vs PyTorch; more means the export changed the model
+DEFAULT_CALIBRATION = 300
+
+
+class ExportMismatchError(ValueError):
+    """The exported model does not predict as the PyTorch model does."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m runner.export", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--run", required=True, type=Path, help="run folder (runs/NAME)")
+    parser.add_argument("--int8", action="store_true",
+                        help="also write model_int8.onnx, statically quantized")  # fmt: skip
+    parser.add_argument(
+        "--calibration", type=positive_int, default=DEFAULT_CALIBRATION,
+        help="train images (stratified) that calibrate the int8 ranges (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best",
+                        help="weights to export (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return exit_on_user_error(lambda: _export(args))
+
+
+def _export(args: argparse.Namespace) -> int:
+    run = RunDir(args.run)
+    model, classes, cfg = load_trained_model(run, args.checkpoint)
+    splits = load_splits(cfg, cache_dir=args.cache_dir)
+    if splits.classes != classes:
+        raise RunError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        reference = torch.cat([model(normalize(c)) for c in splits.val_x.split(256)])
+    labels, k = splits.val_y, len(classes)
+    rows: dict[str, dict[str, Any]] = {
+        "pytorch": {"f1": macro_f1(labels, predict(model, splits.val_x, cpu), k)}
+    }
+    float_path = run.path / "model.onnx"
+    export_onnx(model, cfg.img_size, float_path, classes)
+    rows["onnx"] = _check(float_path, splits.val_x, reference, labels, k)
+    if abs(rows["onnx"]["f1"] - rows["pytorch"]["f1"]) > F1_TOLERANCE:
+        raise ExportMismatchError(
+            f"{float_path}: macro F1 through ONNX Runtime {rows['onnx']['f1']:.4f} differs from "
+            f"PyTorch's {rows['pytorch']['f1']:.4f} by more than {F1_TOLERANCE}; the file is kept "
+            "for inspection, do not deploy it"
+        )
+    if args.int8:
+        int8_path = run.path / "model_int8.onnx"
+        pick = stratified_subset(splits.train_y, min(1.0, args.calibration / len(splits.train_y)),
+                                 cfg.seed)  # fmt: skip
+        quantize_int8(float_path, int8_path, splits.train_x[pick])
+        rows["onnx int8"] = _check(int8_path, splits.val_x, reference, labels, k)
+        rows["onnx int8"]["calibration_images"] = len(pick)
+    _add_latency(rows, model, run.path, cfg.img_size)
+    result = {"img_size": cfg.img_size, "val_images": len(labels), "checkpoint": args.checkpoint,
+              "models": rows}  # fmt: skip
+    (run.path / "export.json").write_text(json.dumps(result, indent=2))
+    print(_table(rows, len(labels)))
+    return 0
+
+
+def _check(path: Path, images: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor,
+           k: int) -> dict[str, Any]:  # fmt: skip
+    """F1, largest logit difference from PyTorch, and file size of one ONNX file on val."""
+    logits = onnx_logits(onnx_session(path), images)
+    return {"file": path.name, "f1": macro_f1(labels, logits.argmax(1), k),
+            "max_abs_diff": float((logits - reference).abs().max()),
+            "bytes": path.stat().st_size}  # fmt: skip
+
+
+def _add_latency(rows: dict[str, dict[str, Any]], model: torch.nn.Module, folder: Path,
+                 img_size: int) -> None:  # fmt: skip
+    """Batch-1, one-thread median latency of PyTorch eager and of each ONNX file."""
+    x = normalize(torch.zeros(1, 3, img_size, img_size, dtype=torch.uint8))
+    with torch.inference_mode(), torch_threads(1):
+        rows["pytorch"]["latency_ms"] = median_ms(lambda: model(x))
+    feed = {INPUT: x.numpy()}
+    for row in rows.values():
+        if "file" in row:
+            session = onnx_session(folder / row["file"], threads=1)
+            row["latency_ms"] = median_ms(lambda s=session: s.run(None, feed))
+
+
+def _table(rows: dict[str, dict[str, Any]], images: int) -> str:
+    lines = [f"{'model':<10} {'file':<17} {'val F1':>7} {'max |diff|':>10} {'size':>10} "
+             f"{'latency':>9}"]  # fmt: skip
+    base = rows["pytorch"]["latency_ms"]
+    for name, row in rows.items():
+        diff = f"{row['max_abs_diff']:.2e}" if "max_abs_diff" in row else "-"
+        size = f"{row['bytes'] / 1024:,.0f} KiB" if "bytes" in row else "-"
+        lines.append(f"{name:<10} {row.get('file', '(eager)'):<17} {row['f1']:7.4f} {diff:>10} "
+                     f"{size:>10} {row['latency_ms']:6.2f} ms  x{base / row['latency_ms']:.1f}")
+    lines.append(f"val macro F1 on {images} images; latency: batch 1, one thread, median of "
+                 "100 after 20 warm-up runs; xN: times faster than PyTorch eager")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""A trained model as ONNX: export, ONNX Runtime sessions, prediction, int8 quantization, latency.
+
+The robot runs the model with ONNX Runtime on a small CPU, so what we ship is model.onnx (and an
+int8 copy) with the preprocessing written into its metadata: float32 N x 3 x S x S, RGB, padded to
+a centred square, resized to S, normalised with the ImageNet mean and std. Batch is dynamic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from runner.augment import IMAGENET_MEAN, IMAGENET_STD, normalize
+
+INPUT, OUTPUT = "images", "logits"
+ONNX_BATCH = 256  # images per session.run when scoring a split
+
+
+def export_onnx(model: nn.Module, img_size: int, target: Path, classes: list[str]) -> None:
+    """Write `model` (eval mode, CPU) as one ONNX file, input S x S fixed, batch dynamic; the
+    classes and the preprocessing go into its metadata so a user of the file needs nothing else."""
+    import onnx
+
+    model = model.eval().cpu()
+    x = torch.zeros(2, getattr(model, "input_channel", 3), img_size, img_size)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its stages
+        torch.onnx.export(
+            model, (x,), str(target), dynamo=True, external_data=False, verbose=False,
+            input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=({0: batch},),
+        )  # fmt: skip
+    proto = onnx.load(str(target))
+    meta = {"classes": json.dumps(classes), "img_size": str(img_size),
+            "preprocess": f"RGB, centred square pad, resize to {img_size}, x/255, "
+                          f"(x - {list(IMAGENET_MEAN)}) / {list(IMAGENET_STD)}"}  # fmt: skip
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(target))
+
+
+def onnx_session(path: Path, threads: int | None = None) -> object:
+    """An ONNX Runtime CPU session; `threads` pins intra- and inter-op threads (1 for latency)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its warnings are about graph rewrites
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(session: object, images: torch.Tensor) -> torch.Tensor:
+    """Logits of uint8 [N, 3, S, S] images through the session, normalised as in training."""
+    out = [
+        torch.from_numpy(session.run([OUTPUT], {INPUT: normalize(chunk).numpy()})[0])  # type: ignore[attr-defined]
+        for chunk in images.split(ONNX_BATCH)
+    ]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def quantize_int8(source: Path, target: Path, calibration: torch.Tensor) -> None:
+    """Static int8 quantization with ONNX Runtime (QDQ, per-channel int8 weights, uint8
+    activations), its ranges calibrated on `calibration` (uint8 images, a few hundred)."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(calibration.split(32))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            chunk = next(self.batches, None)
+            return None if chunk is None else {INPUT: normalize(chunk).numpy()}
+
+    prepared = target.with_name(f".{target.stem}.pre.onnx")
+    try:
+        quant_pre_process(str(source), str(prepared))
+        quantize_static(
+            str(prepared), str(target), Batches(), quant_format=QuantFormat.QDQ,
+            per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+        )  # fmt: skip
+    finally:
+        prepared.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op thread count set for a block and restored after (it is process-wide)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def median_ms(run: Callable[[], object], *, warmup: int = 20, repeats: int = 100) -> float:
+    """Median wall time of `run()` in milliseconds after `warmup` calls: the median, because
+    a busy machine adds rare long outliers, never short ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)

@@ -1,0 +1,72 @@
+"""runner.export: the ONNX file predicts as PyTorch does, the int8 copy loads and predicts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from runner import export
+from runner.augment import normalize
+from runner.data import load_splits
+from runner.onnx_model import onnx_logits, onnx_session
+from runner.rundir import RunDir, load_trained_model
+from tests.runner.conftest import train_tiny_run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-epoch run of a small net with an MBConv row and a Linear head."""
+    return train_tiny_run(
+        tmp_path_factory.mktemp("export"),
+        "backbone:\n  - [1, Conv, [8, 3, 2]]\n  - [1, MBConv, [2, 16, 2, 3]]\n"
+        "  - [1, GlobalAvgPool, []]\n  - [1, Linear, [3]]\n",
+    )
+
+
+def test_export_matches_pytorch_and_int8_predicts(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert export.main(["--run", str(run), "--int8", "--calibration", "12", *cache]) == 0
+    out = capsys.readouterr().out
+    assert "pytorch" in out and "onnx int8" in out and "latency" in out
+    result = json.loads((run / "export.json").read_text())
+    models = result["models"]
+    assert models["onnx"]["max_abs_diff"] < 1e-4
+    assert models["onnx"]["f1"] == pytest.approx(models["pytorch"]["f1"], abs=0.005)
+    assert models["onnx int8"]["calibration_images"] == 12
+    assert all(row["latency_ms"] > 0 for row in models.values())
+
+    proto = onnx.load(str(run / "model.onnx"))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["classes"]) == ["bottle", "can", "paper"] and meta["img_size"] == "24"
+    model, classes, cfg = load_trained_model(RunDir(run))
+    splits = load_splits(cfg, cache_dir=tmp_path / "cache", progress=False)
+    batch = splits.val_x[:5]  # a batch size the export never saw: the batch axis is dynamic
+    with torch.no_grad():
+        expected = model(normalize(batch))
+    assert torch.allclose(onnx_logits(onnx_session(run / "model.onnx"), batch), expected,
+                          atol=1e-4)  # fmt: skip
+    int8 = onnx_logits(onnx_session(run / "model_int8.onnx"), splits.val_x)
+    assert int8.shape == (len(splits.val_y), 3) and torch.isfinite(int8).all()
+    assert (run / "model_int8.onnx").stat().st_size < (run / "model.onnx").stat().st_size * 2
+
+
+def test_export_of_a_run_without_weights_is_one_line(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "best.pt").unlink()
+    (run / "last.pt").unlink()
+    assert export.main(["--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {run} holds no checkpoint (best.pt or last.pt): train it first\n"
+    assert not (run / "model.onnx").exists()
