@@ -23,13 +23,13 @@ from runner.metrics import macro_f1
 from runner.onnx_model import (
     INPUT,
     export_onnx,
-    median_ms,
     onnx_logits,
     onnx_session,
     quantize_int8,
     torch_threads,
 )
 from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
+from space.latency import median_ms
 from space.user_input import exit_on_user_error, positive_int
 
 F1_TOLERANCE = 0.005  # float ONNX vs PyTorch; more means the export changed the model
@@ -113,12 +113,13 @@ def _add_latency(rows: dict[str, dict[str, Any]], model: torch.nn.Module, folder
     """Batch-1, one-thread median latency of PyTorch eager and of each ONNX file."""
     x = normalize(torch.zeros(1, 3, img_size, img_size, dtype=torch.uint8))
     with torch.inference_mode(), torch_threads(1):
-        rows["pytorch"]["latency_ms"] = median_ms(lambda: model(x))
+        rows["pytorch"]["latency_ms"] = median_ms(lambda: model(x), warmup=20, repeats=100)
     feed = {INPUT: x.numpy()}
     for row in rows.values():
         if "file" in row:
             session = onnx_session(folder / row["file"], threads=1)
-            row["latency_ms"] = median_ms(lambda s=session: s.run(None, feed))
+            row["latency_ms"] = median_ms(lambda s=session: s.run(None, feed), warmup=20,
+                                          repeats=100)
 
 
 def _table(rows: dict[str, dict[str, Any]], images: int) -> str:

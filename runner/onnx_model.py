@@ -1,4 +1,4 @@
-"""A trained model as ONNX: export, ONNX Runtime sessions, prediction, int8 quantization, latency.
+"""A trained model as ONNX: export, ONNX Runtime sessions, prediction, int8 quantization.
 
 The robot runs the model with ONNX Runtime on a small CPU, so what we ship is model.onnx (and an
 int8 copy) with the preprocessing written into its metadata: float32 N x 3 x S x S, RGB, padded to
@@ -10,9 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import statistics
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -108,16 +106,3 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def median_ms(run: Callable[[], object], *, warmup: int = 20, repeats: int = 100) -> float:
-    """Median wall time of `run()` in milliseconds after `warmup` calls: the median, because
-    a busy machine adds rare long outliers, never short ones."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)

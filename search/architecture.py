@@ -24,7 +24,7 @@ from search.front import DEFAULT_RUNGS
 from search.objectives import ArchitectureObjective
 from search.study import open_study
 from space.search_bounds import load_architecture_bounds
-from space.user_input import exit_on_user_error, positive_int
+from space.user_input import exit_on_user_error, positive_float, positive_int
 
 MODULE = "search.architecture"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
@@ -51,6 +51,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--params-max", type=positive_int,
         help="parameter budget (e.g. 2000000); larger candidates are recorded infeasible "
         "without training (default: none)")  # fmt: skip
+    add("--latency-max", type=positive_float,
+        help="batch-1 latency budget in ms on this CPU (ONNX Runtime, one thread, measured per "
+        "trial in about a second); slower candidates are recorded infeasible without training")
     parser.set_defaults(data=DEFAULT_DATA)
     add("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
         help="per-trial epochs (%(default)s)")
@@ -79,7 +82,7 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     def make_objective() -> ArchitectureObjective:
         return ArchitectureObjective(  # each size is decoded once, when a trial first needs it
             bounds, cfg, SplitsCache(cfg), trial_budget, macs_max=args.macs_max,
-            params_max=args.params_max, stopper=rule,
+            params_max=args.params_max, latency_max=args.latency_max, stopper=rule,
         )  # fmt: skip
 
     return run_search(args, open_study, make_objective, MODULE, argv)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import re
 import shutil
 import sys
@@ -33,11 +34,13 @@ from search.front import (
 )
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model
+from space.latency import onnx_latency_ms
 from space.user_input import exit_on_user_error, positive_int
 
 RANK_FOLDER = re.compile(r"^\d+-trial\d+$")
 UNSAFE_IN_FOLDER = re.compile(r"[^\w.+-]")
-CSV_FIELDS = ("rank", "trial", "f1", "macs", "params", "score", "f1_above_cliff", "folder")
+CSV_FIELDS = ("rank", "trial", "f1", "macs", "params", "latency_ms", "score", "f1_above_cliff",
+              "folder")  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -56,6 +59,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--f1-min", type=float, help="leave out front trials under this validation macro F1")
     add("--epochs", type=positive_int,
         help="EPOCHS written to each data.yaml (default: the trial's)")
+    add("--latency", action="store_true",
+        help="measure the batch-1 latency (ONNX Runtime, one thread) of front models the study "
+        "did not measure (--latency-max measures every trial), for pareto.csv")
     add("--output", type=Path, default=Path("exports"), help="(default: %(default)s)")
     return parser.parse_args(argv)
 
@@ -91,13 +97,23 @@ def _folder_texts(study_name: str, entry: FrontEntry, epochs: int | None) -> tup
     return model_text, yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False)
 
 
+def _with_latency(entry: FrontEntry, epochs: int | None) -> FrontEntry:
+    """The entry with its batch-1 latency measured here when the study did not measure it."""
+    if entry.latency_ms is not None:
+        return entry
+    model = build_model(yaml.safe_load(entry.model_yaml))
+    ms = onnx_latency_ms(model, _data_config(entry, epochs).img_size)
+    return dataclasses.replace(entry, latency_ms=ms)
+
+
 def _write_csv(path: Path, front: Sequence[FrontEntry]) -> None:
     """One row per rank; fixed decimals so that a rerun writes the same bytes."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CSV_FIELDS)
         for e in front:
-            writer.writerow([e.rank, e.number, f"{e.f1:.6f}", e.macs, e.params,
+            latency = "" if e.latency_ms is None else f"{e.latency_ms:.4f}"
+            writer.writerow([e.rank, e.number, f"{e.f1:.6f}", e.macs, e.params, latency,
                              f"{e.score:.6f}", f"{e.cliff:+.6f}", e.folder])  # fmt: skip
 
 
@@ -123,11 +139,12 @@ def write_export(
 
 def front_lines(front: Sequence[FrontEntry], volume: float) -> list[str]:
     """The exported front as a table, then the hypervolume of the study's feasible front."""
-    lines = [f"{'rank':>4} {'trial':>6} {'F1':>7} {'MACs':>12} {'params':>10} {'score':>7} "
-             f"{'above cliff':>11}"]  # fmt: skip
+    lines = [f"{'rank':>4} {'trial':>6} {'F1':>7} {'MACs':>12} {'params':>10} {'latency':>9} "
+             f"{'score':>7} {'above cliff':>11}"]  # fmt: skip
     for e in front:
+        latency = "-" if e.latency_ms is None else f"{e.latency_ms:.2f} ms"
         lines.append(f"{e.rank:>4} {e.number:>6} {e.f1:>7.4f} {e.macs:>12,} {e.params:>10,} "
-                     f"{e.score:>7.4f} {e.cliff:>+11.4f}")  # fmt: skip
+                     f"{latency:>9} {e.score:>7.4f} {e.cliff:>+11.4f}")  # fmt: skip
     lines.append(f"hypervolume of the feasible front: {volume:.4f} (share of the box F1 "
                  f"{DEFAULT_REF[0]:g}..1 x MACs 0..{DEFAULT_REF[1]:,.0f})")  # fmt: skip
     return lines
@@ -142,6 +159,8 @@ def export(args: argparse.Namespace) -> list[str]:
     front = front_entries(study, keep)
     if not front:
         raise FrontError(_empty_message(study, len(whole), keep))
+    if args.latency:
+        front = [_with_latency(e, args.epochs) for e in front]
     folder = args.output / study_folder_name(study.study_name)
     write_export(study, front, folder, args.epochs)
     volume = hypervolume([(e.f1, e.macs) for e in whole])

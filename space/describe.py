@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from space.builder import build_model
 from space.cost import count_cost
 from space.errors import format_value
+from space.latency import onnx_latency_ms
 from space.model import RowSummary
 from space.user_input import exit_on_user_error, positive_int
 
 HEADERS = ("row", "repeat", "module", "args", "output", "params", "MACs")
 RIGHT = {"row", "repeat", "params", "MACs"}
+LATENCY_REPEATS = 200
 
 
 def _cells(record: RowSummary) -> tuple[str, ...]:
@@ -40,13 +42,20 @@ def format_table(records: Sequence[RowSummary], total_params: int, total_macs: i
     return "\n".join([line(rows[0]), rule, *map(line, rows[1:]), rule, line(total)])
 
 
-def describe(path: str, img_size: int, num_classes: int | None = None) -> str:
-    """The full report for one model YAML: title, table and totals."""
+def describe(
+    path: str, img_size: int, num_classes: int | None = None, *, latency: bool = False
+) -> str:
+    """The full report for one model YAML: title, table and totals (and measured latency)."""
     model = build_model(path, num_classes=num_classes)
     records = model.summary(img_size)
     cost = count_cost(model, img_size)
     title = f"{path} at {img_size}x{img_size}, {model.specs[-1].out_chs} outputs"
-    return f"{title}\n{format_table(records, cost.params, cost.macs)}"
+    report = f"{title}\n{format_table(records, cost.params, cost.macs)}"
+    if latency:
+        ms = onnx_latency_ms(model, img_size, repeats=LATENCY_REPEATS)
+        report += (f"\nlatency {ms:.3f} ms: ONNX Runtime on this CPU, batch 1, one thread, median "
+                   f"of {LATENCY_REPEATS} runs")  # fmt: skip
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,10 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="square input size (default 64)")
     parser.add_argument("--num-classes", type=positive_int, default=None,
                         help="class count for the final FixedConv/Linear row")
+    parser.add_argument("--latency", action="store_true",
+                        help="also measure batch-1 latency on this CPU (ONNX Runtime, one thread)")
     args = parser.parse_args(argv)
 
     def run() -> int:
-        print(describe(args.config, args.img_size, args.num_classes))
+        print(describe(args.config, args.img_size, args.num_classes, latency=args.latency))
         return 0
 
     return exit_on_user_error(run)

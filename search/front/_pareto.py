@@ -71,6 +71,7 @@ class FrontEntry:
     params: int
     model_yaml: str
     data_config: Mapping[str, Any]
+    latency_ms: float | None = None  # batch-1 ONNX Runtime latency, when measured
 
     @property
     def folder(self) -> str:
@@ -104,7 +105,7 @@ def trial_entry(rank: int, trial: FrozenTrial) -> FrontEntry:
     attrs = trial.user_attrs
     return FrontEntry(
         rank, trial.number, trial_f1(trial), int(attrs["macs"]), int(attrs["params"]),
-        str(attrs["model_yaml"]), dict(attrs["data_config"]),
+        str(attrs["model_yaml"]), dict(attrs["data_config"]), attrs.get("latency_ms"),
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import optuna
+import torch
 
 from runner.config import DataConfig
 from runner.splits_cache import SplitsCache
@@ -21,11 +22,13 @@ from search.objectives._trial import (
     recording_failures,
     reuse_or_train,
 )
+from space.latency import onnx_latency_ms
 from space.search import suggest_img_size, suggest_model_config
 from space.search_bounds import ArchitectureBounds
 
 MACS_CONSTRAINT = "macs_budget"
 PARAMS_CONSTRAINT = "params_budget"
+LATENCY_CONSTRAINT = "latency_budget"
 
 
 @dataclasses.dataclass
@@ -41,6 +44,7 @@ class ArchitectureObjective:
     budget: TrialBudget
     macs_max: int | None = None
     params_max: int | None = None
+    latency_max: float | None = None  # ms; measured (space/latency.py) only when set
     stopper: Stopper | None = None
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, int]:
@@ -55,25 +59,39 @@ class ArchitectureObjective:
         num_classes = len(splits.classes)
         config = suggest_model_config(trial, self.bounds, num_classes, img_size=cfg.img_size)
         model, macs = build_and_cost(trial, config, cfg, self.budget, num_classes)
-        if not self._within_budgets(trial, macs, sum(p.numel() for p in model.parameters())):
+        latency = self._latency(trial, model, cfg.img_size)
+        if not self._within_budgets(trial, macs, sum(p.numel() for p in model.parameters()),
+                                    latency):  # fmt: skip
             return 0.0, macs
         reporter = EpochReporter(trial, macs, self.stopper)
         return reuse_or_train(  # type: ignore[return-value]
             trial, model, splits, cfg, self.budget, reporter, lambda f1: (f1, macs)
         )
 
-    def _within_budgets(self, trial: optuna.Trial, macs: int, params: int) -> bool:
+    def _latency(self, trial: optuna.Trial, model: torch.nn.Module, img_size: int) -> float | None:
+        """Batch-1 ONNX Runtime latency in ms (about a second), only under a latency budget."""
+        if self.latency_max is None:
+            return None
+        latency = round(onnx_latency_ms(model, img_size), 4)
+        trial.set_user_attr("latency_ms", latency)
+        return latency
+
+    def _within_budgets(
+        self, trial: optuna.Trial, macs: int, params: int, latency: float | None
+    ) -> bool:
         """Record each budget as a constraint (the samplers learn from it) and say which ones a
         candidate breaks; one over a budget is recorded infeasible and never trained."""
         over = []
-        budgets = ((MACS_CONSTRAINT, "MACs", macs, self.macs_max, "--macs-max"),
-                   (PARAMS_CONSTRAINT, "params", params, self.params_max, "--params-max"))
-        for name, what, value, budget, flag in budgets:
-            if budget is None:
+        budgets = ((MACS_CONSTRAINT, "MACs", macs, self.macs_max, "--macs-max", ","),
+                   (PARAMS_CONSTRAINT, "params", params, self.params_max, "--params-max", ","),
+                   (LATENCY_CONSTRAINT, "latency ms", latency, self.latency_max, "--latency-max",
+                    ".3f"))  # fmt: skip
+        for name, what, value, budget, flag, fmt in budgets:
+            if budget is None or value is None:
                 continue
             trial.set_constraint(name, float(value - budget))
             if value > budget:
-                over.append(f"{what} {value:,} > {flag} {budget:,}")
+                over.append(f"{what} {value:{fmt}} > {flag} {budget:{fmt}}")
         if over:
             trial.set_user_attr("infeasible", ", ".join(over))
         return not over

@@ -41,6 +41,8 @@ def trial_line(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
     cost = ""
     if "macs" in attrs:
         cost = f" | {attrs['macs'] / 1e6:.2f}M MACs {attrs['params'] / 1e3:.1f}k params"
+    if "latency_ms" in attrs:
+        cost += f" {attrs['latency_ms']:.2f} ms"
     if trial.state == TrialState.COMPLETE and "infeasible" in attrs:
         outcome = f"infeasible ({attrs['infeasible']}), not trained"
     elif "twin_of" in attrs:

@@ -150,6 +150,16 @@ def test_export_writes_trainable_yamls_csv_and_plots(
     assert "hypervolume of the feasible front: 0." in out and "01-trial1/model.yaml" in out
 
 
+def test_export_latency_column_is_measured_on_request(storage: str, tmp_path: Path) -> None:
+    assert run_export(storage, tmp_path / "plain") == 0
+    with (tmp_path / "plain" / "arch" / "pareto.csv").open() as f:
+        assert [r["latency_ms"] for r in csv.DictReader(f)] == ["", "", ""]
+    assert run_export(storage, tmp_path / "timed", "--latency") == 0
+    with (tmp_path / "timed" / "arch" / "pareto.csv").open() as f:
+        latencies = [float(r["latency_ms"]) for r in csv.DictReader(f)]
+    assert len(latencies) == 3 and all(0 < ms < 1000 for ms in latencies)
+
+
 def test_runner_trains_an_exported_folder_unchanged(storage: str, tmp_path: Path) -> None:
     from runner.train import main as train_main
 

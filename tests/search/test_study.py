@@ -117,6 +117,24 @@ def test_over_params_max_is_infeasible_and_not_trained_and_export_filters_on_par
     assert kept and all(e.params <= params[0] for e in kept)
 
 
+def test_latency_max_measures_each_candidate_and_refuses_slow_ones(
+    fake_fit: Callable, fake_cfg, fake_splits
+) -> None:
+    fake = fake_fit()
+    study = _study()
+    run_study(study, _objective(fake_cfg, fake_splits, latency_max=1e-6), trials=2,
+              timeout=None, catch=())  # fmt: skip
+    assert fake.calls == []
+    for trial in study.trials:
+        latency = trial.user_attrs["latency_ms"]
+        assert latency > 0 and trial.constraints["latency_budget"] == pytest.approx(latency - 1e-6)
+        assert trial.user_attrs["infeasible"].startswith(f"latency ms {latency:.3f} > ")
+    roomy = _study()
+    run_study(roomy, _objective(fake_cfg, fake_splits, latency_max=1e4), trials=2,
+              timeout=None, catch=())  # fmt: skip
+    assert len(fake.calls) == 2 and all(t.constraints["latency_budget"] < 0 for t in roomy.trials)
+
+
 def test_failing_trial_stores_its_reason_and_the_study_goes_on(
     fake_fit: Callable, fake_cfg, fake_splits
 ) -> None:

@@ -40,6 +40,13 @@ def test_describe_reports_a_bad_config_without_a_traceback(
     assert err.startswith("error: ") and "backbone row 1" in err and "Did you mean 'Conv'" in err
 
 
+def test_describe_measures_latency_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([MOBILENET, "--img-size", "32", "--num-classes", "6", "--latency"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("latency ") and "ONNX Runtime on this CPU, batch 1, one thread" in last
+    assert 0 < float(last.split()[1]) < 1000
+
+
 def test_describe_runs_as_a_module() -> None:
     shuffle = str(REPO / "configs" / "model" / "shufflenet_v2_x0_5.yaml")
     done = subprocess.run([sys.executable, "-m", "space.describe", shuffle, "--img-size", "32",

@@ -1,0 +1,132 @@
+"""Is latency measurable here, and is MACs a good proxy for it? Both measured in one run.
+
+1. Repeatability: one model's batch-1 latency (ONNX Runtime, one thread, median of 50 runs after
+   10 warm-up runs, space/latency.py) measured `--repeats` times in a row; printed: each value
+   and the spread (max - min) / median. Target: within 5%.
+2. Proxy: architectures sampled from the architecture search space (random sampler, each at its
+   sampled input size and width; or the trials of a finished study with --study-name), each with
+   its MACs and its measured latency. Printed: Spearman and Kendall of MACs vs latency and of
+   params vs latency over all of them, then per dominant block type (the block with most rows)
+   the median microseconds per MMAC, which says for which blocks MACs under- or over-states the
+   time the robot waits.
+
+    python bench/latency.py [--model M.yaml --img-size 64] [--repeats 10] [--samples 60]
+    python bench/latency.py --study-name architecture [--storage URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import optuna
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from search.front import kendall, spearman  # noqa: E402
+from search.study import default_url, open_existing_study  # noqa: E402
+from space import MODULES, build_model, count_cost  # noqa: E402
+from space.latency import onnx_latency_ms  # noqa: E402
+from space.search import suggest_img_size, suggest_model_config  # noqa: E402
+from space.search_bounds import load_architecture_bounds  # noqa: E402
+
+SPACE = ROOT / "configs" / "search" / "architecture.yaml"
+NUM_CLASSES = 6
+
+
+def repeatability(model_yaml: Path, img_size: int, repeats: int) -> list[str]:
+    """One model measured `repeats` times: each median and the spread of the medians."""
+    model = build_model(model_yaml, num_classes=NUM_CLASSES)
+    values = [onnx_latency_ms(model, img_size) for _ in range(repeats)]
+    spread = (max(values) - min(values)) / statistics.median(values)
+    verdict = "within" if spread <= 0.05 else "OVER"
+    return [f"{model_yaml.name} at {img_size} px, {repeats} measurements (ms): "
+            + " ".join(f"{v:.3f}" for v in values),
+            f"spread (max - min) / median: {100 * spread:.1f}% ({verdict} the 5% target)"]
+
+
+def sampled_models(samples: int, seed: int) -> list[tuple[dict, int]]:
+    """(model config, img size) of `samples` random draws from the architecture space."""
+    bounds = load_architecture_bounds(SPACE)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    drawn = []
+    for _ in range(samples):
+        trial = study.ask()
+        size = suggest_img_size(trial, bounds, 32)
+        drawn.append((suggest_model_config(trial, bounds, NUM_CLASSES, img_size=size), size))
+        study.tell(trial, 0.0)
+    return drawn
+
+
+def study_models(name: str, storage: str | None) -> list[tuple[dict, int]]:
+    """(model config, img size) of every trial of a finished study that stored its model."""
+    study = open_existing_study(name, storage or default_url(name))
+    return [(yaml.safe_load(t.user_attrs["model_yaml"]), int(t.user_attrs["img_size"]))
+            for t in study.get_trials(deepcopy=False)
+            if "model_yaml" in t.user_attrs and "img_size" in t.user_attrs]  # fmt: skip
+
+
+def dominant_block(config: dict) -> str:
+    """The block type with most rows (stem and head convs aside): what a model is made of."""
+    rows = [row[1] for row in config["backbone"][1:-1] if not MODULES[row[1]].keeps_channels]
+    counts = Counter(MODULES[name].short_name for name in rows)
+    return counts.most_common(1)[0][0] if counts else "Conv"
+
+
+def proxy(models: Sequence[tuple[dict, int]]) -> list[str]:
+    """Rank correlation of MACs (and params) with measured latency, overall and per block."""
+    macs, params, latency, blocks = [], [], [], []
+    for config, size in models:
+        model = build_model(config)
+        cost = count_cost(model, size)
+        macs.append(cost.macs)
+        params.append(cost.params)
+        latency.append(onnx_latency_ms(model, size))
+        blocks.append(dominant_block(config))
+    lines = [f"{len(models)} models: MACs {min(macs) / 1e6:.2f}M-{max(macs) / 1e6:.2f}M, latency "
+             f"{min(latency):.3f}-{max(latency):.3f} ms",
+             f"MACs vs latency:   Spearman {spearman(macs, latency):+.3f}  "
+             f"Kendall {kendall(macs, latency):+.3f}",
+             f"params vs latency: Spearman {spearman(params, latency):+.3f}  "
+             f"Kendall {kendall(params, latency):+.3f}",
+             f"{'dominant block':<15} {'models':>6} {'us per MMAC':>12} {'Spearman':>9}",
+             ]  # fmt: skip
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, block in enumerate(blocks):
+        groups[block].append(i)
+    for block, idx in sorted(groups.items()):
+        per_mmac = statistics.median(1e3 * latency[i] / (macs[i] / 1e6) for i in idx)
+        rho = spearman([macs[i] for i in idx], [latency[i] for i in idx]) if len(idx) > 2 else 0
+        lines.append(f"{block:<15} {len(idx):>6} {per_mmac:>12.1f} {rho:>+9.3f}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path,
+                        default=ROOT / "configs" / "model" / "mobilenet_v3_small.yaml")
+    parser.add_argument("--img-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=60, help="space draws (without a study)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--study-name", help="use this study's trials instead of space draws")
+    parser.add_argument("--storage", help="the study's storage URL")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    print("\n".join(repeatability(args.model, args.img_size, args.repeats)))
+    models = (study_models(args.study_name, args.storage) if args.study_name
+              else sampled_models(args.samples, args.seed))  # fmt: skip
+    print("\n".join(proxy(models)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Batch-1 latency on this CPU, measured the way the robot runs a model: ONNX Runtime, one thread.
+
+MACs are what a hook counts; latency is what the robot waits for. Measured in ONNX Runtime (what
+`runner.export` ships) rather than PyTorch eager, whose batch-1 time on small nets is mostly
+per-module Python dispatch (18.8 ms against 0.9 ms in ONNX Runtime for mobilenet_v3_small at
+64 px): that would rank models by how many modules they have. One thread, because the robot's
+small CPU has few cores and a search must not measure one trial while another trains. The median
+of the repeats after a warm-up, because a busy machine adds rare long outliers, never short ones.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from space.cost import eval_on_cpu
+
+DEFAULT_WARMUP = 10
+DEFAULT_REPEATS = 50
+
+
+def median_ms(
+    run: Callable[[], object], *, warmup: int = DEFAULT_WARMUP, repeats: int = DEFAULT_REPEATS
+) -> float:
+    """Median wall time of `run()` in milliseconds after `warmup` untimed calls."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def onnx_bytes(model: nn.Module, img_size: int) -> bytes:
+    """The model as an in-memory ONNX graph for a (1, C, S, S) input.
+
+    TorchScript's exporter: about 1 s for these nets against 10-40 s for torch.export's (measured
+    on 2 cores), which a search trial cannot spend. It is deprecated for files users keep, so
+    `runner.export` writes those with torch.export's; the operators of these conv nets are the
+    same either way.
+    """
+    buffer = io.BytesIO()
+    x = torch.zeros(1, getattr(model, "input_channel", 3), img_size, img_size)
+    with warnings.catch_warnings(), torch.no_grad(), eval_on_cpu(model) as net:
+        warnings.simplefilter("ignore")  # the exporter's deprecation notices, on every call
+        torch.onnx.export(net, (x,), buffer, dynamo=False, input_names=["images"])
+    return buffer.getvalue()
+
+
+def onnx_latency_ms(
+    model: nn.Module, img_size: int, *, warmup: int = DEFAULT_WARMUP,
+    repeats: int = DEFAULT_REPEATS,
+) -> float:  # fmt: skip
+    """Median batch-1 latency in ms of `model` in ONNX Runtime on one CPU thread."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(onnx_bytes(model, img_size), options,
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    feed = {"images": torch.zeros(1, 3, img_size, img_size).numpy()}
+    return median_ms(lambda: session.run(None, feed), warmup=warmup, repeats=repeats)
