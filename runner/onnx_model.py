@@ -69,30 +69,45 @@ def onnx_logits(session: object, images: torch.Tensor) -> torch.Tensor:
 
 def quantize_int8(source: Path, target: Path, calibration: torch.Tensor) -> None:
     """Static int8 quantization with ONNX Runtime (QDQ, per-channel int8 weights, uint8
-    activations), its ranges calibrated on `calibration` (uint8 images, a few hundred)."""
+    activations), its ranges calibrated on `calibration` (uint8 images, a few hundred).
+
+    Two choices measured on mobilenet_v3_small (TrashNet val macro F1 0.598 in float): the 99.999th
+    percentile of each activation rather than its min/max (rare Hardswish outliers stretch a
+    min/max range, 0.549 -> 0.565), and the first and last layers left in float (the stem sees
+    raw pixels, the head writes the logits; both are a small share of the MACs; -> 0.584).
+    """
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
+        CalibrationMethod,
         QuantFormat,
         QuantType,
         quantize_static,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    class Batches(CalibrationDataReader):
+    class Images(CalibrationDataReader):
+        """One image per call: the percentile histograms need batches of one shape."""
+
         def __init__(self) -> None:
-            self.batches = iter(calibration.split(32))
+            self.images = iter(calibration.split(1))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            chunk = next(self.batches, None)
-            return None if chunk is None else {INPUT: normalize(chunk).numpy()}
+            image = next(self.images, None)
+            return None if image is None else {INPUT: normalize(image).numpy()}
 
     prepared = target.with_name(f".{target.stem}.pre.onnx")
     try:
         quant_pre_process(str(source), str(prepared))
-        quantize_static(
-            str(prepared), str(target), Batches(), quant_format=QuantFormat.QDQ,
-            per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-        )  # fmt: skip
+        layers = [n.name for n in onnx.load(str(prepared)).graph.node
+                  if n.op_type in ("Conv", "Gemm", "MatMul")]  # fmt: skip
+        with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its stages
+            quantize_static(
+                    str(prepared), str(target), Images(), quant_format=QuantFormat.QDQ,
+                per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                calibrate_method=CalibrationMethod.Percentile,
+                nodes_to_exclude=layers[:1] + layers[-1:],
+            )  # fmt: skip
     finally:
         prepared.unlink(missing_ok=True)
 
