@@ -33,6 +33,9 @@ def prepare_run(run: RunDir, model_text: str, cfg: DataConfig) -> bool:
     A folder holding a run of another model or data config is never overwritten.
     """
     model_cfg = yaml.safe_load(model_text)
+    if run.compression.is_file():
+        raise RunError(f"{run.path} holds a compressed run (compression.yaml): resume it with "
+                       "python -m runner.compress, or pass a new --output")  # fmt: skip
     if run.data_yaml.is_file():
         same_data = run.data_config() == cfg
         same_model = yaml.safe_load(run.model_yaml.read_text()) == model_cfg
@@ -49,7 +52,7 @@ def prepare_run(run: RunDir, model_text: str, cfg: DataConfig) -> bool:
     return False
 
 
-def _metrics(result: FitResult, macs: int, params: int) -> dict[str, Any]:
+def run_metrics(result: FitResult, macs: int, params: int) -> dict[str, Any]:
     """What metrics.json records: final and best scores, cost, and the per-epoch history."""
     best = max(result.history, key=lambda h: h.f1) if result.history else None
     return {
@@ -135,7 +138,7 @@ def train_run(
         model, splits, cfg, options, resume=saved[0] if saved else None,
         on_state=lambda state: run.save_state(state, splits.classes),
     )  # fmt: skip
-    metrics = _metrics(result, cost.macs, cost.params)
+    metrics = run_metrics(result, cost.macs, cost.params)
     if len(splits.test_y):
         metrics["test_f1"] = test_f1(run, splits, device)
         metrics["test_images"] = len(splits.test_y)
@@ -147,3 +150,12 @@ def train_run(
 def default_run_path(model: Path, data: Path) -> Path:
     """runs/<model>-<data>, the folder runner.train uses without --output."""
     return Path("runs") / f"{model.stem}-{data.stem}"
+
+
+def report_interrupt(run: RunDir) -> int:
+    """After Ctrl-C: say how many epochs last.pt keeps and how to resume; the exit code 130."""
+    done = run.load_state()
+    epochs = done[0].epochs_done if done else 0
+    print(f"\ninterrupted: {epochs} epoch(s) saved in {run.last}; run the same command again "
+          "to resume", file=sys.stderr)  # fmt: skip
+    return 130

@@ -79,6 +79,11 @@ class RunDir:
     def curve(self) -> Path:
         return self.path / "curve.png"
 
+    @property
+    def compression(self) -> Path:
+        """compression.yaml: present only in a compressed run (python -m runner.compress)."""
+        return self.path / "compression.yaml"
+
     def data_config(self) -> DataConfig:
         """The run's data config, as it was trained."""
         if not self.data_yaml.is_file():
@@ -146,6 +151,8 @@ def load_trained_model(
 ) -> tuple[nn.Module, list[str], DataConfig]:
     """Rebuild the run's model from its YAML and load the weights of `checkpoint` (best, last).
 
+    A compressed run's model is rebuilt from model.yaml and then given the structure its
+    compression.yaml records (pruned widths, Tucker ranks) before the weights are loaded.
     A damaged best.pt (or one of another model) is an error that says whether last.pt is sound,
     since training may have been cut off while the best weights were not yet the last ones.
     """
@@ -163,6 +170,8 @@ def _model_with_weights(run: RunDir, checkpoint: str) -> tuple[nn.Module, list[s
 
     weights, classes = run.load_weights(checkpoint)
     model = build_model(run.model_yaml, num_classes=len(classes))
+    if run.compression.is_file():
+        model = _compressed_structure(run, model)
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:  # missing, unexpected or mis-shaped tensors
@@ -170,6 +179,17 @@ def _model_with_weights(run: RunDir, checkpoint: str) -> tuple[nn.Module, list[s
         reason = " ".join(str(e).split())[:300]
         raise CheckpointError(f"{path} is damaged or belongs to another model ({reason})") from e
     return model.eval(), classes
+
+
+def _compressed_structure(run: RunDir, model: nn.Module) -> nn.Module:
+    """The original model given the structure compression.yaml records."""
+    try:
+        from runner.compression import read_record, restructure
+    except ImportError as e:
+        raise RunError(f"{run.compression}: loading a compressed run needs torch-pruning and "
+                       f"tensorly: pip install -e '.[deploy]' ({e})") from e  # fmt: skip
+    record = read_record(run.compression)
+    return restructure(model, record, run.data_config().img_size, str(run.compression))
 
 
 def _last_hint(run: RunDir) -> str:

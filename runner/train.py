@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
 import torch
 
 from runner.config import load_data_config
-from runner.run import default_run_path, train_run
+from runner.run import default_run_path, report_interrupt, train_run
 from runner.rundir import RunDir
 from space.config_io import load_model_config
 from space.user_input import exit_on_user_error, positive_int
@@ -52,11 +51,7 @@ def _train(args: argparse.Namespace) -> int:
         metrics = train_run(run, args.model.read_text(), cfg, device=args.device,
                             cache_dir=args.cache_dir)  # fmt: skip
     except KeyboardInterrupt:
-        done = run.load_state()
-        epochs = done[0].epochs_done if done else 0
-        print(f"\ninterrupted: {epochs} epoch(s) saved in {run.last}; run the same command "
-              "again to resume", file=sys.stderr)  # fmt: skip
-        return 130
+        return report_interrupt(run)
     test = f", test macro F1 {metrics['test_f1']:.4f}" if "test_f1" in metrics else ""
     print(f"{run.path}: val macro F1 {metrics['f1']:.4f} (best {metrics['best_f1']:.4f} at epoch "
           f"{metrics['best_epoch']}){test}, accuracy {metrics['accuracy']:.4f}, "

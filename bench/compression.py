@@ -1,0 +1,194 @@
+"""Compressing a big trained model against searching a small one: pruning and Tucker side by side.
+
+Trains a baseline YAML (mobilenet_v3_small by default) with the full recipe, holding TEST_RATIO of
+train/ out as test, then compresses it to each --ratios share of its MACs by each method through
+`python -m runner.compress` (fine-tuning with the recipe's epochs and lr unless told) and prints,
+measured in this one run: MACs, params, test (and val) macro F1 of the source, right after
+compression and after fine-tuning, and the seconds each step took. With --front (a finalized
+study's final.csv) the plot puts the compressed models on the same axes as that front; without
+one it plots the README's Finalize figures, labelled as not measured here. Every step skips what
+is finished, so Ctrl-C and a rerun resume, and one process per method can share the work:
+
+    python bench/compression.py --methods prune --threads 1 &
+    python bench/compression.py --methods tucker --threads 1; wait
+    python bench/compression.py            # reports both
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runner import compress
+from runner.config import load_data_config
+from runner.run import train_run
+from runner.rundir import RunDir
+from space.user_input import exit_on_user_error, positive_float, positive_int
+
+# The README's Finalize table (trial, MACs, test macro F1 on the same 303 held-out images): the
+# plot's stand-in for a study front when no final.csv is given. Not measured by this bench.
+README_FRONT = (
+    (149, 495_832, 0.6645), (132, 537_872, 0.6845), (107, 870_280, 0.6782),
+    (82, 1_036_464, 0.7127), (94, 1_090_024, 0.6923), (76, 1_562_168, 0.7070),
+    (81, 1_637_152, 0.6616),
+)  # fmt: skip
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", type=Path, default=Path("configs/model/mobilenet_v3_small.yaml")
+    )
+    parser.add_argument("--data", type=Path, default=Path("configs/data/trashnet.yaml"))
+    parser.add_argument("--test-ratio", type=float, default=0.2,
+                        help="TEST_RATIO laid over the recipe (default: %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--epochs", type=positive_int, help="the source's EPOCHS (default: recipe)"
+    )
+    parser.add_argument("--ft-epochs", type=positive_int,
+                        help="fine-tuning epochs (default: the recipe's EPOCHS)")  # fmt: skip
+    parser.add_argument("--ft-lr", type=positive_float, help="fine-tuning lr (default: recipe's)")
+    parser.add_argument(
+        "--ratios", type=positive_float, nargs="+", default=[0.5],
+        help="MACs targets as shares of the source's (default: %(default)s); e.g. 0.1731 puts "
+        "mobilenet_v3_small at the 1.04M MACs of the README front's trial 82",
+    )  # fmt: skip
+    parser.add_argument("--methods", nargs="+", default=["prune", "tucker"])
+    parser.add_argument("--front", type=Path, help="final.csv of a finalized study to plot")
+    parser.add_argument("--root", type=Path, default=Path("runs/bench-compression"))
+    parser.add_argument("--cache-dir", type=Path)
+    parser.add_argument("--threads", type=positive_int)
+    return parser.parse_args(argv)
+
+
+def train_source(args: argparse.Namespace) -> tuple[RunDir, dict[str, Any]]:
+    """The trained source run (trained, resumed or found finished) and its metrics."""
+    cfg = load_data_config(args.data)
+    cfg = dataclasses.replace(
+        cfg, test_ratio=args.test_ratio, epochs=args.epochs or cfg.epochs,
+        data_path=str(Path(cfg.data_path).absolute()),
+    )  # fmt: skip
+    run = RunDir(args.root / args.model.stem)
+    return run, train_run(run, args.model.read_text(), cfg, cache_dir=args.cache_dir)
+
+
+def compressed(
+    args: argparse.Namespace, source: RunDir, macs: int, method: str, ratio: float
+) -> dict[str, Any] | None:
+    """Compress and fine-tune (or resume, or find finished) one method's run; its metrics, or
+    None when the method cannot reach the target (runner.compress has said why)."""
+    target = int(macs * ratio)
+    out = args.root / f"{source.path.name}-{method}-{target}"
+    argv = ["--run", str(source.path), "--method", method, "--macs-target", str(target),
+            "--output", str(out)]  # fmt: skip
+    argv += ["--epochs", str(args.ft_epochs)] if args.ft_epochs else []
+    argv += ["--lr", str(args.ft_lr)] if args.ft_lr else []
+    argv += ["--cache-dir", str(args.cache_dir)] if args.cache_dir else []
+    if compress.main(argv) != 0:
+        print(f"skipped: python -m runner.compress {' '.join(argv)}", file=sys.stderr)
+        return None
+    return json.loads((out / "metrics.json").read_text()) | {"run": str(out)}
+
+
+def table(source: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
+    """Side by side: cost and F1 of the source, right after compression, after fine-tuning."""
+    head = (f"{'model':<14}{'MACs':>11}{'ratio':>7}{'params':>10}{'test F1':>9}"
+            f"{'(compressed)':>16}{'d test':>8}{'val F1':>8}{'seconds':>9}")  # fmt: skip
+    lines = [head, f"{'source':<14}{source['macs']:>11,}{1:>7.2f}{source['params']:>10,}"
+             f"{source.get('test_f1', float('nan')):>9.4f}{'':>16}{'':>8}{source['best_f1']:>8.4f}"
+             f"{source['train_seconds']:>9.0f}"]  # fmt: skip
+    for method, m in rows.items():
+        c = m["compression"]
+        test, before = m.get("test_f1", float("nan")), c.get("compressed_test_f1") or float("nan")
+        seconds = c["compress_seconds"] + m["train_seconds"]
+        lines.append(f"{method:<14}{m['macs']:>11,}{m['macs'] / source['macs']:>7.2f}"
+                     f"{m['params']:>10,}{test:>9.4f}{before:>16.4f}"
+                     f"{test - source.get('test_f1', float('nan')):>+8.4f}{m['best_f1']:>8.4f}"
+                     f"{seconds:>9.0f}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def front_points(path: Path | None) -> tuple[list[tuple[int, float]], str]:
+    """(MACs, test F1) of a finalized front from final.csv, else the README's, and a label."""
+    if path is None:
+        points = [(macs, f1) for _, macs, f1 in README_FRONT]
+        return points, "study front (README Finalize table, not measured in this run)"
+    with path.open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("test_f1")]
+    return [(int(r["macs"]), float(r["test_f1"])) for r in rows], f"finalized front ({path})"
+
+
+def verdict(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[str]:
+    """Per compressed model: the front's best test F1 at no more MACs, and which one wins."""
+    points, label = front_points(args.front)
+    lines = []
+    for name, m in rows.items():
+        cheaper = [(f1, macs) for macs, f1 in points if macs <= m["macs"]]
+        if not cheaper:
+            lines.append(f"{name}: no model of the {label} is as cheap ({m['macs']:,} MACs)")
+            continue
+        f1, macs = max(cheaper)
+        winner = "searching small" if f1 >= m["test_f1"] else "compressing big"
+        lines.append(f"{name} ({m['macs']:,} MACs, test F1 {m['test_f1']:.4f}) vs the best of the "
+                     f"{label} at <= its MACs ({macs:,} MACs, {f1:.4f}): {winner} wins by "
+                     f"{abs(f1 - m['test_f1']):.4f}")  # fmt: skip
+    return lines
+
+
+def plot(
+    source: dict[str, Any], rows: dict[str, dict[str, Any]], args: argparse.Namespace
+) -> Path:
+    """Test macro F1 against MACs: the front, the source and its fine-tuned compressed models
+    (their scores right after compression, far lower, are in the table)."""
+    from matplotlib.figure import Figure
+
+    points, label = front_points(args.front)
+    fig = Figure(figsize=(7, 5.5))
+    ax = fig.subplots()
+    ax.plot(*zip(*sorted(points), strict=True), "o-", color="tab:blue", label=label)
+    ax.plot(source["macs"], source["test_f1"], "s", color="black", label=args.model.stem)
+    for i, (method, m) in enumerate(rows.items()):
+        colour = f"C{i + 1}"
+        ax.plot(m["macs"], m["test_f1"], "^", color=colour, label=f"{method}, fine-tuned")
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs (thop, one image)")
+    ax.set_ylabel("test macro F1")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
+    fig.tight_layout()
+    target = args.root / "compression.png"
+    fig.savefig(target, dpi=100)
+    return target
+
+
+def run(args: argparse.Namespace) -> int:
+    source_run, source = train_source(args)
+    runs = {f"{method} {ratio:g}": compressed(args, source_run, source["macs"], method, ratio)
+            for ratio in args.ratios for method in args.methods}  # fmt: skip
+    rows = {name: m for name, m in runs.items() if m is not None}
+    print(table(source, rows))
+    if "test_f1" in source:
+        print("\n".join(verdict(rows, args)))
+        print(f"wrote {plot(source, rows, args)}")
+    (args.root / "compression.json").write_text(
+        json.dumps({"source": source, **rows}, indent=2, default=str)
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return exit_on_user_error(lambda: run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
