@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runner.images import DataError
+from runner.trashnet import NAME as TRASHNET
+from runner.trashnet import fetch_trashnet
+from runner.tvdata import open_splits
 from space.user_input import did_you_mean, read_yaml
 
 AUG_TRAIN_POLICIES = ("simple_augment_train", "randaugment_train")
@@ -21,6 +25,9 @@ SCHEDULERS = ("onecycle", "cosine")
 BALANCE_MODES = ("none", "loss", "sampler")
 RANDAUGMENT_PARAMS = {"n_select": int, "level": int}
 MAX_RANDAUGMENT_LEVEL = 30
+# DATASET names of an image folder in the competition layout (any case); TrashNet's is fetched
+# when missing. Any other name is a torchvision dataset, as in the competition's code.
+IMAGE_FOLDERS = ("TACO", TRASHNET)
 
 
 class DataConfigError(ValueError):
@@ -42,6 +49,7 @@ class DataConfig:
     val_ratio: float = 0.0
     init_lr: float = 0.1
     fp16: bool = False
+    download: bool = True
     test_ratio: float = 0.0
     optimizer: str = "sgd"
     momentum: float = 0.9
@@ -76,6 +84,11 @@ COMPETITION_KEYS = (
     "BATCH_SIZE", "EPOCHS", "VAL_RATIO", "INIT_LR", "FP16",
 )  # fmt: skip
 VALID_KEYS = tuple(f.name.upper() for f in dataclasses.fields(DataConfig))
+
+
+def is_torchvision(dataset: str) -> bool:
+    """Whether DATASET names a torchvision dataset (DATA_PATH its root), not an image folder."""
+    return dataset.casefold() not in {name.casefold() for name in IMAGE_FOLDERS}
 
 
 def _check_type(name: str, value: Any, kind: type) -> None:
@@ -134,6 +147,11 @@ def _validate(cfg: DataConfig) -> None:
     _check_range("fixres_epochs", cfg.fixres_epochs, 0, cfg.epochs)
     _check_range("kd_weight", cfg.kd_weight, 0.0, 1.0)
     _check_range("kd_temperature", cfg.kd_temperature, 0.1, 100.0)
+    if not cfg.dataset.strip():
+        raise DataConfigError(
+            f"DATASET must name the data: TACO (an image folder), TrashNet, or a torchvision "
+            f"dataset such as CIFAR10; got {cfg.dataset!r}"
+        )
     if not 0.0 < cfg.init_lr <= 10.0:
         raise DataConfigError(f"INIT_LR must be in (0, 10], got {cfg.init_lr!r}")
     _check_choice("aug_train", cfg.aug_train, AUG_TRAIN_POLICIES)
@@ -178,13 +196,38 @@ def data_config_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> Dat
         raise DataConfigError(f"{source}: {e}") from e
 
 
+def check_data(cfg: DataConfig) -> None:
+    """DATA_PATH holds the data, or the data is fetched now (DOWNLOAD): TrashNet into the cache,
+    linked at DATA_PATH; a torchvision dataset into DATA_PATH by torchvision. A study thus fails
+    (or downloads) before its first trial, not in it."""
+    folder = Path(cfg.data_path)
+    if is_torchvision(cfg.dataset):
+        if folder.is_dir() or cfg.download:
+            open_splits(cfg.dataset, folder, cfg.download)
+            return
+        hint = f"set DOWNLOAD: true to let torchvision download {cfg.dataset} into it"
+    elif folder.is_dir():
+        return
+    elif cfg.dataset.casefold() == TRASHNET.casefold() and cfg.download:
+        fetch_trashnet(folder)
+        return
+    elif cfg.dataset.casefold() == TRASHNET.casefold():
+        hint = f"set DOWNLOAD: true to fetch {TRASHNET} there, or point it at your copy"
+    else:
+        hint = "point it at the folder holding train/<class>/ images"
+    raise DataError(
+        f"DATA_PATH {cfg.data_path!r} is not a folder (resolved from the current directory "
+        f"{Path.cwd()}); {hint}"
+    )
+
+
 def load_data_config(path: str | os.PathLike[str]) -> DataConfig:
-    """Load and validate a data YAML; DATA_PATH is relative to the current directory."""
+    """Load and validate a data YAML and make sure its data is there (fetching what DOWNLOAD
+    allows); DATA_PATH is relative to the current directory."""
     path = Path(path)
     cfg = data_config_from_dict(load_yaml_mapping(path), source=str(path))
-    if not Path(cfg.data_path).is_dir():
-        raise DataConfigError(
-            f"{path}: DATA_PATH {cfg.data_path!r} is not a folder (resolved from the current "
-            f"directory {Path.cwd()}); point it at the folder holding train/<class>/ images"
-        )
+    try:
+        check_data(cfg)
+    except DataError as e:
+        raise DataConfigError(f"{path}: {e}") from e
     return cfg

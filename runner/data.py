@@ -1,14 +1,14 @@
-"""Train/val splits as uint8 tensors, decoded once per (dataset, size) into an on-disk cache.
+"""Train/val/test splits as uint8 tensors, decoded once per (dataset, size) into an on-disk cache.
 
 Hundreds of brief trials read the same images: decoding them every epoch (as the old code did)
-cost more than the models. The cache is keyed by the file list, sizes, mtimes and image size, so a
-changed dataset is decoded afresh, and it is written atomically so concurrent workers can share it.
+cost more than the models. The data is an image folder in the competition layout (DATASET: TACO,
+or TrashNet) or a torchvision dataset named by DATASET (runner.tvdata); both decode into the same
+tensor cache (runner.tensor_cache) and are split here by the same rules.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import warnings
 from collections.abc import Sequence
@@ -16,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-from runner.config import DataConfig
-from runner.files import save_atomic
+from runner.config import DataConfig, check_data, is_torchvision
 from runner.images import (
     DataError,
     decode_images,
@@ -25,12 +24,12 @@ from runner.images import (
     scan_split,
     training_classes,
 )
+from runner.tensor_cache import DEFAULT_CACHE_DIR, cached, files_key
+from runner.tvdata import DEFAULT_VAL_RATIO, load_torchvision
 
-CACHE_VERSION = 1
 SPLIT_SEED = 0
 TEST_SEED = 1  # TEST_RATIO draws apart from VAL_RATIO
 UNLABELLED = "NoLabel"  # test/NoLabel/: images to predict, not to score
-DEFAULT_CACHE_DIR = Path(".cache")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,37 +51,25 @@ class Splits:
     )
 
 
-def _cache_key(root: Path, files: Sequence[Path], size: int) -> str:
-    """A digest of what decoding depends on: paths, sizes, mtimes and the output size."""
-    digest = hashlib.sha256(f"v{CACHE_VERSION} size={size}\n".encode())
-    for path in files:
-        stat = path.stat()
-        digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:20]
-
-
 def decode_cached(
     root: Path, files: Sequence[Path], size: int, cache_dir: Path, *, progress: bool = True
 ) -> tuple[torch.Tensor, list[int]]:
     """Images of files as uint8 [N, 3, S, S] plus the indexes kept, from the cache when valid."""
-    target = cache_dir / f"{root.name}-{size}px-{_cache_key(root, files, size)}.pt"
-    if target.is_file():
-        try:
-            payload = torch.load(target, weights_only=True)
-            if payload["skipped"]:
-                warnings.warn(
-                    f"skipped {len(payload['skipped'])} unreadable or corrupt image(s): "
-                    f"{', '.join(payload['skipped'])}",
-                    stacklevel=3,
-                )
-            return payload["images"], payload["kept"]
-        except Exception as e:  # torch.load reports damage as many types (IndexError, ...)
-            warnings.warn(f"{target}: damaged decode cache ({e}); decoding the images again",
-                          stacklevel=3)  # fmt: skip
-    images, kept = decode_images(files, size, progress=progress, desc=f"decode {root.name}")
-    skipped = sorted(set(map(str, files)) - {str(files[i]) for i in kept})
-    save_atomic({"images": images, "kept": kept, "skipped": skipped}, target)
-    return images, kept
+
+    def decode() -> dict[str, object]:
+        images, kept = decode_images(files, size, progress=progress, desc=f"decode {root.name}")
+        skipped = sorted(set(map(str, files)) - {str(files[i]) for i in kept})
+        return {"images": images, "kept": kept, "skipped": skipped}
+
+    target = cache_dir / f"{root.name}-{size}px-{files_key(root, files, size)}.pt"
+    payload, from_cache = cached(target, decode, ("images", "kept", "skipped"))
+    if from_cache and payload["skipped"]:  # a fresh decode has warned already
+        warnings.warn(
+            f"skipped {len(payload['skipped'])} unreadable or corrupt image(s): "
+            f"{', '.join(payload['skipped'])}",
+            stacklevel=2,
+        )
+    return payload["images"], payload["kept"]
 
 
 def shuffled_classes(labels: torch.Tensor, seed: int) -> list[torch.Tensor]:
@@ -159,6 +146,20 @@ def _check_readable_classes(
             )
 
 
+def _folder_data(
+    root: Path, cfg: DataConfig, size: int, cache: Path, progress: bool
+) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
+    """Images, labels, folder split of each image and class names of an image folder."""
+    classes, files, labels, split = _split_files(root, cfg)
+    images, kept = decode_cached(root, files, size, cache, progress=progress)
+    _check_readable_classes(root, classes, labels, split, kept)
+    kept_split = [split[i] for i in kept]
+    if lost := sorted(set(split) - set(kept_split)):  # else it would be drawn from train/
+        raise DataError(f"{root / lost[0]}: the {lost[0]} split has no readable images")
+    y = torch.tensor(labels, dtype=torch.long)[torch.tensor(kept, dtype=torch.long)]
+    return images, y, kept_split, classes
+
+
 def load_splits(
     cfg: DataConfig,
     *,
@@ -167,23 +168,31 @@ def load_splits(
     progress: bool = True,
 ) -> Splits:
     """The config's splits: val/ if present, else VAL_RATIO of train/; test/<class>/ if present,
-    else TEST_RATIO of train/ (held out first, so val never depends on it)."""
+    else TEST_RATIO of train/ (held out first, so val never depends on it). A torchvision dataset
+    has its test split as test and VAL_RATIO (DEFAULT_VAL_RATIO when 0) of its train split as val.
+    """
     root = Path(cfg.data_path)
     size = img_size or cfg.img_size
-    classes, files, labels, split = _split_files(root, cfg)
     cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
-    images, kept = decode_cached(root, files, size, cache, progress=progress)
-    kept_split = [split[i] for i in kept]
-    _check_readable_classes(root, classes, labels, split, kept)
-    y = torch.tensor(labels, dtype=torch.long)[torch.tensor(kept, dtype=torch.long)]
+    if not root.is_dir():  # a config from a study's storage, made on a machine that had it
+        check_data(cfg)
+    val_ratio = cfg.val_ratio
+    if is_torchvision(cfg.dataset):
+        images, y, split, classes = load_torchvision(
+            cfg.dataset, root, download=cfg.download, size=size, cache_dir=cache,
+            progress=progress,
+        )  # fmt: skip
+        val_ratio = val_ratio or DEFAULT_VAL_RATIO
+    else:
+        images, y, split, classes = _folder_data(root, cfg, size, cache, progress)
     index = {
-        name: torch.tensor([i for i, s in enumerate(kept_split) if s == name], dtype=torch.long)
+        name: torch.tensor([i for i, s in enumerate(split) if s == name], dtype=torch.long)
         for name in ("train", "val", "test")
     }
     if "test" not in split and cfg.test_ratio > 0:
         index["train"], index["test"] = _hold_out(index["train"], y, cfg.test_ratio, TEST_SEED)
     if "val" not in split:
-        index["train"], index["val"] = _hold_out(index["train"], y, cfg.val_ratio, SPLIT_SEED)
+        index["train"], index["val"] = _hold_out(index["train"], y, val_ratio, SPLIT_SEED)
     for name in ("train", "val"):
         if len(index[name]) == 0:
             raise DataError(f"{root}: the {name} split has no readable images")

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.config import COMPETITION_KEYS, DataConfig, DataConfigError, load_data_config
+from runner.config import (
+    COMPETITION_KEYS,
+    DataConfig,
+    DataConfigError,
+    is_torchvision,
+    load_data_config,
+)
 
 COMPETITION_YAML = """\
 DATA_PATH: "{path}"
@@ -43,7 +49,7 @@ def test_competition_yaml_loads_unchanged(tmp_path: Path, tiny_data: Path) -> No
 def test_to_yaml_dict_round_trips(tmp_path: Path, tiny_data: Path) -> None:
     cfg = dataclasses.replace(
         load_data_config(write(tmp_path, COMPETITION_YAML.format(path=tiny_data))),
-        optimizer="adamw", balance="sampler", cutmix=1.0,
+        optimizer="adamw", balance="sampler", cutmix=1.0, download=False,
     )  # fmt: skip
     written = cfg.to_yaml_dict()
     assert list(written)[: len(COMPETITION_KEYS)] == list(COMPETITION_KEYS)
@@ -94,6 +100,29 @@ def test_missing_data_folder_names_the_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, "DATA_PATH: no/such/folder\n")
     with pytest.raises(DataConfigError, match=r"data\.yaml: DATA_PATH 'no/such/folder' is not"):
         load_data_config(path)
+
+
+@pytest.mark.parametrize("dataset", ["TACO", "taco", "TrashNet", "TRASHNET"])
+def test_image_folder_datasets_with_a_folder_use_it_and_fetch_nothing(
+    tmp_path: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch, dataset: str
+) -> None:
+    monkeypatch.setenv("LITENAS_TRASHNET_URL", "http://127.0.0.1:9/unreachable.zip")
+    monkeypatch.setenv("LITENAS_CACHE", str(tmp_path / "cache"))
+    cfg = load_data_config(write(tmp_path, f"DATA_PATH: {tiny_data}\nDATASET: {dataset}\n"))
+    assert not is_torchvision(cfg.dataset) and cfg.download is True
+    assert not (tmp_path / "cache").exists()
+
+
+def test_taco_never_fetches_and_says_where_the_folder_should_be(tmp_path: Path) -> None:
+    path = write(tmp_path, "DATA_PATH: no/such/folder\nDATASET: TACO\nDOWNLOAD: true\n")
+    with pytest.raises(DataConfigError, match="point it at the folder holding train/<class>/"):
+        load_data_config(path)
+
+
+def test_any_other_dataset_is_a_torchvision_name_and_empty_is_refused() -> None:
+    assert is_torchvision("CIFAR10") and is_torchvision("FashionMNIST")
+    with pytest.raises(DataConfigError, match="DATASET must name the data"):
+        DataConfig(data_path=".", dataset=" ")
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:

@@ -108,6 +108,23 @@ def test_class_with_only_unreadable_images_is_an_error(
             load_splits(tiny_cfg, cache_dir=tmp_path / "c", progress=False)
 
 
+def test_val_folder_with_only_unreadable_images_is_an_error(
+    tiny_cfg: DataConfig, tmp_path: Path
+) -> None:
+    """Not a silent fallback to holding part of train/ out, which VAL_RATIO 0 does not ask for."""
+    for image in (Path(tiny_cfg.data_path) / "val").rglob("*.jpg"):
+        image.write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    with pytest.warns(UserWarning, match="unreadable"):
+        with pytest.raises(DataError, match=r"tiny/val: the val split has no readable images"):
+            load_splits(tiny_cfg, cache_dir=tmp_path / "c", progress=False)
+
+
+def test_missing_data_folder_is_named(tmp_path: Path) -> None:
+    cfg = DataConfig(data_path=str(tmp_path / "gone"), img_size=16)
+    with pytest.raises(DataError, match=r"DATA_PATH '.*gone' is not a folder .* train/<class>/"):
+        load_splits(cfg, cache_dir=tmp_path / "c", progress=False)
+
+
 def test_single_class_is_an_error(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path / "one", classes=("bottle",))
     cfg = DataConfig(data_path=str(root), img_size=16)
