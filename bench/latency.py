@@ -1,8 +1,9 @@
 """Is latency measurable here, and is MACs a good proxy for it? Both measured in one run.
 
-1. Repeatability: one model's batch-1 latency (ONNX Runtime, one thread, median of 50 runs after
-   10 warm-up runs, space/latency.py) measured `--repeats` times in a row; printed: each value
-   and the spread (max - min) / median. Target: within 5%.
+1. Repeatability: one model's batch-1 latency (ONNX Runtime, one thread, the fastest of 5
+   medians of 50 runs after 10 warm-up runs, space/latency.py) measured `--repeats` times in a
+   row, each time exported and loaded afresh as a trial does; printed: each value and the spread
+   (max - min) / median. Target: within 5%.
 2. Proxy: architectures sampled from the architecture search space (random sampler, each at its
    sampled input size and width; or the trials of a finished study with --study-name), each with
    its MACs and its measured latency. Printed: Spearman and Kendall of MACs vs latency and of
