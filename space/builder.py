@@ -23,6 +23,10 @@ from space.model import SpaceModel
 from space.registry import MODULES, ModuleSpec
 from space.user_input import did_you_mean
 
+# Repeats of one row, after depth_multiple: a lightweight model repeats a block a few times (the
+# competition's largest is 4); a typo like 1000000 would build modules until memory runs out.
+MAX_REPEAT = 100
+
 
 @dataclasses.dataclass(frozen=True)
 class BlockSpec:
@@ -86,6 +90,9 @@ def _module_spec(row: Any, index: int, source: str) -> tuple[int, ModuleSpec, li
     repeat, name, args = row
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ModelConfigError(f"{label}: repeat must be a positive int, got {repeat!r}")
+    if repeat > MAX_REPEAT:
+        raise ModelConfigError(f"{label}: repeat must be at most {MAX_REPEAT} (a lightweight "
+                               f"model repeats a block a few times), got {repeat:,}")
     if name not in MODULES:
         hint = did_you_mean(name, MODULES, cutoff=0.5, template=" Did you mean {!r}?")
         raise ModelConfigError(f"{label}: unknown module {name!r}; known modules: "
@@ -124,6 +131,9 @@ def _bind_row(
     if problem:
         raise ModelConfigError(f"{label}: {problem}")
     repeat = max(round(repeat * depth), 1) if repeat > 1 else repeat
+    if repeat > MAX_REPEAT:
+        raise ModelConfigError(f"{label}: depth_multiple {depth} makes {repeat:,} repeats, more "
+                               f"than {MAX_REPEAT}; use a smaller depth_multiple")
     return BlockSpec(index, repeat, spec.name, args, in_chs, spec.out_chs(in_chs, args),
                      list(raw), source)
 

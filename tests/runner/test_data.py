@@ -90,6 +90,25 @@ def test_corrupt_images_skipped_with_one_warning(tiny_cfg: DataConfig, tmp_path:
         assert (len(splits.train_y), len(splits.val_y)) == (36, 18)
 
 
+def test_odd_but_valid_images_decode_to_rgb(tiny_cfg: DataConfig, tmp_path: Path) -> None:
+    """Alpha, grayscale, CMYK, palette, 16-bit and 1x1 images are all photos a user may have."""
+    folder = Path(tiny_cfg.data_path) / "train" / "can"
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, size=(30, 20, 4), dtype=np.uint8)
+    Image.fromarray(pixels, "RGBA").save(folder / "alpha.png")
+    Image.fromarray(pixels[..., 0], "L").save(folder / "gray.jpg")
+    Image.fromarray(pixels, "RGBA").convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(pixels[..., :3]).convert("P").save(folder / "palette.gif")
+    Image.fromarray(pixels[..., 0].astype(np.uint16) * 200).save(folder / "deep.png")
+    Image.new("RGB", (1, 1), (9, 9, 9)).save(folder / "dot.png")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped, nothing warned
+        splits = load_splits(tiny_cfg, cache_dir=tmp_path / "c", progress=False)
+    assert len(splits.train_y) == 36 + 6 and splits.train_x.shape[1:] == (3, 24, 24)
+    assert splits.train_x.dtype == torch.uint8
+
+
 def test_empty_class_is_an_error(tiny_cfg: DataConfig, tmp_path: Path) -> None:
     (Path(tiny_cfg.data_path) / "train" / "glass").mkdir()
     with pytest.raises(DataError, match=r"glass.*has no images"):

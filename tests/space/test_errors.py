@@ -171,6 +171,20 @@ def test_kernel_larger_than_the_image_is_refused_before_any_forward(write_yaml: 
     assert not ran
 
 
+@pytest.mark.parametrize(
+    ("cfg", "pattern"),
+    [({"backbone": [[100_000_000, "Conv", [8, 3]], *HEAD]},
+      r"backbone row 0 .*repeat must be at most 100 .*got 100,000,000"),
+     ({"depth_multiple": 1000, "backbone": [[2, "Conv", [8, 3]], *HEAD]},
+      r"depth_multiple 1000 makes 2,000 repeats")],
+)
+def test_huge_repeats_are_refused_before_building(
+    write_yaml: Writer, cfg: dict, pattern: str
+) -> None:
+    with pytest.raises(ModelConfigError, match=pattern):
+        build_model(write_yaml(cfg, "deep.yaml"))
+
+
 def test_a_failed_count_leaves_the_model_usable(write_yaml: Writer) -> None:
     model = _pooling_net(write_yaml)
     with pytest.raises(ModelConfigError):
