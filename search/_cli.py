@@ -29,6 +29,7 @@ from search.study import (
     finished_count,
     make_sampler,
     make_storage,
+    no_heartbeat_note,
     print_trial_line,
     run_study,
     run_workers,
@@ -182,6 +183,9 @@ def run_and_report(
 
     Exit code 0, 130 after Ctrl-C, 1 when a failure streak (or a worker's error) stopped it.
     """
+    note = no_heartbeat_note(storage)
+    if note and args.worker_label is None:  # once, not again from each --workers process
+        print(note)
     if args.workers > 1:
         argv = list(sys.argv[1:] if argv is None else argv)
         outcome = run_workers(study, module, argv, args.workers, args.trials)

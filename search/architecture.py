@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from collections.abc import Sequence
 
@@ -21,7 +22,7 @@ from search._cli import (
     study_parser,
 )
 from search.front import DEFAULT_RUNGS
-from search.objectives import ArchitectureObjective
+from search.objectives import COST_OBJECTIVES, ArchitectureObjective
 from search.study import open_study
 from space.search_bounds import load_architecture_bounds
 from space.user_input import exit_on_user_error, positive_float, positive_int
@@ -39,6 +40,7 @@ DEFAULT_TRAIN_FRACTION = 1.0
 # F1 can make up, and with sampled input sizes and widths the space reaches 25M+ MACs, which a
 # brief trial would spend minutes on.
 DEFAULT_MACS_MAX = 6_000_000
+OBJECTIVES = ("f1,macs", "f1,latency")
 DEFAULT_SCORE_EPOCHS = 3  # a trial's F1: mean of its last 3 epochs (objectives/_trial.py)
 
 
@@ -54,6 +56,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--latency-max", type=positive_float,
         help="batch-1 latency budget in ms on this CPU (ONNX Runtime, one thread, measured per "
         "trial in about a second); slower candidates are recorded infeasible without training")
+    add("--objectives", choices=OBJECTIVES, default=OBJECTIVES[0],
+        help="maximise F1 and minimise MACs, or batch-1 latency on this CPU in ms (measured per "
+        "trial, see --latency-max) (default: %(default)s)")  # fmt: skip
     parser.set_defaults(data=DEFAULT_DATA)
     add("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
         help="per-trial epochs (%(default)s)")
@@ -77,15 +82,21 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     if args.img_size is not None:
         bounds = dataclasses.replace(bounds, img_sizes=(args.img_size,))
     trial_budget = budget(args)
+    objective = args.objectives.split(",")[1]
     rule = stopper(args)
+    if rule is not None:
+        rule = dataclasses.replace(rule, cost_attr=COST_OBJECTIVES[objective])
 
     def make_objective() -> ArchitectureObjective:
         return ArchitectureObjective(  # each size is decoded once, when a trial first needs it
             bounds, cfg, SplitsCache(cfg), trial_budget, macs_max=args.macs_max,
-            params_max=args.params_max, latency_max=args.latency_max, stopper=rule,
+            params_max=args.params_max, latency_max=args.latency_max, objective=objective,
+            stopper=rule,
         )  # fmt: skip
 
-    return run_search(args, open_study, make_objective, MODULE, argv)
+    names = ("f1", COST_OBJECTIVES[objective])
+    open_fn = functools.partial(open_study, metric_names=names)
+    return run_search(args, open_fn, make_objective, MODULE, argv)
 
 
 if __name__ == "__main__":

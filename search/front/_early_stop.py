@@ -92,12 +92,13 @@ def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 def rung_points(
-    trials: Sequence[FrozenTrial], rung: int, exclude: int
+    trials: Sequence[FrozenTrial], rung: int, exclude: int, cost_attr: str = "macs"
 ) -> list[tuple[float, float]]:
-    """(F1 at epoch `rung`, MACs) of trial `exclude`'s peers whose history reaches the rung."""
+    """(F1 at epoch `rung`, cost) of trial `exclude`'s peers whose history reaches the rung; the
+    cost is the user attr `cost_attr` (MACs, or "latency_ms" in a latency study)."""
     points = []
     for peer in trials:
-        history, macs = peer.user_attrs.get("f1_history"), peer.user_attrs.get("macs")
+        history, macs = peer.user_attrs.get("f1_history"), peer.user_attrs.get(cost_attr)
         if peer.number == exclude or peer.state not in PEER_STATES or macs is None:
             continue
         if not history or len(history) < rung:
@@ -117,11 +118,13 @@ class ParetoStopper:
         worst_fraction: share of the points at a rung, ranked by non-dominated sorting, that
             may be stopped: 1 - 1/eta for successive halving's reduction factor eta (0.5 halves).
         min_peers: fewest peers at a rung before anything is stopped there.
+        cost_attr: the user attr holding the study's second objective ("macs", "latency_ms").
     """
 
     rungs: tuple[int, ...] = DEFAULT_RUNGS
     worst_fraction: float = DEFAULT_WORST_FRACTION
     min_peers: int = DEFAULT_MIN_PEERS
+    cost_attr: str = "macs"
 
     def __post_init__(self) -> None:
         rungs = tuple(self.rungs)
@@ -138,7 +141,7 @@ class ParetoStopper:
         object.__setattr__(self, "rungs", rungs)
 
     def should_stop(
-        self, study: optuna.Study, trial: optuna.Trial, epoch: int, f1: float, macs: int
+        self, study: optuna.Study, trial: optuna.Trial, epoch: int, f1: float, macs: float
     ) -> bool:
         """The contract's per-epoch check; a stopped trial gets "pruned_at_epoch" and
         "pruned_reason" attrs, and the caller raises optuna.TrialPruned."""
@@ -152,12 +155,12 @@ class ParetoStopper:
         return decision.stop
 
     def decide(
-        self, trials: Sequence[FrozenTrial], number: int, epoch: int, f1: float, macs: int
+        self, trials: Sequence[FrozenTrial], number: int, epoch: int, f1: float, macs: float
     ) -> StopDecision:
         """The rule itself, on trials already read: trial `number` scored `f1` at `epoch`."""
         if epoch not in self.rungs:
             return StopDecision(False, f"epoch {epoch} is not a rung {self.rungs}")
-        peers = rung_points(trials, epoch, exclude=number)
+        peers = rung_points(trials, epoch, exclude=number, cost_attr=self.cost_attr)
         if len(peers) < self.min_peers:
             return StopDecision(False, f"{len(peers)} peers at rung {epoch} < {self.min_peers}")
         own = (float(f1), float(macs))
@@ -165,8 +168,9 @@ class ParetoStopper:
         ranks = front_ranks([own, *peers])
         better = sum(r < ranks[0] for r in ranks)
         keep = math.ceil(round((1.0 - self.worst_fraction) * len(ranks), 9))
+        cost = f"{int(macs):,} MACs" if self.cost_attr == "macs" else f"{macs:g} {self.cost_attr}"
         where = (
-            f"rung {epoch}: F1 {own[0]:.4f} at {int(macs):,} MACs is in front {ranks[0] + 1}, "
+            f"rung {epoch}: F1 {own[0]:.4f} at {cost} is in front {ranks[0] + 1}, "
             f"dominated by {beaten_by} of {len(peers)} peers, {better} of {len(ranks)} trials "
             f"in better fronts (keeping {keep})"
         )

@@ -1,6 +1,6 @@
 """What a trial computes: the architecture and recipe objectives and the pipeline they share."""
 
-from search.objectives._architecture import ArchitectureObjective
+from search.objectives._architecture import COST_OBJECTIVES, ArchitectureObjective
 from search.objectives._hyper import OBJECTIVES, HyperObjective
 from search.objectives._trial import (
     TRIAL_ERRORS,
@@ -12,6 +12,7 @@ from search.objectives._trial import (
 )
 
 __all__ = [
+    "COST_OBJECTIVES",
     "OBJECTIVES",
     "TRIAL_ERRORS",
     "ArchitectureObjective",

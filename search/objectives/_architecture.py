@@ -29,6 +29,8 @@ from space.search_bounds import ArchitectureBounds
 MACS_CONSTRAINT = "macs_budget"
 PARAMS_CONSTRAINT = "params_budget"
 LATENCY_CONSTRAINT = "latency_budget"
+# The second objective beside F1 -> the user attr (and metric name) holding it.
+COST_OBJECTIVES = {"macs": "macs", "latency": "latency_ms"}
 
 
 @dataclasses.dataclass
@@ -44,14 +46,20 @@ class ArchitectureObjective:
     budget: TrialBudget
     macs_max: int | None = None
     params_max: int | None = None
-    latency_max: float | None = None  # ms; measured (space/latency.py) only when set
+    latency_max: float | None = None  # ms; measured (space/latency.py) only when needed
+    objective: str = "macs"  # the second objective: "macs" or "latency" (ms)
     stopper: Stopper | None = None
 
-    def __call__(self, trial: optuna.Trial) -> tuple[float, int]:
+    def __post_init__(self) -> None:
+        if self.objective not in COST_OBJECTIVES:
+            raise ValueError(f"objective must be one of {list(COST_OBJECTIVES)}, "
+                             f"got {self.objective!r}")  # fmt: skip
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         with recording_failures(trial):
             return self._evaluate(trial)
 
-    def _evaluate(self, trial: optuna.Trial) -> tuple[float, int]:
+    def _evaluate(self, trial: optuna.Trial) -> tuple[float, float]:
         cfg = dataclasses.replace(
             self.cfg, img_size=suggest_img_size(trial, self.bounds, self.cfg.img_size)
         )
@@ -60,17 +68,19 @@ class ArchitectureObjective:
         config = suggest_model_config(trial, self.bounds, num_classes, img_size=cfg.img_size)
         model, macs = build_and_cost(trial, config, cfg, self.budget, num_classes)
         latency = self._latency(trial, model, cfg.img_size)
+        cost = latency if self.objective == "latency" and latency is not None else macs
         if not self._within_budgets(trial, macs, sum(p.numel() for p in model.parameters()),
                                     latency):  # fmt: skip
-            return 0.0, macs
-        reporter = EpochReporter(trial, macs, self.stopper)
+            return 0.0, cost
+        reporter = EpochReporter(trial, cost, self.stopper)
         return reuse_or_train(  # type: ignore[return-value]
-            trial, model, splits, cfg, self.budget, reporter, lambda f1: (f1, macs)
+            trial, model, splits, cfg, self.budget, reporter, lambda f1: (f1, cost)
         )
 
     def _latency(self, trial: optuna.Trial, model: torch.nn.Module, img_size: int) -> float | None:
-        """Batch-1 ONNX Runtime latency in ms (about a second), only under a latency budget."""
-        if self.latency_max is None:
+        """Batch-1 ONNX Runtime latency in ms (about a second), only when it is the objective
+        or under a budget."""
+        if self.latency_max is None and self.objective != "latency":
             return None
         latency = round(onnx_latency_ms(model, img_size), 4)
         trial.set_user_attr("latency_ms", latency)
@@ -86,10 +96,12 @@ class ArchitectureObjective:
                    (PARAMS_CONSTRAINT, "params", params, self.params_max, "--params-max", ","),
                    (LATENCY_CONSTRAINT, "latency ms", latency, self.latency_max, "--latency-max",
                     ".3f"))  # fmt: skip
+        already = trial.constraints  # a retry of a dead worker's trial carries its original's
         for name, what, value, budget, flag, fmt in budgets:
             if budget is None or value is None:
                 continue
-            trial.set_constraint(name, float(value - budget))
+            if name not in already:
+                trial.set_constraint(name, float(value - budget))
             if value > budget:
                 over.append(f"{what} {value:{fmt}} > {flag} {budget:{fmt}}")
         if over:

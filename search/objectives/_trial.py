@@ -72,7 +72,7 @@ class Stopper(Protocol):
     """Anything with ParetoStopper's should_stop (search/front/_early_stop.py)."""
 
     def should_stop(
-        self, study: optuna.Study, trial: optuna.Trial, epoch: int, f1: float, macs: int
+        self, study: optuna.Study, trial: optuna.Trial, epoch: int, f1: float, macs: float
     ) -> bool: ...
 
 
@@ -85,7 +85,7 @@ class EpochReporter:
     """
 
     trial: optuna.Trial
-    macs: int
+    macs: float  # the study's second objective: MACs, or latency in ms
     stopper: Stopper | None = None
     report: Callable[[float], float] | None = None
     history: list[float] = dataclasses.field(default_factory=list)

@@ -10,6 +10,7 @@ from search.study._storage import (
     creation_lock,
     default_url,
     make_storage,
+    no_heartbeat_note,
     single_writer,
     sqlite_file,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "finished_count",
     "make_sampler",
     "make_storage",
+    "no_heartbeat_note",
     "open_existing_study",
     "open_study",
     "print_trial_line",

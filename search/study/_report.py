@@ -12,16 +12,21 @@ from search.study._study import finished_count
 
 
 def front_table(study: optuna.Study) -> list[str]:
-    """The feasible Pareto front as aligned text rows (multi-objective: F1 and MACs)."""
+    """The feasible Pareto front as aligned text rows: F1, MACs, params (latency when measured),
+    score."""
     front = pareto_front(study)
     if not front:
         return ["no feasible finished trial yet"]
-    rows = [f"{'trial':>6} {'F1':>6} {'MACs':>12} {'params':>10} {'score':>7}"]
+    timed = any("latency_ms" in t.user_attrs for t in front)
+    latency_head = f" {'latency':>9}" if timed else ""
+    rows = [f"{'trial':>6} {'F1':>6} {'MACs':>12} {'params':>10}{latency_head} {'score':>7}"]
     for trial in front:
         attrs = trial.user_attrs
         f1 = trial_f1(trial)
         score = competition_score(attrs["macs"], f1)
         cost = f"{attrs['macs']:>12,} {attrs['params']:>10,}"
+        if timed:
+            cost += f" {attrs['latency_ms']:>6.2f} ms" if "latency_ms" in attrs else f" {'-':>9}"
         rows.append(f"{trial.number:>6} {f1:>6.3f} {cost} {score:>7.3f}")
     return rows
 

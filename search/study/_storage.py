@@ -3,7 +3,7 @@
 - RDB URLs (sqlite:///, postgresql://, mysql://) get heartbeats: a trial whose worker died
   (SIGKILL, a lost machine) is failed once its heartbeat is older than the grace period, and
   Optuna's RetryHeartbeatStaleTrialCallback re-queues it with the same parameters; the next live
-  worker of the study to start a trial runs it.
+  worker of the study to start a trial runs it (one that finds the study full waits for it).
 - SQLite serves one writing process. A second process on the same file is refused at start with
   what to use instead (a lock file beside the database), never "database is locked" mid-study.
 - A path ending in `.journal` is Optuna's JournalStorage on a file: several processes on one
@@ -29,6 +29,7 @@ from space.user_input import did_you_mean
 
 JOURNAL_SUFFIX = ".journal"
 DEFAULT_HEARTBEAT = 60  # seconds; a dead worker's trial is retried after twice that
+GRACE_HEARTBEATS = 2  # a trial silent for this many heartbeats is stale (its worker died)
 MAX_RETRY = 3  # a trial whose workers keep dying is not re-queued forever
 _CREATE_LOCK_KEY = 0x6C6E6173  # any fixed 64-bit key: "lnas"
 STORAGE_HELP = "Optuna storage URL or journal file (default: sqlite:///studies/<study-name>.db)"
@@ -78,6 +79,18 @@ def check_workers(spec: str, workers: int) -> None:
         )
 
 
+def no_heartbeat_note(spec: str) -> str | None:
+    """For a journal file, what a killed worker leaves behind there and what to use instead;
+    None for storages with heartbeats. Said when a run starts, not found out at the end."""
+    if not is_journal(spec):
+        return None
+    return (
+        f"note: {spec} is a journal file, which has no heartbeats: the trial of a worker that is "
+        "killed stays RUNNING there and is not retried; for that, use a database URL "
+        "(--storage postgresql://USER@HOST/DB) with --heartbeat"
+    )
+
+
 def make_storage(
     spec: str, heartbeat: int | None = DEFAULT_HEARTBEAT
 ) -> optuna.storages.BaseStorage:
@@ -104,7 +117,7 @@ def make_storage(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
             return optuna.storages.RDBStorage(
-                spec, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                spec, heartbeat_interval=heartbeat, grace_period=GRACE_HEARTBEATS * heartbeat,
                 heartbeat_stale_trial_callback=retry,
             )  # fmt: skip
 

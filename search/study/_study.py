@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from search.study._stale import wait_for_other_workers
 from search.study._storage import (
     StorageError,
     default_url,
@@ -77,7 +78,12 @@ def open_study(
             f"study {study_name!r} in {storage} optimises {have}, not {list(directions)}; "
             "pick another --study-name"
         )
-    if study.metric_names != list(metric_names):
+    if study.metric_names is not None and study.metric_names != list(metric_names):
+        raise StorageError(
+            f"study {study_name!r} in {storage} optimises {study.metric_names}, not "
+            f"{list(metric_names)}; pick another --study-name"
+        )
+    if study.metric_names is None:
         with warnings.catch_warnings():  # experimental since 3.2 and still the only way
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(metric_names))
@@ -114,7 +120,9 @@ class StopRule:
     """Study callback: stop this worker when the study is full, or after a run of failures.
 
     "Full" counts every worker's finished trials, so workers sharing a storage stop together,
-    past the count by at most the trials still in flight; queued retries are run first.
+    past the count by at most the trials still in flight; queued retries are run first. A full
+    study with other workers' trials still running is left only once they finish or go stale
+    (their retries run here), so a killed worker's trial does not stay RUNNING.
     """
 
     trials: int
@@ -133,11 +141,17 @@ class StopRule:
                 "trials are kept"
             )
             study.stop()
-        elif self.full(study):
+        elif self.full_for_good(study):
             study.stop()
 
     def full(self, study: optuna.Study) -> bool:
         return finished_count(study) >= self.trials and waiting_count(study) == 0
+
+    def full_for_good(self, study: optuna.Study) -> bool:
+        """Full, and still full once other workers' running trials have finished or gone stale
+        (a stale one is re-queued, so the study is no longer full: its retry is run here)."""
+        wait_for_other_workers(study, self.full)
+        return self.full(study)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,13 +195,13 @@ def run_study(
     """Run until the study holds `trials` finished trials, the timeout, Ctrl-C or a failure streak.
 
     Ctrl-C ends the running trial, which Optuna records as failed (marked interrupted, so it
-    does not count); finished trials stay.
+    does not count), or the wait for other workers' trials; finished trials stay.
     """
     rule = StopRule(trials, max_failures)
-    if rule.full(study):
-        return RunOutcome()
     try:
         with _sigint_ends_the_trial():
+            if rule.full_for_good(study):
+                return RunOutcome()
             study.optimize(
                 objective, timeout=timeout, catch=catch, callbacks=[*callbacks, rule],
                 show_progress_bar=False, gc_after_trial=True,

@@ -17,11 +17,12 @@ from runner.data import Splits
 from runner.fit import TrainingDiverged
 from runner.splits_cache import SplitsCache
 from runner.state import EpochStats, FitResult
-from search.front import FrontFilter, front_entries, pareto_front
+from search.front import FrontFilter, ParetoStopper, front_entries, pareto_front
 from search.objectives import TRIAL_ERRORS, ArchitectureObjective, TrialBudget, trial_score
 from search.objectives._trial import build_and_cost
 from search.study import (
     RunOutcome,
+    StorageError,
     default_storage,
     finished_count,
     open_study,
@@ -133,6 +134,28 @@ def test_latency_max_measures_each_candidate_and_refuses_slow_ones(
     run_study(roomy, _objective(fake_cfg, fake_splits, latency_max=1e4), trials=2,
               timeout=None, catch=())  # fmt: skip
     assert len(fake.calls) == 2 and all(t.constraints["latency_budget"] < 0 for t in roomy.trials)
+
+
+def test_latency_objective_is_the_second_value_and_what_early_stopping_compares(
+    fake_fit: Callable, fake_cfg, fake_splits, tmp_path: Path
+) -> None:
+    fake_fit()
+    url = f"sqlite:///{tmp_path / 'lat.db'}"
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    study = open_study("lat", url, sampler, metric_names=("f1", "latency_ms"))
+    run_study(study, _objective(fake_cfg, fake_splits, objective="latency"), trials=2,
+              timeout=None, catch=())  # fmt: skip
+    for trial in study.trials:
+        assert trial.values[1] == trial.user_attrs["latency_ms"] > 0 and "macs" in trial.user_attrs
+    stopper = ParetoStopper(rungs=(1,), min_peers=1, cost_attr="latency_ms")
+    slow = max(t.user_attrs["latency_ms"] for t in study.trials) * 2
+    decision = stopper.decide(study.trials, number=99, epoch=1, f1=0.0, macs=slow)
+    assert decision.stop and f"at {slow:g} latency_ms" in decision.reason
+    mismatch = r"optimises \['f1', 'latency_ms'\], not \['f1', 'macs'\]"
+    with pytest.raises(StorageError, match=mismatch):
+        open_study("lat", url, sampler)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        _objective(fake_cfg, fake_splits, objective="watts")
 
 
 def test_failing_trial_stores_its_reason_and_the_study_goes_on(
