@@ -2,8 +2,9 @@
 
 1. Repeatability: one model's batch-1 latency (ONNX Runtime, one thread, the fastest of 5
    medians of 50 runs after 10 warm-up runs, space/latency.py) measured `--repeats` times in a
-   row, each time exported and loaded afresh as a trial does; printed: each value and the spread
-   (max - min) / median. Target: within 5%.
+   row, each time exported and loaded afresh as a trial does; then its ratio to a reference model
+   (shufflenet_v2_x0_5) timed run by run in turn with it. Printed: the values and the ratios,
+   each with its spread (max - min) / median. Target: within 5%.
 2. Proxy: architectures sampled from the architecture search space (random sampler, each at its
    sampled input size and width; or the trials of a finished study with --study-name), each with
    its MACs and its measured latency. Printed: Spearman and Kendall of MACs vs latency and of
@@ -20,10 +21,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import optuna
 import torch
 import yaml
@@ -34,23 +37,55 @@ sys.path.insert(0, str(ROOT))
 from search.front import kendall, spearman  # noqa: E402
 from search.study import default_url, open_existing_study  # noqa: E402
 from space import MODULES, build_model, count_cost  # noqa: E402
-from space.latency import onnx_latency_ms  # noqa: E402
+from space.latency import onnx_bytes, onnx_latency_ms  # noqa: E402
 from space.search import suggest_img_size, suggest_model_config  # noqa: E402
 from space.search_bounds import load_architecture_bounds  # noqa: E402
 
 SPACE = ROOT / "configs" / "search" / "architecture.yaml"
+REFERENCE = ROOT / "configs" / "model" / "shufflenet_v2_x0_5.yaml"
 NUM_CLASSES = 6
 
 
-def repeatability(model_yaml: Path, img_size: int, repeats: int) -> list[str]:
-    """One model measured `repeats` times: each median and the spread of the medians."""
-    model = build_model(model_yaml, num_classes=NUM_CLASSES)
-    values = [onnx_latency_ms(model, img_size) for _ in range(repeats)]
+def _spread(values: Sequence[float]) -> str:
     spread = (max(values) - min(values)) / statistics.median(values)
     verdict = "within" if spread <= 0.05 else "OVER"
+    return f"spread (max - min) / median {100 * spread:.1f}% ({verdict} the 5% target)"
+
+
+def repeatability(model_yaml: Path, img_size: int, repeats: int) -> list[str]:
+    """One model measured `repeats` times as space/latency.py does (exported and loaded afresh
+    each time, as a trial does): the values and their spread. Then the same model timed run by
+    run in turn with a reference model (shufflenet_v2_x0_5): the ratios of their medians and
+    their spread, which a machine whose speed drifts moves alike."""
+    model = build_model(model_yaml, num_classes=NUM_CLASSES)
+    values = [onnx_latency_ms(model, img_size) for _ in range(repeats)]
+    reference = build_model(REFERENCE, num_classes=NUM_CLASSES)
+    ratios = [_paired_ratio(model, reference, img_size) for _ in range(repeats)]
     return [f"{model_yaml.name} at {img_size} px, {repeats} measurements (ms): "
-            + " ".join(f"{v:.3f}" for v in values),
-            f"spread (max - min) / median: {100 * spread:.1f}% ({verdict} the 5% target)"]
+            + " ".join(f"{v:.3f}" for v in values) + f"; {_spread(values)}",
+            f"the same / {REFERENCE.name}, their runs in turn: "
+            + " ".join(f"{r:.3f}" for r in ratios) + f"; {_spread(ratios)}"]
+
+
+def _paired_ratio(model: torch.nn.Module, reference: torch.nn.Module, img_size: int,
+                  runs: int = 200) -> float:  # fmt: skip
+    """Median latency of `model` over that of `reference`, their runs alternating."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    sessions = [ort.InferenceSession(onnx_bytes(net, img_size), options,
+                                     providers=["CPUExecutionProvider"])
+                for net in (model, reference)]  # fmt: skip
+    feed = {"images": np.zeros((1, 3, img_size, img_size), np.float32)}
+    times: list[list[float]] = [[], []]
+    for i in range(runs + 10):
+        for session, out in zip(sessions, times, strict=True):
+            start = time.perf_counter()
+            session.run(None, feed)
+            if i >= 10:  # warm-up
+                out.append(time.perf_counter() - start)
+    return statistics.median(times[0]) / statistics.median(times[1])
 
 
 def sampled_models(samples: int, seed: int) -> list[tuple[dict, int]]:
