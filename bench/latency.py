@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from search.front import kendall, spearman  # noqa: E402
 from search.study import default_url, open_existing_study  # noqa: E402
 from space import MODULES, build_model, count_cost  # noqa: E402
-from space.latency import onnx_bytes, onnx_latency_ms  # noqa: E402
+from space.latency import onnx_bytes, onnx_latency_ms, onnx_session  # noqa: E402
 from space.search import suggest_img_size, suggest_model_config  # noqa: E402
 from space.search_bounds import load_architecture_bounds  # noqa: E402
 
@@ -70,13 +70,7 @@ def repeatability(model_yaml: Path, img_size: int, repeats: int) -> list[str]:
 def _paired_ratio(model: torch.nn.Module, reference: torch.nn.Module, img_size: int,
                   runs: int = 200) -> float:  # fmt: skip
     """Median latency of `model` over that of `reference`, their runs alternating."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    sessions = [ort.InferenceSession(onnx_bytes(net, img_size), options,
-                                     providers=["CPUExecutionProvider"])
-                for net in (model, reference)]  # fmt: skip
+    sessions = [onnx_session(onnx_bytes(net, img_size), threads=1) for net in (model, reference)]
     feed = {"images": np.zeros((1, 3, img_size, img_size), np.float32)}
     times: list[list[float]] = [[], []]
     for i in range(runs + 10):

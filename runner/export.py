@@ -18,18 +18,17 @@ import torch
 
 from runner.augment import normalize
 from runner.data import load_splits
-from runner.fit import predict, stratified_subset
+from runner.fit import stratified_subset
 from runner.metrics import macro_f1
 from runner.onnx_model import (
     INPUT,
     export_onnx,
     onnx_logits,
-    onnx_session,
     quantize_int8,
     torch_threads,
 )
 from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
-from space.latency import median_ms
+from space.latency import median_ms, onnx_session
 from space.user_input import exit_on_user_error, positive_int
 
 F1_TOLERANCE = 0.005  # float ONNX vs PyTorch; more means the export changed the model
@@ -68,13 +67,10 @@ def _export(args: argparse.Namespace) -> int:
     splits = load_splits(cfg, cache_dir=args.cache_dir)
     if splits.classes != classes:
         raise RunError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")
-    cpu = torch.device("cpu")
-    with torch.no_grad():
-        reference = torch.cat([model(normalize(c)) for c in splits.val_x.split(256)])
+    with torch.no_grad():  # PyTorch's logits: its F1 and what each ONNX file is compared with
+        reference = torch.cat([model(normalize(c)).flatten(1) for c in splits.val_x.split(256)])
     labels, k = splits.val_y, len(classes)
-    rows: dict[str, dict[str, Any]] = {
-        "pytorch": {"f1": macro_f1(labels, predict(model, splits.val_x, cpu), k)}
-    }
+    rows: dict[str, dict[str, Any]] = {"pytorch": {"f1": macro_f1(labels, reference.argmax(1), k)}}
     float_path = run.path / "model.onnx"
     export_onnx(model, cfg.img_size, float_path, classes)
     rows["onnx"] = _check(float_path, splits.val_x, reference, labels, k)

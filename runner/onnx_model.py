@@ -1,4 +1,4 @@
-"""A trained model as ONNX: export, ONNX Runtime sessions, prediction, int8 quantization.
+"""A trained model as ONNX: export, prediction through ONNX Runtime, int8 quantization.
 
 The robot runs the model with ONNX Runtime on a small CPU, so what we ship is model.onnx (and an
 int8 copy) with the preprocessing written into its metadata: float32 N x 3 x S x S, RGB, padded to
@@ -46,18 +46,6 @@ def export_onnx(model: nn.Module, img_size: int, target: Path, classes: list[str
     onnx.save(proto, str(target))
 
 
-def onnx_session(path: Path, threads: int | None = None) -> object:
-    """An ONNX Runtime CPU session; `threads` pins intra- and inter-op threads (1 for latency)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: its warnings are about graph rewrites
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def onnx_logits(session: object, images: torch.Tensor) -> torch.Tensor:
     """Logits of uint8 [N, 3, S, S] images through the session, normalised as in training."""
     out = [
@@ -103,7 +91,7 @@ def quantize_int8(source: Path, target: Path, calibration: torch.Tensor) -> None
                   if n.op_type in ("Conv", "Gemm", "MatMul")]  # fmt: skip
         with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its stages
             quantize_static(
-                    str(prepared), str(target), Images(), quant_format=QuantFormat.QDQ,
+                str(prepared), str(target), Images(), quant_format=QuantFormat.QDQ,
                 per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                 calibrate_method=CalibrationMethod.Percentile,
                 nodes_to_exclude=layers[:1] + layers[-1:],

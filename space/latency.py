@@ -15,10 +15,12 @@ biased, 0.47-0.58 ms).
 from __future__ import annotations
 
 import io
+import os
 import statistics
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,21 +62,30 @@ def onnx_bytes(model: nn.Module, img_size: int) -> bytes:
     return buffer.getvalue()
 
 
+def onnx_session(model: bytes | str | os.PathLike[str], threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session of an ONNX file or in-memory graph; `threads` pins its intra-
+    and inter-op threads (1 for latency). Only errors are logged: its warnings are about graph
+    rewrites."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    source = model if isinstance(model, bytes) else os.fspath(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
 def onnx_latency_ms(
     model: nn.Module, img_size: int, *, repeats: int = DEFAULT_REPEATS,
     blocks: int = DEFAULT_BLOCKS,
 ) -> float:  # fmt: skip
     """Batch-1 latency in ms of `model` in ONNX Runtime on one CPU thread: the smallest median
     of `blocks` blocks of `repeats` runs, after a warm-up."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(onnx_bytes(model, img_size), options,
-                                   providers=["CPUExecutionProvider"])  # fmt: skip
-    feed = {"images": torch.zeros(1, 3, img_size, img_size).numpy()}
+    session = onnx_session(onnx_bytes(model, img_size), threads=1)
+    channels = getattr(model, "input_channel", 3)
+    feed = {"images": torch.zeros(1, channels, img_size, img_size).numpy()}
     for _ in range(DEFAULT_WARMUP):
         session.run(None, feed)
     blocks_ms = [median_ms(lambda: session.run(None, feed), warmup=0, repeats=repeats)

@@ -66,11 +66,10 @@ class ArchitectureObjective:
         splits = self.data.get(cfg.img_size)
         num_classes = len(splits.classes)
         config = suggest_model_config(trial, self.bounds, num_classes, img_size=cfg.img_size)
-        model, macs = build_and_cost(trial, config, cfg, self.budget, num_classes)
+        model, counted = build_and_cost(trial, config, cfg, self.budget, num_classes)
         latency = self._latency(trial, model, cfg.img_size)
-        cost = latency if self.objective == "latency" and latency is not None else macs
-        if not self._within_budgets(trial, macs, sum(p.numel() for p in model.parameters()),
-                                    latency):  # fmt: skip
+        cost = latency if self.objective == "latency" and latency is not None else counted.macs
+        if not self._within_budgets(trial, counted.macs, counted.params, latency):
             return 0.0, cost
         reporter = EpochReporter(trial, cost, self.stopper)
         return reuse_or_train(  # type: ignore[return-value]

@@ -55,7 +55,8 @@ class HyperObjective:
         keys = suggest_hyper(trial, self.bounds)
         cfg = dataclasses.replace(self.cfg, **{key.lower(): value for key, value in keys.items()})
         splits = self.data.get(cfg.img_size)
-        model, macs = build_and_cost(trial, self.model_path, cfg, self.budget, len(splits.classes))
+        model, cost = build_and_cost(trial, self.model_path, cfg, self.budget, len(splits.classes))
+        macs = cost.macs
         values = functools.partial(self._values, trial, macs)
         return reuse_or_train(
             trial, model, splits, cfg, self.budget, self._reporter(trial, macs), values

@@ -26,7 +26,7 @@ from runner.data import Splits
 from runner.fit import FitOptions, fit
 from runner.state import EpochStats, FitResult
 from search.study import INTERRUPTED
-from space import SpaceModel, build_model, count_cost
+from space import Cost, SpaceModel, build_model, count_cost
 
 VERSIONED = ("litenas", "torch", "torchvision", "optuna", "numpy", "pillow")
 RECIPE_ATTRS = ("model_yaml", "data_config", "budget")
@@ -109,17 +109,17 @@ def build_and_cost(
     cfg: DataConfig,
     budget: TrialBudget,
     num_classes: int,
-) -> tuple[SpaceModel, int]:
+) -> tuple[SpaceModel, Cost]:
     """The first half of every objective: record the setup, build the model and count its cost
     before anything else (a feature map that collapses at IMG_SIZE is a ModelConfigError naming
-    the row, not torch's RuntimeError), then store its YAML. Returns the model and its MACs."""
+    the row, not torch's RuntimeError), then store its YAML. Returns the model and its cost."""
     describe_setup(trial, cfg, budget)
     model = build_model(model_cfg, num_classes=num_classes, seed=cfg.seed)
     cost = count_cost(model, cfg.img_size)
     trial.set_user_attr("macs", int(cost.macs))
     trial.set_user_attr("params", int(cost.params))
     trial.set_user_attr("model_yaml", model.to_yaml(cfg.img_size))
-    return model, int(cost.macs)
+    return model, cost
 
 
 def reuse_or_train(

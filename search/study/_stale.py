@@ -38,23 +38,21 @@ def wait_for_other_workers(study: optuna.Study, full: Callable[[optuna.Study], b
     poll = min(POLL_SECONDS, interval)
     # A trial already dead is stale and seen by then (+1 s: SQLite keeps heartbeats to the second).
     limit = GRACE_HEARTBEATS * interval + 2 * poll + 1
-    running = _running_after_stale_check(study)
-    if not full(study):  # one had gone stale already
-        tqdm.write(_retry_text(study))
-        return
-    if not running:
-        return
-    tqdm.write(f"study full; waiting up to {limit:.0f} s for {_running_text(running)} to finish "
-               "or go stale")  # fmt: skip
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        time.sleep(poll)
+    deadline = None
+    while True:
         running = _running_after_stale_check(study)
-        if not full(study):
+        if not full(study):  # one went stale: its retry is queued
             tqdm.write(_retry_text(study))
             return
         if not running:
             return
+        if deadline is None:
+            tqdm.write(f"study full; waiting up to {limit:.0f} s for {_running_text(running)} "
+                       "to finish or go stale")  # fmt: skip
+            deadline = time.monotonic() + limit
+        elif time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
     whose = "its worker records it" if len(running) == 1 else "their workers record them"
     tqdm.write(f"stopped waiting after {limit:.0f} s: {_numbers(running)} still running with a "
                f"live heartbeat; {whose} when done")  # fmt: skip

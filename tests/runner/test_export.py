@@ -13,8 +13,9 @@ import torch
 from runner import export
 from runner.augment import normalize
 from runner.data import load_splits
-from runner.onnx_model import onnx_logits, onnx_session
+from runner.onnx_model import onnx_logits
 from runner.rundir import RunDir, load_trained_model
+from space.latency import onnx_session
 from tests.runner.conftest import train_tiny_run
 
 
