@@ -10,17 +10,27 @@
    its MACs and its measured latency. Printed: Spearman and Kendall of MACs vs latency and of
    params vs latency over all of them, then per dominant block type (the block with most rows)
    the median microseconds per MMAC, which says for which blocks MACs under- or over-states the
-   time the robot waits.
+   time the robot waits. Also the median time one measurement takes (export, session, runs),
+   the price a trial pays for it.
+3. Study time (--study-trials N): the same study (data, seed, trials, epochs) with
+   --objectives f1,macs and with --objectives f1,latency, run side by side as two processes of
+   one thread each so the machine's drift hits both alike. Printed: each wall time, their
+   ratio (target: within 15%), and how many trials each trained, stopped early or skipped,
+   which says whether a difference is the measurement or the models each objective chose.
 
     python bench/latency.py [--model M.yaml --img-size 64] [--repeats 10] [--samples 60]
     python bench/latency.py --study-name architecture [--storage URL]
+    python bench/latency.py --samples 0 --repeats 0 --study-trials 100
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -112,16 +122,19 @@ def dominant_block(config: dict) -> str:
 
 def proxy(models: Sequence[tuple[dict, int]]) -> list[str]:
     """Rank correlation of MACs (and params) with measured latency, overall and per block."""
-    macs, params, latency, blocks = [], [], [], []
+    macs, params, latency, blocks, seconds = [], [], [], [], []
     for config, size in models:
         model = build_model(config)
         cost = count_cost(model, size)
         macs.append(cost.macs)
         params.append(cost.params)
+        start = time.perf_counter()
         latency.append(onnx_latency_ms(model, size))
+        seconds.append(time.perf_counter() - start)
         blocks.append(dominant_block(config))
     lines = [f"{len(models)} models: MACs {min(macs) / 1e6:.2f}M-{max(macs) / 1e6:.2f}M, latency "
-             f"{min(latency):.3f}-{max(latency):.3f} ms",
+             f"{min(latency):.3f}-{max(latency):.3f} ms; one measurement (export, session, "
+             f"runs) takes {statistics.median(seconds):.2f} s (median; max {max(seconds):.2f} s)",
              f"MACs vs latency:   Spearman {spearman(macs, latency):+.3f}  "
              f"Kendall {kendall(macs, latency):+.3f}",
              f"params vs latency: Spearman {spearman(params, latency):+.3f}  "
@@ -138,6 +151,48 @@ def proxy(models: Sequence[tuple[dict, int]]) -> list[str]:
     return lines
 
 
+def study_time(trials: int, seed: int) -> list[str]:
+    """The default study with each second objective, side by side, one thread each: wall times,
+    their ratio and what each study did with its trials."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        runs = {}
+        for objective in ("macs", "latency"):
+            storage = f"sqlite:///{Path(tmp) / objective}.db"
+            command = [sys.executable, "-m", "search.architecture", "--study-name", objective,
+                       "--storage", storage, "--trials", str(trials), "--seed", str(seed),
+                       "--objectives", f"f1,{objective}"]  # fmt: skip
+            log = open(Path(tmp) / f"{objective}.log", "w")  # noqa: SIM115 (closed below)
+            runs[objective] = (subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
+                                                stderr=subprocess.STDOUT), log, storage,
+                               time.perf_counter())  # fmt: skip
+        lines, seconds = [], {}
+        for objective, (process, log, storage, start) in runs.items():
+            if process.wait() != 0:
+                log.close()
+                raise SystemExit(f"the {objective} study failed:\n"
+                                 + (Path(tmp) / f"{objective}.log").read_text()[-2000:])
+            seconds[objective] = time.perf_counter() - start
+            log.close()
+            states = Counter(_trial_outcome(t) for t in
+                             optuna.load_study(study_name=objective, storage=storage).trials)
+            lines.append(f"--objectives f1,{objective:<8} {seconds[objective]:7.0f} s  "
+                         + ", ".join(f"{n} {what}" for what, n in sorted(states.items())))
+    ratio = seconds["latency"] / seconds["macs"]
+    verdict = "within" if abs(ratio - 1) <= 0.15 else "OVER"
+    lines.append(f"latency study / MACs study: x{ratio:.2f} ({verdict} the 15% target); "
+                 f"{trials} trials each, side by side, one thread each")
+    return lines
+
+
+def _trial_outcome(trial: optuna.trial.FrozenTrial) -> str:
+    if "infeasible" in trial.user_attrs:
+        return "over budget"
+    if trial.state == optuna.trial.TrialState.PRUNED:
+        return "stopped early"
+    return "trained" if trial.state == optuna.trial.TrialState.COMPLETE else trial.state.name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path,
@@ -148,13 +203,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--study-name", help="use this study's trials instead of space draws")
     parser.add_argument("--storage", help="the study's storage URL")
+    parser.add_argument("--study-trials", type=int, default=0,
+                        help="also time a MACs and a latency study of this many trials")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print("\n".join(repeatability(args.model, args.img_size, args.repeats)))
+    if args.repeats:
+        print("\n".join(repeatability(args.model, args.img_size, args.repeats)))
     models = (study_models(args.study_name, args.storage) if args.study_name
               else sampled_models(args.samples, args.seed))  # fmt: skip
-    print("\n".join(proxy(models)))
+    if models:
+        print("\n".join(proxy(models)))
+    if args.study_trials:
+        print("\n".join(study_time(args.study_trials, args.seed)))
     return 0
 
 

@@ -2,10 +2,12 @@
 
 Structured channel pruning (torch-pruning) or Tucker decomposition (tensorly) shrinks the run's
 best weights until counted MACs are at or under --macs-target; fine-tuning then trains the
-result with the run's own recipe (EPOCHS and INIT_LR unless --epochs / --lr say otherwise). The
-new folder holds the original model.yaml, compression.yaml (the structure change) and the usual
-checkpoints and metrics, so runner.evaluate, runner.predict and the export take it like any run.
-Ctrl-C keeps the last finished epoch; the same command resumes.
+result with the run's own recipe (EPOCHS and INIT_LR unless --epochs / --lr say otherwise),
+distilled from the uncompressed run by default (Hinton et al. 2015; --teacher none for labels
+only): the source still knows what the cut channels or ranks knew. The new folder holds the
+original model.yaml, compression.yaml (the structure change) and the usual checkpoints and
+metrics, so runner.evaluate, runner.predict and the export take it like any run. Ctrl-C keeps
+the last finished epoch; the same command resumes.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from runner.config import DataConfig
 from runner.data import Splits, load_splits
 from runner.fit import FitOptions, fit, pick_device, predict
 from runner.metrics import macro_f1
-from runner.run import finished_metrics, report_interrupt, run_metrics, test_f1
+from runner.run import finished_metrics, load_teacher, report_interrupt, run_metrics, test_f1
 from runner.rundir import RunDir, RunError, load_trained_model, plot_curve
 from space import build_model, count_cost
 from space.user_input import did_you_mean, exit_on_user_error, positive_float, positive_int
@@ -63,6 +65,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--lr", type=positive_float, help="fine-tuning INIT_LR (default: the run's data.yaml's)"
     )
+    parser.add_argument(
+        "--teacher", default="source",
+        help="fine-tune distilled from this trained run (KD_WEIGHT, KD_TEMPERATURE of the run's "
+        "recipe): 'source' (default) is the uncompressed run, 'none' trains on labels only",
+    )  # fmt: skip
     parser.add_argument(
         "--output", type=Path, help="new run folder (default: <run>-<method>-<target>)"
     )
@@ -109,8 +116,12 @@ def make_request(args: argparse.Namespace) -> Request:
     if target >= macs:
         raise CompressionError(f"--macs-target {target:,} is not below the {macs:,} MACs of "
                                f"{source.path}: pass a smaller target")  # fmt: skip
+    teacher = {"source": str(source.path), "none": ""}.get(args.teacher, args.teacher)
+    if teacher and not Path(teacher).is_dir():
+        raise RunError(f"--teacher {args.teacher}: no such run folder; pass a trained run, "
+                       "'source' (the run being compressed) or 'none'")  # fmt: skip
     cfg = dataclasses.replace(
-        cfg, epochs=args.epochs or cfg.epochs, init_lr=args.lr or cfg.init_lr
+        cfg, epochs=args.epochs or cfg.epochs, init_lr=args.lr or cfg.init_lr, teacher=teacher
     )
     output = RunDir(args.output or default_output(source.path, args.method, target))
     return Request(source, model, classes, cfg, args.method, target, output)
@@ -184,8 +195,9 @@ def fine_tune(request: Request, args: argparse.Namespace) -> dict[str, Any]:
     if saved is None:
         write_compressed(request, net, record, seconds, splits, device)
     record = read_record(run.compression)
+    teacher = load_teacher(cfg, splits.classes)
     result = fit(
-        net.train(), splits, cfg, FitOptions(seed=cfg.seed, device=device),
+        net.train(), splits, cfg, FitOptions(seed=cfg.seed, device=device, teacher=teacher),
         resume=saved[0] if saved else None,
         on_state=lambda state: run.save_state(state, splits.classes),
     )  # fmt: skip

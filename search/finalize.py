@@ -6,6 +6,11 @@ trains each front trial with the full recipe (the trial's own data config, its E
 on val and, when the data has images kept out of everything (test/<class>/ or TEST_RATIO), on
 test; then writes final.csv, final.png (both fronts on the same axes) and prints how well the
 study's ranking held. A model already trained is skipped, so a rerun resumes.
+
+With --distill a second stage trains the front again, each model distilled from the front model
+with the best val F1 (Hinton et al. 2015, runner/distill.py), and keeps whichever of a model's
+two runs scores better on val: small nets trained on a few thousand images overfit, and a
+teacher of about their size is the cheapest regulariser (README, Full-training recipe).
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ from space.user_input import exit_on_user_error, positive_int
 
 CSV_FIELDS = (
     "rank", "trial", "macs", "params", "study_f1", "val_f1", "test_f1", "final_f1", "score",
-    "run",
+    "run", "teacher",
 )  # fmt: skip
+DISTILLED = "distilled"  # the --distill stage's run folders, beside the first stage's
 # Keys a recipe may not change: they decide what the trial's model and MACs are.
 FIXED_KEYS = ("DATA_PATH", "IMG_SIZE")
 
@@ -50,6 +56,7 @@ class FinalRow:
     val_f1: float  # of best.pt, the weights scored on test and loaded by runner.evaluate
     test_f1: float | None
     run: str
+    teacher: str = ""  # the run it was distilled from, if any
 
     @property
     def final_f1(self) -> float:
@@ -83,25 +90,44 @@ def train_entry(
     metrics = train_run(run, entry.model_yaml, cfg, device=device, progress=progress)
     return FinalRow(
         entry.rank, entry.number, int(metrics["macs"]), int(metrics["params"]), entry.f1,
-        float(metrics["best_f1"]), metrics.get("test_f1"), str(run.path),
+        float(metrics["best_f1"]), metrics.get("test_f1"), str(run.path), cfg.teacher,
     )  # fmt: skip
 
 
 def train_entries(
     entries: Sequence[FrontEntry], recipe: Mapping[str, Any], folder: Path, *,
     epochs: int | None = None, source: str = "recipe", device: str | None = None,
-    on_row: Any = None,
+    on_row: Any = None, desc: str = "finalize",
 ) -> list[FinalRow]:  # fmt: skip
     """Train every entry in turn under one overall progress bar; on_row(rows) after each."""
     configs = [full_recipe(e, recipe, epochs, source) for e in entries]  # all checked first
     rows: list[FinalRow] = []
-    overall = tqdm(list(zip(entries, configs, strict=True)), desc="finalize", unit="model")
+    overall = tqdm(list(zip(entries, configs, strict=True)), desc=desc, unit="model")
     for entry, cfg in overall:
         overall.set_postfix_str(f"trial {entry.number}")
         rows.append(train_entry(entry, cfg, folder, device=device))
         if on_row is not None:
             on_row(rows)
     return rows
+
+
+def distill_from_best(
+    entries: Sequence[FrontEntry], rows: Sequence[FinalRow], recipe: Mapping[str, Any],
+    folder: Path, **train: Any,
+) -> list[FinalRow]:  # fmt: skip
+    """The --distill stage: every entry but the teacher (the row with the best val F1) trained
+    again distilled from it into folder/distilled/; per trial, the run with the better val F1.
+
+    Chosen on val only, so test stays the unbiased score of what is kept."""
+    teacher = max(rows, key=lambda r: r.val_f1)
+    students = [e for e in entries if e.number != teacher.trial]
+    kd_recipe = {**recipe, "TEACHER": teacher.run}
+    distilled = train_entries(students, kd_recipe, folder / DISTILLED, desc="distil", **train)
+    best = {r.trial: r for r in rows}
+    for row in distilled:
+        if row.val_f1 > best[row.trial].val_f1:
+            best[row.trial] = row
+    return [best[e.number] for e in entries]
 
 
 def write_csv(path: Path, rows: Sequence[FinalRow]) -> None:
@@ -113,7 +139,7 @@ def write_csv(path: Path, rows: Sequence[FinalRow]) -> None:
             test = "" if r.test_f1 is None else f"{r.test_f1:.6f}"
             writer.writerow([r.rank, r.trial, r.macs, r.params, f"{r.study_f1:.6f}",
                              f"{r.val_f1:.6f}", test, f"{r.final_f1:.6f}", f"{r.score:.6f}",
-                             r.run])  # fmt: skip
+                             r.run, r.teacher])  # fmt: skip
 
 
 def write_png(path: Path, title: str, rows: Sequence[FinalRow]) -> None:
@@ -154,10 +180,13 @@ def table_lines(rows: Sequence[FinalRow]) -> list[str]:
     """The finalized front as a table, cheapest first."""
     lines = [f"{'trial':>6} {'MACs':>11} {'params':>9} {'study F1':>8} {'val F1':>7} "
              f"{'test F1':>7} {'score':>6}  run"]  # fmt: skip
+    teachers = {r.teacher for r in rows if r.teacher}
     for r in sorted(rows, key=lambda r: r.macs):
         test = "-" if r.test_f1 is None else f"{r.test_f1:.4f}"
         lines.append(f"{r.trial:>6} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
-                     f"{r.val_f1:>7.4f} {test:>7} {r.score:>6.3f}  {r.run}")  # fmt: skip
+                     f"{r.val_f1:>7.4f} {test:>7} {r.score:>6.3f}  {r.run}"
+                     + ("  (distilled)" if r.teacher else ""))  # fmt: skip
+    lines += [f"distilled from {t}" for t in sorted(teachers)]
     return lines
 
 
@@ -180,6 +209,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--f1-min", type=float, help="leave out front trials under this study F1")
     add("--output", type=Path, default=Path("runs"),
         help="run folders: OUTPUT/<study>/<rank>-trial<N>/ (default: %(default)s)")  # fmt: skip
+    add("--distill", action="store_true",
+        help="then train the front again, each model distilled from the front model with the "
+        "best val F1, into OUTPUT/<study>/distilled/, and keep per model the run with the "
+        "better val F1 (about twice the training time)")  # fmt: skip
     add("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     return parser.parse_args(argv)
 
@@ -193,6 +226,9 @@ def finalize(args: argparse.Namespace) -> list[str]:
     if not front:
         raise FrontError(f"study {args.study_name!r} has no front trial to finalize")
     recipe = load_yaml_mapping(args.recipe, "recipe YAML") if args.recipe else {}
+    if args.distill and "TEACHER" in recipe:
+        raise ValueError(f"{args.recipe}: sets TEACHER, and --distill picks the teacher from "
+                         "the front; use one or the other")  # fmt: skip
     folder = args.output / study_folder_name(study.study_name)
     folder.mkdir(parents=True, exist_ok=True)
     title = f"study {study.study_name!r}: the front after full training"
@@ -201,8 +237,11 @@ def finalize(args: argparse.Namespace) -> list[str]:
         write_csv(folder / "final.csv", rows)
         write_png(folder / "final.png", title, rows)
 
-    rows = train_entries(front, recipe, folder, epochs=args.epochs, device=args.device,
-                         source=str(args.recipe or "recipe"), on_row=save)  # fmt: skip
+    train = {"epochs": args.epochs, "device": args.device, "source": str(args.recipe or "recipe")}
+    rows = train_entries(front, recipe, folder, on_row=save, **train)
+    if args.distill and len(rows) > 1:
+        rows = distill_from_best(front, rows, recipe, folder, **train)
+        save(rows)
     return [
         *table_lines(rows),
         correlation_line(rows),

@@ -83,6 +83,27 @@ def test_compressed_run_has_fewer_macs_and_round_trips(
         assert any(isinstance(m, TuckerConv2d | LowRankLinear) for m in model.modules())
 
 
+def test_fine_tuning_distils_from_the_source_unless_told_not_to(
+    compressed: tuple[Path, str, int], trained: tuple[Path, Path, int], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    out, method, target = compressed
+    assert yaml.safe_load((out / "data.yaml").read_text())["TEACHER"] == str(trained[0])
+    teachers = []
+
+    def record_fit(net: nn.Module, splits: object, cfg: object, options: compress.FitOptions,
+                   **kw: object) -> object:  # fmt: skip
+        teachers.append(options.teacher)
+        raise KeyboardInterrupt  # enough: what fit was given is what this test is about
+
+    monkeypatch.setattr(compress, "fit", record_fit)
+    run_compress(trained[0], tmp_path / "kd", method, target)
+    run_compress(trained[0], tmp_path / "labels", method, target, "--teacher", "none")
+    assert teachers[0] is not None and teachers[0].model is not None, "the source teaches"
+    assert teachers[1] is None, "--teacher none: labels only"
+    assert not yaml.safe_load((tmp_path / "labels" / "data.yaml").read_text())["TEACHER"]
+
+
 def test_compressed_model_trains_a_step(compressed: tuple[Path, str, int]) -> None:
     model, classes, cfg = load_trained_model(RunDir(compressed[0]))
     model.train()
@@ -171,6 +192,8 @@ def test_bad_input_is_a_one_line_error(
     assert "holds no checkpoint" in bad(capsys)
     assert run_compress(source, source, "prune", macs // 2) == 2
     assert f"{source} holds another run" in bad(capsys)
+    assert run_compress(source, out, "prune", macs // 2, "--teacher", str(tmp_path / "no")) == 2
+    assert f"--teacher {tmp_path / 'no'}: no such run folder" in bad(capsys)
     assert not out.exists(), "nothing is written for bad input"
 
 

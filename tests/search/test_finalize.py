@@ -39,14 +39,28 @@ def make_study(storage: str, data: Path) -> None:
         study.add_trial(optuna.trial.create_trial(values=[f1, cost.macs], user_attrs=attrs))
 
 
-def test_finalize_trains_scores_on_test_and_resumes(
-    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+@pytest.fixture
+def study_args(tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """finalize's flags for the two-trial study, run from tmp_path (the decode cache goes to
+    ./.cache), run folders under tmp_path/runs."""
     storage = f"sqlite:///{tmp_path / 's.db'}"
     make_study(storage, tiny_data)
-    monkeypatch.chdir(tmp_path)  # the decode cache goes to ./.cache
-    args = ["--study-name", "s", "--storage", storage, "--output", str(tmp_path / "runs")]
+    monkeypatch.chdir(tmp_path)
+    return ["--study-name", "s", "--storage", storage, "--output", str(tmp_path / "runs")]
+
+
+def forbid_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_training(*args: object, **kw: object) -> None:
+        raise AssertionError("a finished model was trained again")
+
+    monkeypatch.setattr("runner.run.fit", no_training)
+
+
+def test_finalize_trains_scores_on_test_and_resumes(
+    study_args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    args = study_args
     assert finalize_main(args) == 0
     out = capsys.readouterr().out
     assert "Spearman" not in out and "needs 3 or more models" in out
@@ -61,11 +75,7 @@ def test_finalize_trains_scores_on_test_and_resumes(
         assert float(row["val_f1"]) == pytest.approx(metrics["best_f1"], abs=1e-6), "best.pt's"
         assert (Path(row["run"]) / "best.pt").is_file() and metrics["epochs_run"] == 2
     assert (folder / "final.png").stat().st_size > 10_000
-
-    def no_training(*args: object, **kw: object) -> None:
-        raise AssertionError("a finished model was trained again")
-
-    monkeypatch.setattr("runner.run.fit", no_training)
+    forbid_training(monkeypatch)
     assert finalize_main(args) == 0, "a rerun reuses the trained models"
     assert (folder / "final.csv").read_text().count("\n") == 3
 
@@ -80,3 +90,39 @@ def test_recipe_may_not_change_the_model(tiny_data: Path, tmp_path: Path,
     assert finalize_main(args) == 2
     assert "may not set ['IMG_SIZE']" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_distill_trains_the_front_again_from_its_best_model(
+    study_args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [*study_args, "--distill"]
+    assert finalize_main(args) == 0
+    folder = tmp_path / "runs" / "s"
+    first = {}
+    for run in sorted(folder.glob("0*-trial*")):  # rank order: a tie goes to the better rank
+        first[run.name] = json.loads((run / "metrics.json").read_text())["best_f1"]
+    teacher = max(first, key=lambda name: first[name])
+    students = list((folder / "distilled").iterdir())
+    assert [s.name for s in students] == [n for n in first if n != teacher], "all but the teacher"
+    student_cfg = yaml.safe_load((students[0] / "data.yaml").read_text())
+    assert student_cfg["TEACHER"] == str(folder / teacher)
+    with (folder / "final.csv").open() as f:
+        rows = {r["run"]: r for r in csv.DictReader(f)}
+    assert str(folder / teacher) in rows and rows[str(folder / teacher)]["teacher"] == ""
+    distilled_f1 = json.loads((students[0] / "metrics.json").read_text())["best_f1"]
+    kept = str(students[0]) if distilled_f1 > first[students[0].name] else str(
+        folder / students[0].name)  # fmt: skip
+    assert kept in rows, "per model, the run with the better val F1"
+    assert len(rows) == 2
+    forbid_training(monkeypatch)
+    assert finalize_main(args) == 0, "a rerun reuses both stages"
+
+
+def test_distill_refuses_a_recipe_teacher(
+    study_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("TEACHER: runs/T\n")
+    assert finalize_main([*study_args, "--recipe", str(recipe), "--distill"]) == 2
+    assert "--distill picks the teacher" in capsys.readouterr().err
+    assert not any((tmp_path / "runs").rglob("*.pt")), "refused before training"
