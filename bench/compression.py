@@ -2,7 +2,8 @@
 
 Trains a baseline YAML (mobilenet_v3_small by default) with the full recipe, holding TEST_RATIO of
 train/ out as test, then compresses it to each --ratios share of its MACs by each method through
-`python -m runner.compress` (fine-tuning with the recipe's epochs and lr unless told) and prints,
+`python -m runner.compress` (fine-tuning with the recipe's epochs and lr unless told, distilled
+from the source unless --teachers says otherwise: `--teachers source none` runs both) and prints,
 measured in this one run: MACs, params, test (and val) macro F1 of the source, right after
 compression and after fine-tuning, and the seconds each step took. With --front (a finalized
 study's final.csv) the plot puts the compressed models on the same axes as that front; without
@@ -62,6 +63,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "mobilenet_v3_small at the 1.04M MACs of the README front's trial 82",
     )  # fmt: skip
     parser.add_argument("--methods", nargs="+", default=["prune", "tucker"])
+    parser.add_argument("--teachers", nargs="+", choices=["source", "none"], default=["source"],
+                        help="fine-tune distilled from the source, on labels only, or both "
+                        "(default: %(default)s)")  # fmt: skip
     parser.add_argument("--front", type=Path, help="final.csv of a finalized study to plot")
     parser.add_argument("--root", type=Path, default=Path("runs/bench-compression"))
     parser.add_argument("--cache-dir", type=Path)
@@ -81,14 +85,16 @@ def train_source(args: argparse.Namespace) -> tuple[RunDir, dict[str, Any]]:
 
 
 def compressed(
-    args: argparse.Namespace, source: RunDir, macs: int, method: str, ratio: float
-) -> dict[str, Any] | None:
+    args: argparse.Namespace, source: RunDir, macs: int, method: str, ratio: float,
+    teacher: str = "source",
+) -> dict[str, Any] | None:  # fmt: skip
     """Compress and fine-tune (or resume, or find finished) one method's run; its metrics, or
     None when the method cannot reach the target (runner.compress has said why)."""
     target = int(macs * ratio)
-    out = args.root / f"{source.path.name}-{method}-{target}"
+    labels_only = "-labels" if teacher == "none" else ""
+    out = args.root / f"{source.path.name}-{method}-{target}{labels_only}"
     argv = ["--run", str(source.path), "--method", method, "--macs-target", str(target),
-            "--output", str(out)]  # fmt: skip
+            "--output", str(out), "--teacher", teacher]  # fmt: skip
     argv += ["--epochs", str(args.ft_epochs)] if args.ft_epochs else []
     argv += ["--lr", str(args.ft_lr)] if args.ft_lr else []
     argv += ["--cache-dir", str(args.cache_dir)] if args.cache_dir else []
@@ -100,16 +106,16 @@ def compressed(
 
 def table(source: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
     """Side by side: cost and F1 of the source, right after compression, after fine-tuning."""
-    head = (f"{'model':<14}{'MACs':>11}{'ratio':>7}{'params':>10}{'test F1':>9}"
+    head = (f"{'model':<20}{'MACs':>11}{'ratio':>7}{'params':>10}{'test F1':>9}"
             f"{'(compressed)':>16}{'d test':>8}{'val F1':>8}{'seconds':>9}")  # fmt: skip
-    lines = [head, f"{'source':<14}{source['macs']:>11,}{1:>7.2f}{source['params']:>10,}"
+    lines = [head, f"{'source':<20}{source['macs']:>11,}{1:>7.2f}{source['params']:>10,}"
              f"{source.get('test_f1', float('nan')):>9.4f}{'':>16}{'':>8}{source['best_f1']:>8.4f}"
              f"{source['train_seconds']:>9.0f}"]  # fmt: skip
     for method, m in rows.items():
         c = m["compression"]
         test, before = m.get("test_f1", float("nan")), c.get("compressed_test_f1") or float("nan")
         seconds = c["compress_seconds"] + m["train_seconds"]
-        lines.append(f"{method:<14}{m['macs']:>11,}{m['macs'] / source['macs']:>7.2f}"
+        lines.append(f"{method:<20}{m['macs']:>11,}{m['macs'] / source['macs']:>7.2f}"
                      f"{m['params']:>10,}{test:>9.4f}{before:>16.4f}"
                      f"{test - source.get('test_f1', float('nan')):>+8.4f}{m['best_f1']:>8.4f}"
                      f"{seconds:>9.0f}")  # fmt: skip
@@ -170,8 +176,10 @@ def plot(
 
 def run(args: argparse.Namespace) -> int:
     source_run, source = train_source(args)
-    runs = {f"{method} {ratio:g}": compressed(args, source_run, source["macs"], method, ratio)
-            for ratio in args.ratios for method in args.methods}  # fmt: skip
+    runs = {f"{method} {ratio:g}" + (" labels" if teacher == "none" else " kd"):
+            compressed(args, source_run, source["macs"], method, ratio, teacher)
+            for ratio in args.ratios for method in args.methods
+            for teacher in args.teachers}  # fmt: skip
     rows = {name: m for name, m in runs.items() if m is not None}
     print(table(source, rows))
     if "test_f1" in source:

@@ -23,9 +23,11 @@ import yaml
 from runner.config import DataConfig, data_config_from_dict
 from search.front import (
     DEFAULT_REF,
+    LATENCY_AXIS,
     FrontEntry,
     FrontError,
     FrontFilter,
+    cost_axis,
     front_entries,
     hypervolume,
     study_points,
@@ -132,12 +134,12 @@ def write_export(
         (folder / name / "data.yaml").write_text(data_text)
     _write_csv(folder / "pareto.csv", front)
     title = f"study {study.study_name!r}: Pareto front ({len(front)} exported)"
-    points = study_points(study)
-    write_png(folder / "pareto.png", title, front, points)
-    write_html(folder / "pareto.html", title, front, points)
+    points, axis = study_points(study), cost_axis(study)
+    write_png(folder / "pareto.png", title, front, points, axis)
+    write_html(folder / "pareto.html", title, front, points, axis)
 
 
-def front_lines(front: Sequence[FrontEntry], volume: float) -> list[str]:
+def front_lines(front: Sequence[FrontEntry], volume: str) -> list[str]:
     """The exported front as a table, then the hypervolume of the study's feasible front."""
     lines = [f"{'rank':>4} {'trial':>6} {'F1':>7} {'MACs':>12} {'params':>10} {'latency':>9} "
              f"{'score':>7} {'above cliff':>11}"]  # fmt: skip
@@ -145,9 +147,24 @@ def front_lines(front: Sequence[FrontEntry], volume: float) -> list[str]:
         latency = "-" if e.latency_ms is None else f"{e.latency_ms:.2f} ms"
         lines.append(f"{e.rank:>4} {e.number:>6} {e.f1:>7.4f} {e.macs:>12,} {e.params:>10,} "
                      f"{latency:>9} {e.score:>7.4f} {e.cliff:>+11.4f}")  # fmt: skip
-    lines.append(f"hypervolume of the feasible front: {volume:.4f} (share of the box F1 "
-                 f"{DEFAULT_REF[0]:g}..1 x MACs 0..{DEFAULT_REF[1]:,.0f})")  # fmt: skip
+    lines.append(f"hypervolume of the feasible front: {volume}")
     return lines
+
+
+def volume_text(study: optuna.Study, whole: Sequence[FrontEntry]) -> str:
+    """The feasible front's hypervolume in the study's own objectives, and its box: MACs up to
+    the reference model's; latency up to the slowest feasible trial's (no fixed reference)."""
+    if cost_axis(study) == "macs":
+        volume = hypervolume([(e.f1, e.macs) for e in whole])
+        return (f"{volume:.4f} (share of the box F1 {DEFAULT_REF[0]:g}..1 x MACs "
+                f"0..{DEFAULT_REF[1]:,.0f})")  # fmt: skip
+    slowest = max((p.latency_ms or 0.0 for p in study_points(study) if p.feasible), default=0.0)
+    if slowest <= 0:
+        return "- (no feasible trial has a latency)"
+    volume = hypervolume([(e.f1, e.latency_ms) for e in whole if e.latency_ms is not None],
+                         ref=(DEFAULT_REF[0], slowest))  # fmt: skip
+    return (f"{volume:.4f} (share of the box F1 {DEFAULT_REF[0]:g}..1 x {LATENCY_AXIS} "
+            f"0..{slowest:.3f}, the slowest feasible trial)")  # fmt: skip
 
 
 def export(args: argparse.Namespace) -> list[str]:
@@ -163,7 +180,7 @@ def export(args: argparse.Namespace) -> list[str]:
         front = [_with_latency(e, args.epochs) for e in front]
     folder = args.output / study_folder_name(study.study_name)
     write_export(study, front, folder, args.epochs)
-    volume = hypervolume([(e.f1, e.macs) for e in whole])
+    volume = volume_text(study, whole)
     first = folder / front[0].folder
     return [
         f"Pareto front of study {study.study_name!r} (feasible, best F1 first; {len(front)} of "

@@ -10,9 +10,11 @@ from search.front._early_stop import (
 )
 from search.front._hypervolume import DEFAULT_REF, hypervolume
 from search.front._pareto import (
+    LATENCY_AXIS,
     FrontEntry,
     FrontError,
     FrontFilter,
+    cost_axis,
     front_entries,
     is_feasible,
     pareto_front,
@@ -28,10 +30,12 @@ __all__ = [
     "DEFAULT_REF",
     "DEFAULT_RUNGS",
     "DEFAULT_WORST_FRACTION",
+    "LATENCY_AXIS",
     "FrontEntry",
     "FrontError",
     "FrontFilter",
     "ParetoStopper",
+    "cost_axis",
     "dominates",
     "front_entries",
     "front_ranks",

@@ -18,6 +18,7 @@ from runner.metrics import cliff_distance, competition_score
 
 # The user attrs the search objectives write and export needs (see search/objectives/).
 REQUIRED_ATTRS = ("model_yaml", "data_config", "macs", "params")
+LATENCY_AXIS = "latency_ms"  # the metric name (and user attr) of a latency study's cost
 
 
 class FrontError(ValueError):
@@ -72,6 +73,10 @@ class FrontEntry:
     model_yaml: str
     data_config: Mapping[str, Any]
     latency_ms: float | None = None  # batch-1 ONNX Runtime latency, when measured
+
+    def cost(self, axis: str) -> float | None:
+        """The study's second objective: MACs, or "latency_ms" (None when not measured)."""
+        return self.latency_ms if axis == LATENCY_AXIS else self.macs
 
     @property
     def folder(self) -> str:
@@ -139,6 +144,10 @@ class StudyPoint:
     f1: float
     macs: int
     feasible: bool
+    latency_ms: float | None = None
+
+    def cost(self, axis: str) -> float | None:
+        return self.latency_ms if axis == LATENCY_AXIS else self.macs
 
 
 def study_points(study: optuna.Study) -> list[StudyPoint]:
@@ -146,10 +155,15 @@ def study_points(study: optuna.Study) -> list[StudyPoint]:
     points = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if trial.values and ("macs" in trial.user_attrs or len(trial.values) > 1):
-            points.append(
-                StudyPoint(trial.number, trial_f1(trial), _macs(trial), is_feasible(trial))
-            )
+            points.append(StudyPoint(trial.number, trial_f1(trial), _macs(trial),
+                                     is_feasible(trial), trial.user_attrs.get(LATENCY_AXIS)))
     return points
+
+
+def cost_axis(study: optuna.Study) -> str:
+    """The study's second objective: "macs", or LATENCY_AXIS for --objectives f1,latency."""
+    names = study.metric_names or []
+    return LATENCY_AXIS if len(names) > 1 and names[1] == LATENCY_AXIS else "macs"
 
 
 def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:

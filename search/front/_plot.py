@@ -2,7 +2,9 @@
 
 Both show every completed trial in grey, the exported front highlighted with its ranks, the
 competition's reference model and the F1 = 0.5 cliff, so how far each candidate sits from the
-cliff is visible at a glance. Neither embeds a date or a random id: a rerun writes the same bytes.
+cliff is visible at a glance. The x axis is the study's second objective: MACs, or for a latency
+study the measured batch-1 latency (then the reference model, known only by its MACs, is left
+out). Neither embeds a date or a random id: a rerun writes the same bytes.
 """
 
 from __future__ import annotations
@@ -11,41 +13,51 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner.metrics import F1_CLIFF, REF_F1, REF_MACS
-from search.front._pareto import FrontEntry, StudyPoint
+from search.front._pareto import LATENCY_AXIS, FrontEntry, StudyPoint
 
 FRONT_COLOUR = "#d62728"
 CLIFF_COLOUR = "#9467bd"
 REFERENCE_LABEL = f"reference model ({REF_MACS:,} MACs, F1 {REF_F1})"
+AXIS_TITLES = {"macs": "MACs", LATENCY_AXIS: "batch-1 latency (ms, ONNX Runtime, one thread)"}
 
 
-def _by_macs(front: Sequence[FrontEntry]) -> list[FrontEntry]:
+def _by_cost(front: Sequence[FrontEntry], axis: str) -> list[FrontEntry]:
     """Cheapest first: a step line through these bounds what the front attains (each step
-    holds a point's F1 until the next, costlier point)."""
-    return sorted(front, key=lambda e: (e.macs, e.f1))
+    holds a point's F1 until the next, costlier point). Entries without that cost are left out."""
+    measured = [e for e in front if e.cost(axis) is not None]
+    return sorted(measured, key=lambda e: (e.cost(axis), e.f1))
+
+
+def _measured(points: Sequence[StudyPoint], axis: str) -> list[StudyPoint]:
+    return [p for p in points if p.cost(axis) is not None]
 
 
 def write_png(
-    path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint]
-) -> None:
-    """The Pareto plot as a PNG; MACs on a log axis because candidates span decades."""
+    path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint],
+    axis: str = "macs",
+) -> None:  # fmt: skip
+    """The Pareto plot as a PNG; the cost on a log axis because candidates span decades."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no window
 
     fig = Figure(figsize=(8, 5.5), dpi=100)
     ax = fig.subplots()
-    for feasible, marker, label in ((True, "o", "trials"), (False, "x", "over MACs budget")):
-        group = [p for p in points if p.feasible is feasible]
+    for feasible, marker, label in ((True, "o", "trials"), (False, "x", "over a budget")):
+        group = [p for p in _measured(points, axis) if p.feasible is feasible]
         if group:
-            ax.scatter([p.macs for p in group], [p.f1 for p in group], c="0.7", s=18,
+            ax.scatter([p.cost(axis) for p in group], [p.f1 for p in group], c="0.7", s=18,
                        marker=marker, label=label, zorder=1)  # fmt: skip
-    stairs = _by_macs(front)
-    ax.plot([e.macs for e in stairs], [e.f1 for e in stairs], "o-", color=FRONT_COLOUR,
+    stairs = _by_cost(front, axis)
+    ax.plot([e.cost(axis) for e in stairs], [e.f1 for e in stairs], "o-", color=FRONT_COLOUR,
             drawstyle="steps-post", label="exported front", zorder=3)  # fmt: skip
-    for entry in front:
-        ax.annotate(str(entry.rank), (entry.macs, entry.f1), textcoords="offset points",
+    for entry in stairs:
+        ax.annotate(str(entry.rank), (entry.cost(axis), entry.f1), textcoords="offset points",
                     xytext=(4, 4), fontsize=8, color=FRONT_COLOUR)  # fmt: skip
-    ax.scatter([REF_MACS], [REF_F1], marker="*", s=160, c="black", label=REFERENCE_LABEL, zorder=4)
+    if axis == "macs":
+        ax.scatter([REF_MACS], [REF_F1], marker="*", s=160, c="black", label=REFERENCE_LABEL,
+                   zorder=4)  # fmt: skip
     ax.axhline(F1_CLIFF, color=CLIFF_COLOUR, linestyle="--", label=f"F1 = {F1_CLIFF} cliff")
-    ax.set(xscale="log", xlabel="MACs", ylabel="validation macro F1", title=title, ylim=(0, 1))
+    ax.set(xscale="log", xlabel=AXIS_TITLES[axis], ylabel="validation macro F1", title=title,
+           ylim=(0, 1))  # fmt: skip
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -54,33 +66,38 @@ def write_png(
 
 def _hover(entry: FrontEntry) -> str:
     return (f"rank {entry.rank}: trial {entry.number}<br>F1 {entry.f1:.4f}, "
-            f"MACs {entry.macs:,}, params {entry.params:,}<br>score {entry.score:.4f}, "
+            f"MACs {entry.macs:,}, params {entry.params:,}"
+            + ("" if entry.latency_ms is None else f", {entry.latency_ms:.3f} ms")
+            + f"<br>score {entry.score:.4f}, "
             f"{entry.cliff:+.4f} from the cliff")  # fmt: skip
 
 
 def write_html(
-    path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint]
-) -> None:
+    path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint],
+    axis: str = "macs",
+) -> None:  # fmt: skip
     """The same plot as an interactive page; plotly.js goes once beside it (works offline)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    points = _measured(points, axis)
     fig.add_scatter(
-        x=[p.macs for p in points], y=[p.f1 for p in points], mode="markers", name="trials",
+        x=[p.cost(axis) for p in points], y=[p.f1 for p in points], mode="markers", name="trials",
         marker={"color": "lightgrey", "symbol": ["circle" if p.feasible else "x" for p in points]},
         text=[f"trial {p.number}" for p in points],
     )  # fmt: skip
-    stairs = _by_macs(front)
+    stairs = _by_cost(front, axis)
     fig.add_scatter(
-        x=[e.macs for e in stairs], y=[e.f1 for e in stairs], mode="lines+markers+text",
+        x=[e.cost(axis) for e in stairs], y=[e.f1 for e in stairs], mode="lines+markers+text",
         name="exported front", line={"shape": "hv", "color": FRONT_COLOUR},
         text=[str(e.rank) for e in stairs], textposition="top right",
         hovertext=[_hover(e) for e in stairs], hoverinfo="text",
     )  # fmt: skip
-    fig.add_scatter(x=[REF_MACS], y=[REF_F1], mode="markers", name=REFERENCE_LABEL,
-                    marker={"symbol": "star", "size": 14, "color": "black"})  # fmt: skip
+    if axis == "macs":
+        fig.add_scatter(x=[REF_MACS], y=[REF_F1], mode="markers", name=REFERENCE_LABEL,
+                        marker={"symbol": "star", "size": 14, "color": "black"})  # fmt: skip
     fig.add_hline(y=F1_CLIFF, line_dash="dash", line_color=CLIFF_COLOUR,
                   annotation_text=f"F1 = {F1_CLIFF} cliff")  # fmt: skip
-    fig.update_layout(title=title, xaxis={"type": "log", "title": "MACs"},
+    fig.update_layout(title=title, xaxis={"type": "log", "title": AXIS_TITLES[axis]},
                       yaxis={"title": "validation macro F1", "range": [0, 1]})  # fmt: skip
     fig.write_html(path, include_plotlyjs="directory", div_id="pareto-front", full_html=True)

@@ -160,6 +160,35 @@ def test_export_latency_column_is_measured_on_request(storage: str, tmp_path: Pa
     assert len(latencies) == 3 and all(0 < ms < 1000 for ms in latencies)
 
 
+def test_a_latency_study_is_exported_and_plotted_by_its_latency(
+    tmp_path: Path, tiny_data: Path, model_attrs: dict[str, dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """--objectives f1,latency: the front, the plots' x axis and the hypervolume are latency's.
+    Here F1 rises with latency and falls with MACs: by MACs one trial would dominate the rest."""
+    url = f"sqlite:///{tmp_path / 'lat.db'}"
+    study = optuna.create_study(study_name="arch", storage=url,
+                                directions=["maximize", "minimize"])  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["f1", "latency_ms"])
+    by_macs = sorted(MODELS, key=lambda name: -model_attrs[name]["macs"])
+    for i, name in enumerate(by_macs):  # MACs down, F1 and latency up: all on the front
+        attrs = trial_attrs(model_attrs[name], tiny_data, 0.5 + 0.1 * i)
+        attrs["latency_ms"] = 1.0 + i
+        study.add_trial(optuna.trial.create_trial(values=[0.5 + 0.1 * i, 1.0 + i],
+                                                  user_attrs=attrs))  # fmt: skip
+    assert run_export(url, tmp_path / "out") == 0
+    out = capsys.readouterr().out
+    assert "x latency_ms 0..4.000, the slowest feasible trial" in out
+    # box: latency 0..4 ms; 4 ms itself adds nothing: 0.25 x (0.7 + 0.6 + 0.5)
+    assert "hypervolume of the feasible front: 0.4500" in out
+    folder = tmp_path / "out" / "arch"
+    assert rank_folders(folder) == ["01-trial3", "02-trial2", "03-trial1", "04-trial0"]
+    html = (folder / "pareto.html").read_text()
+    assert "batch-1 latency (ms" in html and "reference model" not in html
+
+
 def test_runner_trains_an_exported_folder_unchanged(storage: str, tmp_path: Path) -> None:
     from runner.train import main as train_main
 
