@@ -82,17 +82,33 @@ def _export(args: argparse.Namespace) -> int:
         )
     if args.int8:
         int8_path = run.path / "model_int8.onnx"
-        pick = stratified_subset(splits.train_y, min(1.0, args.calibration / len(splits.train_y)),
-                                 cfg.seed)  # fmt: skip
-        quantize_int8(float_path, int8_path, splits.train_x[pick])
+        calibration, check = _calibration_images(splits.train_x, splits.train_y,
+                                                 args.calibration, cfg.seed)  # fmt: skip
+        in_float = quantize_int8(float_path, int8_path, calibration, check)
         rows["onnx int8"] = _check(int8_path, splits.val_x, reference, labels, k)
-        rows["onnx int8"]["calibration_images"] = len(pick)
+        rows["onnx int8"] |= {"calibration_images": len(calibration), "check_images": len(check),
+                              "layers_in_float": in_float}  # fmt: skip
     _add_latency(rows, model, run.path, cfg.img_size)
     result = {"img_size": cfg.img_size, "val_images": len(labels), "checkpoint": args.checkpoint,
               "models": rows}  # fmt: skip
     (run.path / "export.json").write_text(json.dumps(result, indent=2))
     print(_table(rows, len(labels)))
     return 0
+
+
+def _calibration_images(
+    images: torch.Tensor, labels: torch.Tensor, count: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` stratified train images that calibrate the int8 ranges, and up to as many
+    others that check which layers must stay in float (never val: val scores the result)."""
+    pick = stratified_subset(labels, min(1.0, count / len(labels)), seed)
+    rest = torch.ones(len(labels), dtype=torch.bool)
+    rest[pick] = False
+    others = torch.nonzero(rest).flatten()
+    if len(others) == 0:  # a tiny train split: check on the calibration images themselves
+        return images[pick], images[pick]
+    check = stratified_subset(labels[others], min(1.0, count / len(others)), seed + 1)
+    return images[pick], images[others[check]]
 
 
 def _check(path: Path, images: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor,
@@ -129,6 +145,10 @@ def _table(rows: dict[str, dict[str, Any]], images: int) -> str:
                      f"{size:>10} {row['latency_ms']:6.2f} ms  x{base / row['latency_ms']:.1f}")
     lines.append(f"val macro F1 on {images} images; latency: batch 1, one thread, median of "
                  "100 after 20 warm-up runs; xN: times faster than PyTorch eager")
+    if "layers_in_float" in rows.get("onnx int8", {}):
+        kept = rows["onnx int8"]["layers_in_float"]
+        lines.append(f"int8: {len(kept)} layers kept in float (first, last, and those whose "
+                     f"quantization cost most): {', '.join(kept)}")  # fmt: skip
     return "\n".join(lines)
 
 

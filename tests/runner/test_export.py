@@ -13,7 +13,7 @@ import torch
 from runner import export
 from runner.augment import normalize
 from runner.data import load_splits
-from runner.onnx_model import onnx_logits
+from runner.onnx_model import float_fallback, onnx_logits
 from runner.rundir import RunDir, load_trained_model
 from space.latency import onnx_session
 from tests.runner.conftest import train_tiny_run
@@ -43,6 +43,12 @@ def test_export_matches_pytorch_and_int8_predicts(
     assert models["onnx"]["max_abs_diff"] < 1e-4
     assert models["onnx"]["f1"] == pytest.approx(models["pytorch"]["f1"], abs=0.005)
     assert models["onnx int8"]["calibration_images"] == 12
+    assert models["onnx int8"]["check_images"] == 12, "other train images than the calibration's"
+    in_float = models["onnx int8"]["layers_in_float"]
+    graph = onnx.load(str(run / "model_int8.onnx")).graph
+    quantized = {n.output[0].removesuffix("_DequantizeLinear_Output") for n in graph.node
+                 if n.op_type == "DequantizeLinear" and "weight" in n.input[0]}  # fmt: skip
+    assert in_float and quantized, "some layers stay in float, the others are int8"
     assert all(row["latency_ms"] > 0 for row in models.values())
 
     proto = onnx.load(str(run / "model.onnx"))
@@ -71,3 +77,20 @@ def test_export_of_a_run_without_weights_is_one_line(
     err = capsys.readouterr().err
     assert err == f"error: {run} holds no checkpoint (best.pt or last.pt): train it first\n"
     assert not (run / "model.onnx").exists()
+
+
+def test_float_fallback_puts_back_the_layer_that_costs_most() -> None:
+    """Greedy: the first and last layers are float; then the layer whose return to float cuts
+    the error most, while it cuts it by a third; never more than a quarter of the layers."""
+    layers = [f"conv{i}" for i in range(12)]
+    cost = {"conv4": 8.0, "conv7": 3.0, "conv9": 0.4}  # what each layer's quantization adds
+
+    def error(in_float: list[str]) -> float:
+        return 1.0 + sum(v for name, v in cost.items() if name not in in_float)
+
+    assert float_fallback(layers, error, 3) == ["conv0", "conv11", "conv4", "conv7"], (
+        "conv9 would cut the error by a quarter only"
+    )
+    assert float_fallback(layers, error, 1) == ["conv0", "conv11", "conv4"]
+    assert float_fallback(layers[:7], error, 3) == ["conv0", "conv6", "conv4"], "7 // 4 = 1"
+    assert float_fallback(layers[:3], error, 3) == ["conv0", "conv2"], "a 3-layer net stays int8"
