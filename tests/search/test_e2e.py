@@ -3,6 +3,7 @@ finalizing the front with a score on images the study never saw."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -55,6 +56,7 @@ def test_study_export_and_train_on_real_data(real_data: Path, tmp_path: Path) ->
     assert finalize.main(args) == 0
     final = (runs / "e2e" / "final.csv").read_text().splitlines()
     assert len(final) == 2 and final[0].startswith("rank,trial,macs")
-    metrics = json.loads((Path(final[1].split(",")[-1]) / "metrics.json").read_text())
+    run_folder = next(csv.DictReader(final))["run"]
+    metrics = json.loads((Path(run_folder) / "metrics.json").read_text())
     train_images = sum(1 for _ in (real_data / "train").rglob("*.jpg"))
     assert metrics["test_images"] == pytest.approx(0.2 * train_images, abs=6)
