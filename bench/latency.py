@@ -47,7 +47,12 @@ sys.path.insert(0, str(ROOT))
 from search.front import kendall, spearman  # noqa: E402
 from search.study import default_url, open_existing_study  # noqa: E402
 from space import MODULES, build_model, count_cost  # noqa: E402
-from space.latency import onnx_bytes, onnx_latency_ms, onnx_session  # noqa: E402
+from space.latency import (  # noqa: E402
+    interleaved_ms,
+    onnx_bytes,
+    onnx_latency_ms,
+    onnx_session,
+)
 from space.search import suggest_img_size, suggest_model_config  # noqa: E402
 from space.search_bounds import load_architecture_bounds  # noqa: E402
 
@@ -80,16 +85,11 @@ def repeatability(model_yaml: Path, img_size: int, repeats: int) -> list[str]:
 def _paired_ratio(model: torch.nn.Module, reference: torch.nn.Module, img_size: int,
                   runs: int = 200) -> float:  # fmt: skip
     """Median latency of `model` over that of `reference`, their runs alternating."""
-    sessions = [onnx_session(onnx_bytes(net, img_size), threads=1) for net in (model, reference)]
     feed = {"images": np.zeros((1, 3, img_size, img_size), np.float32)}
-    times: list[list[float]] = [[], []]
-    for i in range(runs + 10):
-        for session, out in zip(sessions, times, strict=True):
-            start = time.perf_counter()
-            session.run(None, feed)
-            if i >= 10:  # warm-up
-                out.append(time.perf_counter() - start)
-    return statistics.median(times[0]) / statistics.median(times[1])
+    sessions = [onnx_session(onnx_bytes(net, img_size), threads=1) for net in (model, reference)]
+    ms = interleaved_ms({str(i): (lambda s=s: s.run(None, feed)) for i, s in enumerate(sessions)},
+                        rounds=runs, block=1)  # fmt: skip
+    return ms["0"] / ms["1"]
 
 
 def sampled_models(samples: int, seed: int) -> list[tuple[dict, int]]:

@@ -28,7 +28,7 @@ from runner.onnx_model import (
     torch_threads,
 )
 from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
-from space.latency import median_ms, onnx_session
+from space.latency import interleaved_ms, onnx_session
 from space.user_input import exit_on_user_error, positive_int
 
 F1_TOLERANCE = 0.005  # float ONNX vs PyTorch; more means the export changed the model
@@ -122,16 +122,18 @@ def _check(path: Path, images: torch.Tensor, reference: torch.Tensor, labels: to
 
 def _add_latency(rows: dict[str, dict[str, Any]], model: torch.nn.Module, folder: Path,
                  img_size: int) -> None:  # fmt: skip
-    """Batch-1, one-thread median latency of PyTorch eager and of each ONNX file."""
+    """Batch-1, one-thread median latency of PyTorch eager and of each ONNX file, timed run by
+    run in turn so that their ratios hold on a machine whose speed drifts."""
     x = normalize(torch.zeros(1, 3, img_size, img_size, dtype=torch.uint8))
-    with torch.inference_mode(), torch_threads(1):
-        rows["pytorch"]["latency_ms"] = median_ms(lambda: model(x), warmup=20, repeats=100)
     feed = {INPUT: x.numpy()}
-    for row in rows.values():
+    runs = {"pytorch": lambda: model(x)}
+    for name, row in rows.items():
         if "file" in row:
             session = onnx_session(folder / row["file"], threads=1)
-            row["latency_ms"] = median_ms(lambda s=session: s.run(None, feed), warmup=20,
-                                          repeats=100)
+            runs[name] = lambda s=session: s.run(None, feed)
+    with torch.inference_mode(), torch_threads(1):
+        for name, ms in interleaved_ms(runs, rounds=10, block=10, warmup_rounds=2).items():
+            rows[name]["latency_ms"] = ms
 
 
 def _table(rows: dict[str, dict[str, Any]], images: int) -> str:
@@ -144,7 +146,14 @@ def _table(rows: dict[str, dict[str, Any]], images: int) -> str:
         lines.append(f"{name:<10} {row.get('file', '(eager)'):<17} {row['f1']:7.4f} {diff:>10} "
                      f"{size:>10} {row['latency_ms']:6.2f} ms  x{base / row['latency_ms']:.1f}")
     lines.append(f"val macro F1 on {images} images; latency: batch 1, one thread, median of "
-                 "100 after 20 warm-up runs; xN: times faster than PyTorch eager")
+                 "100 runs each, timed in turn in blocks of 10 after 20 warm-up runs; xN: times "
+                 "faster than PyTorch eager")  # fmt: skip
+    int8, plain = rows.get("onnx int8"), rows["onnx"]
+    if int8 is not None and int8["latency_ms"] >= plain["latency_ms"]:
+        lines.append(f"int8 is not faster than float here ({int8['latency_ms']:.2f} ms against "
+                     f"{plain['latency_ms']:.2f} ms; its quantize/dequantize steps cost more than "
+                     "a model this small saves): deploy model.onnx for speed, model_int8.onnx "
+                     "only for its size")  # fmt: skip
     if "layers_in_float" in rows.get("onnx int8", {}):
         kept = rows["onnx int8"]["layers_in_float"]
         lines.append(f"int8: {len(kept)} layers kept in float (first, last, and those whose "

@@ -46,6 +46,26 @@ def median_ms(
     return 1000 * statistics.median(times)
 
 
+def interleaved_ms(
+    runs: dict[str, Callable[[], object]], *, rounds: int = 10, block: int = 10,
+    warmup_rounds: int = 1,
+) -> dict[str, float]:  # fmt: skip
+    """Median wall time in ms of each callable, timed in turn: each round runs each callable
+    `block` times in a row, so a machine whose speed drifts slows them alike (their ratios hold
+    where times measured minutes apart do not) while each still runs with its own data in the
+    caches, as a deployed model does (alternating single runs of a small ONNX model with a
+    PyTorch one measured the ONNX one 3x slower). `warmup_rounds` are not timed."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for i in range(warmup_rounds + rounds):
+        for name, run in runs.items():
+            for _ in range(block):
+                start = time.perf_counter()
+                run()
+                if i >= warmup_rounds:
+                    times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+
+
 def onnx_bytes(model: nn.Module, img_size: int) -> bytes:
     """The model as an in-memory ONNX graph for a (1, C, S, S) input.
 
