@@ -239,11 +239,15 @@ def finalize(args: argparse.Namespace) -> list[str]:
 
     train = {"epochs": args.epochs, "device": args.device, "source": str(args.recipe or "recipe")}
     rows = train_entries(front, recipe, folder, on_row=save, **train)
+    notes = []
     if args.distill and len(rows) > 1:
         rows = distill_from_best(front, rows, recipe, folder, **train)
         save(rows)
+    elif args.distill:
+        notes.append("--distill: one front model, so no other model to teach; nothing distilled")
     return [
         *table_lines(rows),
+        *notes,
         correlation_line(rows),
         f"wrote {folder}/final.csv and final.png; score a run again with "
         f"python -m runner.evaluate --run {rows[0].run}",

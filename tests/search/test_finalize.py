@@ -126,3 +126,11 @@ def test_distill_refuses_a_recipe_teacher(
     assert finalize_main([*study_args, "--recipe", str(recipe), "--distill"]) == 2
     assert "--distill picks the teacher" in capsys.readouterr().err
     assert not any((tmp_path / "runs").rglob("*.pt")), "refused before training"
+
+
+def test_distill_with_a_single_front_model_says_so(
+    study_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert finalize_main([*study_args, "--distill", "--top-k", "1"]) == 0
+    assert "one front model, so no other model to teach" in capsys.readouterr().out
+    assert not (tmp_path / "runs" / "s" / "distilled").exists()
