@@ -26,13 +26,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from runner import compress
 from runner.config import load_data_config
-from runner.run import train_run
+from runner.run import add_threads_option, run_command, train_run
 from runner.rundir import RunDir
-from space.user_input import exit_on_user_error, positive_float, positive_int
+from space.user_input import positive_float, positive_int
 
 # The README's Finalize table (trial, MACs, test macro F1 on the same 303 held-out images, after
 # finalize --distill): the plot's stand-in for a study front when no final.csv is given. Not
@@ -71,7 +69,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--front", type=Path, help="final.csv of a finalized study to plot")
     parser.add_argument("--root", type=Path, default=Path("runs/bench-compression"))
     parser.add_argument("--cache-dir", type=Path)
-    parser.add_argument("--threads", type=positive_int)
+    add_threads_option(parser)
     return parser.parse_args(argv)
 
 
@@ -195,9 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return exit_on_user_error(lambda: run(args))
+    return run_command(args.threads, lambda: run(args))
 
 
 if __name__ == "__main__":

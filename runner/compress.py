@@ -36,10 +36,18 @@ from runner.config import DataConfig
 from runner.data import Splits, load_splits
 from runner.fit import FitOptions, fit, pick_device, predict
 from runner.metrics import macro_f1
-from runner.run import finished_metrics, load_teacher, report_interrupt, run_metrics, test_f1
+from runner.run import (
+    add_threads_option,
+    finished_metrics,
+    load_teacher,
+    report_interrupt,
+    run_command,
+    run_metrics,
+    test_f1,
+)
 from runner.rundir import RunDir, RunError, load_trained_model, plot_curve
 from space import build_model, count_cost
-from space.user_input import did_you_mean, exit_on_user_error, positive_float, positive_int
+from space.user_input import did_you_mean, positive_float, positive_int
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,10 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
-    parser.add_argument(
-        "--threads", type=positive_int,
-        help="CPU threads for torch (default: all cores; 1 is faster on a busy shared machine)",
-    )  # fmt: skip
+    add_threads_option(parser)
     return parser.parse_args(argv)
 
 
@@ -242,9 +247,7 @@ def _compress(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input (a run, a method, a target) ends with its message, exit code 2."""
     args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(max(1, args.threads))
-    return exit_on_user_error(lambda: _compress(args))
+    return run_command(args.threads, lambda: _compress(args))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,17 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import torch
-
 from runner.config import load_data_config
-from runner.run import default_run_path, report_interrupt, train_run
+from runner.run import (
+    add_threads_option,
+    default_run_path,
+    report_interrupt,
+    run_command,
+    train_run,
+)
 from runner.rundir import RunDir
 from space.config_io import load_model_config
-from space.user_input import exit_on_user_error, positive_int
+from space.user_input import positive_int
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,10 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="run folder (default runs/<model>-<data>)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
-    parser.add_argument(
-        "--threads", type=positive_int,
-        help="CPU threads for torch (default: all cores; 1 is faster on a busy shared machine)",
-    )  # fmt: skip
+    add_threads_option(parser)
     return parser.parse_args(argv)
 
 
@@ -63,9 +64,7 @@ def _train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input (a YAML, a folder, a run) ends with its message, not a traceback."""
     args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(max(1, args.threads))
-    return exit_on_user_error(lambda: _train(args))
+    return run_command(args.threads, lambda: _train(args))
 
 
 if __name__ == "__main__":
