@@ -168,12 +168,12 @@ def study_time(trials: int, seed: int) -> list[str]:
                                time.perf_counter())  # fmt: skip
         lines, seconds = [], {}
         for objective, (process, log, storage, start) in runs.items():
-            if process.wait() != 0:
-                log.close()
-                raise SystemExit(f"the {objective} study failed:\n"
-                                 + (Path(tmp) / f"{objective}.log").read_text()[-2000:])
+            code = process.wait()
             seconds[objective] = time.perf_counter() - start
             log.close()
+            if code != 0:
+                raise SystemExit(f"the {objective} study failed:\n"
+                                 + (Path(tmp) / f"{objective}.log").read_text()[-2000:])
             states = Counter(_trial_outcome(t) for t in
                              optuna.load_study(study_name=objective, storage=storage).trials)
             lines.append(f"--objectives f1,{objective:<8} {seconds[objective]:7.0f} s  "

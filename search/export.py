@@ -27,6 +27,7 @@ from search.front import (
     FrontEntry,
     FrontError,
     FrontFilter,
+    StudyPoint,
     cost_axis,
     front_entries,
     hypervolume,
@@ -120,9 +121,11 @@ def _write_csv(path: Path, front: Sequence[FrontEntry]) -> None:
 
 
 def write_export(
-    study: optuna.Study, front: Sequence[FrontEntry], folder: Path, epochs: int | None = None
-) -> None:
-    """Replace the rank folders in `folder` by this front's, then write the CSV and the plots."""
+    study: optuna.Study, front: Sequence[FrontEntry], folder: Path,
+    points: Sequence[StudyPoint], axis: str, epochs: int | None = None,
+) -> None:  # fmt: skip
+    """Replace the rank folders in `folder` by this front's, then write the CSV and the plots
+    (the study's `points` against its cost `axis`)."""
     texts = {e.folder: _folder_texts(study.study_name, e, epochs) for e in front}
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.iterdir():
@@ -134,7 +137,6 @@ def write_export(
         (folder / name / "data.yaml").write_text(data_text)
     _write_csv(folder / "pareto.csv", front)
     title = f"study {study.study_name!r}: Pareto front ({len(front)} exported)"
-    points, axis = study_points(study), cost_axis(study)
     write_png(folder / "pareto.png", title, front, points, axis)
     write_html(folder / "pareto.html", title, front, points, axis)
 
@@ -151,14 +153,16 @@ def front_lines(front: Sequence[FrontEntry], volume: str) -> list[str]:
     return lines
 
 
-def volume_text(study: optuna.Study, whole: Sequence[FrontEntry]) -> str:
+def volume_text(
+    whole: Sequence[FrontEntry], points: Sequence[StudyPoint], axis: str
+) -> str:
     """The feasible front's hypervolume in the study's own objectives, and its box: MACs up to
     the reference model's; latency up to the slowest feasible trial's (no fixed reference)."""
-    if cost_axis(study) == "macs":
+    if axis == "macs":
         volume = hypervolume([(e.f1, e.macs) for e in whole])
         return (f"{volume:.4f} (share of the box F1 {DEFAULT_REF[0]:g}..1 x MACs "
                 f"0..{DEFAULT_REF[1]:,.0f})")  # fmt: skip
-    slowest = max((p.latency_ms or 0.0 for p in study_points(study) if p.feasible), default=0.0)
+    slowest = max((p.latency_ms or 0.0 for p in points if p.feasible), default=0.0)
     if slowest <= 0:
         return "- (no feasible trial has a latency)"
     volume = hypervolume([(e.f1, e.latency_ms) for e in whole if e.latency_ms is not None],
@@ -179,8 +183,9 @@ def export(args: argparse.Namespace) -> list[str]:
     if args.latency:
         front = [_with_latency(e, args.epochs) for e in front]
     folder = args.output / study_folder_name(study.study_name)
-    write_export(study, front, folder, args.epochs)
-    volume = volume_text(study, whole)
+    points, axis = study_points(study), cost_axis(study)
+    write_export(study, front, folder, points, axis, args.epochs)
+    volume = volume_text(whole, points, axis)
     first = folder / front[0].folder
     return [
         f"Pareto front of study {study.study_name!r} (feasible, best F1 first; {len(front)} of "
