@@ -32,20 +32,6 @@ DEFAULT_REPEATS = 50
 DEFAULT_BLOCKS = 5
 
 
-def median_ms(
-    run: Callable[[], object], *, warmup: int = DEFAULT_WARMUP, repeats: int = DEFAULT_REPEATS
-) -> float:
-    """Median wall time of `run()` in milliseconds after `warmup` untimed calls."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def interleaved_ms(
     runs: dict[str, Callable[[], object]], *, rounds: int = 10, block: int = 10,
     warmup_rounds: int = 1,
@@ -108,6 +94,7 @@ def onnx_latency_ms(
     feed = {"images": torch.zeros(1, channels, img_size, img_size).numpy()}
     for _ in range(DEFAULT_WARMUP):
         session.run(None, feed)
-    blocks_ms = [median_ms(lambda: session.run(None, feed), warmup=0, repeats=repeats)
+    run = {"model": lambda: session.run(None, feed)}
+    blocks_ms = [interleaved_ms(run, rounds=1, block=repeats, warmup_rounds=0)["model"]
                  for _ in range(blocks)]  # fmt: skip
     return min(blocks_ms)
