@@ -11,6 +11,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 
@@ -157,18 +158,26 @@ def budget(args: argparse.Namespace) -> TrialBudget:
     return TrialBudget(args.epochs, args.trial_seconds, args.train_fraction, args.score_epochs)
 
 
+Objective = TypeVar("Objective", bound=Callable[[optuna.Trial], "float | Sequence[float]"])
+
+
 def run_search(
     args: argparse.Namespace,
     open_fn: Callable[..., optuna.Study],
-    make_objective: Callable[[], Callable[[optuna.Trial], float | Sequence[float]]],
+    make_objective: Callable[[], Objective],
     module: str,
     argv: Sequence[str] | None,
+    start: Callable[[optuna.Study, Objective], None] | None = None,
 ) -> int:
     """Open the study, build the objective inside the session (the storage is known to be usable
     by then), run and report; a storage the command cannot use raises StorageError (a ValueError:
-    the CLI's error path prints its advice)."""
+    the CLI's error path prints its advice). `start` prepares a study that has no trial yet (in
+    the command's own process, not in the --workers processes it starts)."""
     with study_session(args, open_fn) as (study, storage):
-        return run_and_report(study, storage, make_objective(), args, module, argv)
+        objective = make_objective()
+        if start is not None and args.worker_label is None and not study.get_trials(False):
+            start(study, objective)
+        return run_and_report(study, storage, objective, args, module, argv)
 
 
 def run_and_report(

@@ -10,7 +10,10 @@ import argparse
 import dataclasses
 import functools
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+
+import optuna
 
 from runner.splits_cache import SplitsCache
 from search._cli import (
@@ -22,10 +25,15 @@ from search._cli import (
     study_parser,
 )
 from search.front import DEFAULT_RUNGS
-from search.objectives import COST_OBJECTIVES, ArchitectureObjective
+from search.objectives import (
+    COST_OBJECTIVES,
+    ArchitectureObjective,
+    enqueue_startup,
+    spread_over_cost,
+)
 from search.study import open_study
 from space.search_bounds import load_architecture_bounds
-from space.user_input import exit_on_user_error, positive_float, positive_int
+from space.user_input import exit_on_user_error, non_negative_int, positive_float, positive_int
 
 MODULE = "search.architecture"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
@@ -41,6 +49,7 @@ DEFAULT_TRAIN_FRACTION = 1.0
 # brief trial would spend minutes on.
 DEFAULT_MACS_MAX = 6_000_000
 OBJECTIVES = ("f1,macs", "f1,latency")
+MAX_STARTUP_TRIALS = 10  # TPE's own random startup (search/study/_study.py make_sampler)
 DEFAULT_SCORE_EPOCHS = 3  # a trial's F1: mean of its last 3 epochs (objectives/_trial.py)
 
 
@@ -62,6 +71,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.set_defaults(data=DEFAULT_DATA)
     add("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
         help="per-trial epochs (%(default)s)")
+    add("--startup-trials", type=non_negative_int,
+        help="a new study's first trials, drawn at random and spread evenly over log-MACs "
+        "(no training to pick them) so that the sampler sees the cheap end of the front too; "
+        "0 leaves the start to the sampler (default: a tenth of --trials, at most "
+        f"{MAX_STARTUP_TRIALS})")  # fmt: skip
     add("--img-size", type=positive_int,
         help="IMG_SIZE for every trial (default: sampled from the space's img_size_choices)",
     )  # fmt: skip
@@ -96,7 +110,30 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
     names = ("f1", COST_OBJECTIVES[objective])
     open_fn = functools.partial(open_study, metric_names=names)
-    return run_search(args, open_fn, make_objective, MODULE, argv)
+    return run_search(args, open_fn, make_objective, MODULE, argv, start=_starter(args))
+
+
+def _starter(
+    args: argparse.Namespace,
+) -> Callable[[optuna.Study, ArchitectureObjective], None] | None:
+    """What a new study starts with: --startup-trials architectures spread over log-MACs."""
+    count = args.startup_trials
+    if count is None:
+        count = min(MAX_STARTUP_TRIALS, args.trials // 10)
+    if count == 0:
+        return None
+
+    def start(study: optuna.Study, objective: ArchitectureObjective) -> None:
+        began = time.monotonic()
+        picks = spread_over_cost(objective.draw_cost, count, seed=args.seed)
+        enqueue_startup(study, picks)
+        if picks:
+            macs = [value for _, value in picks]
+            print(f"startup: {len(picks)} trials spread over {min(macs) / 1e6:.2f}M-"
+                  f"{max(macs) / 1e6:.2f}M MACs (picked from random draws in "
+                  f"{time.monotonic() - began:.0f} s, none trained)")  # fmt: skip
+
+    return start
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from search.objectives._architecture import COST_OBJECTIVES, ArchitectureObjective
 from search.objectives._hyper import OBJECTIVES, HyperObjective
+from search.objectives._startup import STARTUP_ATTR, enqueue_startup, spread_over_cost
 from search.objectives._trial import (
     TRIAL_ERRORS,
     EpochReporter,
@@ -14,12 +15,15 @@ from search.objectives._trial import (
 __all__ = [
     "COST_OBJECTIVES",
     "OBJECTIVES",
+    "STARTUP_ATTR",
     "TRIAL_ERRORS",
     "ArchitectureObjective",
     "EpochReporter",
     "HyperObjective",
     "Stopper",
     "TrialBudget",
+    "enqueue_startup",
     "package_versions",
+    "spread_over_cost",
     "trial_score",
 ]

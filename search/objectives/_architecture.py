@@ -22,6 +22,7 @@ from search.objectives._trial import (
     recording_failures,
     reuse_or_train,
 )
+from space import build_model, count_cost
 from space.latency import onnx_latency_ms
 from space.search import suggest_img_size, suggest_model_config
 from space.search_bounds import ArchitectureBounds
@@ -75,6 +76,20 @@ class ArchitectureObjective:
         return reuse_or_train(  # type: ignore[return-value]
             trial, model, splits, cfg, self.budget, reporter, lambda f1: (f1, cost)
         )
+
+    def draw_cost(self, trial: optuna.Trial) -> float | None:
+        """The MACs of an architecture suggested in `trial`, without training or recording it
+        (search/objectives/_startup.py); None when it is over a budget or cannot be built."""
+        img_size = suggest_img_size(trial, self.bounds, self.cfg.img_size)
+        num_classes = len(self.data.get(img_size).classes)
+        config = suggest_model_config(trial, self.bounds, num_classes, img_size=img_size)
+        try:
+            cost = count_cost(build_model(config, num_classes=num_classes), img_size)
+        except ValueError:  # e.g. a feature map that collapses at this size
+            return None
+        within = all(budget is None or value <= budget for value, budget in
+                     ((cost.macs, self.macs_max), (cost.params, self.params_max)))  # fmt: skip
+        return float(cost.macs) if within else None
 
     def _latency(self, trial: optuna.Trial, model: torch.nn.Module, img_size: int) -> float | None:
         """Batch-1 ONNX Runtime latency in ms (about a second), only when it is the objective
