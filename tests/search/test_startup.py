@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from pathlib import Path
@@ -10,7 +11,9 @@ import optuna
 import pytest
 
 from search import architecture
-from search.objectives import STARTUP_ATTR, spread_over_cost
+from search.objectives import STARTUP_ATTR, ArchitectureObjective, TrialBudget, spread_over_cost
+from space import build_model, count_cost
+from space.search import suggest_model_config
 
 
 def _exp_cost(trial: optuna.Trial) -> float | None:
@@ -54,3 +57,19 @@ def test_a_new_study_starts_with_the_spread_and_a_rerun_does_not_queue_it_again(
     assert architecture.main([*args, "--study-name", "brief", "--trials", "2"]) == 0
     brief = optuna.load_study(study_name="brief", storage="sqlite:///studies/brief.db")
     assert not any(STARTUP_ATTR in t.user_attrs for t in brief.trials)
+
+
+def test_the_architecture_objective_draws_costs_within_its_budgets_and_trains_nothing(
+    arch_bounds, fake_cfg, fake_data, fake_fit
+) -> None:  # fmt: skip
+    fake = fake_fit()
+    objective = ArchitectureObjective(arch_bounds, fake_cfg, fake_data, TrialBudget(epochs=3))
+    costs = [cost for _, cost in spread_over_cost(objective.draw_cost, 4, seed=0, draws=60)]
+    budget = sorted(costs)[1]
+    capped = dataclasses.replace(objective, macs_max=int(budget))
+    picks = spread_over_cost(capped.draw_cost, 4, seed=0, draws=60)
+    assert picks and all(cost <= budget for _, cost in picks)
+    for params, cost in picks:  # the params rebuild the very architecture that was costed
+        config = suggest_model_config(optuna.trial.FixedTrial(params), arch_bounds, 3)
+        assert count_cost(build_model(config, num_classes=3), 32).macs == cost
+    assert not fake.calls, "nothing is trained to pick the start"
