@@ -23,8 +23,12 @@ from typing import Any
 import optuna
 
 # Candidates drawn per startup trial: enough that even the cheapest few percent of the space
-# holds some (about 10 s for 10 startup trials on the default space).
+# holds some (about 10 s for 10 startup trials on the default space). Under a tight budget most
+# draws are over it: drawing goes on until USABLE_PER_TRIAL per trial are within it, up to
+# MAX_DRAWS_FACTOR times as many draws.
 DRAWS_PER_TRIAL = 30
+USABLE_PER_TRIAL = 3
+MAX_DRAWS_FACTOR = 5
 STARTUP_ATTR = "startup"  # user attr of an enqueued startup trial: the MACs target it filled
 
 
@@ -34,12 +38,16 @@ def spread_over_cost(
     """`count` (params, cost) pairs drawn at random and spread evenly on log cost.
 
     `cost` suggests a candidate in the trial it is given and returns its cost, or None when the
-    candidate is over a budget (or cannot be built); only costs above zero are kept.
+    candidate is over a budget (or cannot be built); only costs above zero are kept. At least
+    `draws` candidates are drawn, more while fewer than USABLE_PER_TRIAL per pick are usable.
     """
     sampler = optuna.samplers.RandomSampler(seed=seed)
     scratch = optuna.create_study(sampler=sampler)
     drawn: list[tuple[dict[str, Any], float]] = []
-    for _ in range(draws if draws is not None else DRAWS_PER_TRIAL * count):
+    least = draws if draws is not None else DRAWS_PER_TRIAL * count
+    for done in range(least * MAX_DRAWS_FACTOR):
+        if done >= least and len(drawn) >= USABLE_PER_TRIAL * count:
+            break
         trial = scratch.ask()
         value = cost(trial)
         scratch.tell(trial, state=optuna.trial.TrialState.PRUNED)

@@ -30,10 +30,23 @@ def test_picks_spread_evenly_on_log_cost_from_the_cheapest_draw_to_the_costliest
     gaps = [b - a for a, b in itertools.pairwise(logs)]
     assert max(gaps) - min(gaps) < 0.3, f"evenly spaced on log cost: {gaps}"
     assert all(p["x"] == pytest.approx(math.log(v)) for p, v in picks), "params match the cost"
-    few = [value for _, value in spread_over_cost(_exp_cost, 5, seed=1, draws=4)]
-    assert 0 < len(few) <= 4 and few == sorted(few), "fewer draws than picks: each usable one"
-    assert all(value <= math.exp(9.0) for value in few), "never one over the budget"
     assert spread_over_cost(_exp_cost, 5, seed=0, draws=300) == picks, "seeded"
+
+
+def test_a_tight_budget_draws_on_until_enough_fit_and_then_gives_up() -> None:
+    calls = []
+
+    def tight(trial: optuna.Trial) -> float | None:  # a tenth of the draws fit
+        calls.append(1)
+        x = trial.suggest_float("x", 0.0, 10.0)
+        return None if x > 1.0 else math.exp(x)
+
+    picks = [value for _, value in spread_over_cost(tight, 5, seed=0, draws=20)]
+    assert len(picks) == 5 and picks == sorted(picks) and max(picks) <= math.e
+    assert 20 < len(calls) <= 100, "drew past 20 draws (2 fit) but not past 5x"
+    calls.clear()
+    assert spread_over_cost(lambda trial: tight(trial) and None, 5, seed=0, draws=20) == []
+    assert len(calls) == 100, "nothing fits: gives up after 5x the draws"
 
 
 def test_a_new_study_starts_with_the_spread_and_a_rerun_does_not_queue_it_again(
