@@ -29,7 +29,7 @@ import optuna
 DRAWS_PER_TRIAL = 30
 USABLE_PER_TRIAL = 3
 MAX_DRAWS_FACTOR = 5
-STARTUP_ATTR = "startup"  # user attr of an enqueued startup trial: the MACs target it filled
+STARTUP_ATTR = "startup"  # user attr of an enqueued startup trial: the MACs it was picked for
 
 
 def spread_over_cost(
