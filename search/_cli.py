@@ -175,8 +175,8 @@ def run_search(
     the command's own process, not in the --workers processes it starts)."""
     with study_session(args, open_fn) as (study, storage):
         objective = make_objective()
-        new = not study.get_trials(deepcopy=False)
-        if start is not None and new and args.worker_label is None:
+        starts = start is not None and args.worker_label is None
+        if starts and not study.get_trials(deepcopy=False):
             start(study, objective)
         return run_and_report(study, storage, objective, args, module, argv)
 

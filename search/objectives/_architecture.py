@@ -8,11 +8,13 @@ the MACs or params budget is recorded as infeasible at the price of one forward 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, NamedTuple
 
 import optuna
 import torch
 
 from runner.config import DataConfig
+from runner.data import Splits
 from runner.splits_cache import SplitsCache
 from search.objectives._trial import (
     EpochReporter,
@@ -32,6 +34,24 @@ PARAMS_CONSTRAINT = "params_budget"
 LATENCY_CONSTRAINT = "latency_budget"
 # The second objective beside F1 -> the user attr (and metric name) holding it.
 COST_OBJECTIVES = {"macs": "macs", "latency": "latency_ms"}
+
+
+class BudgetCheck(NamedTuple):
+    """One budget of a study beside a candidate's value; an unset budget or value is unchecked."""
+
+    constraint: str  # the Optuna constraint's name
+    what: str
+    value: float | None
+    budget: float | None
+    flag: str  # the CLI option that sets the budget
+    fmt: str
+
+    @property
+    def broken(self) -> bool:
+        return self.budget is not None and self.value is not None and self.value > self.budget
+
+    def text(self) -> str:
+        return f"{self.what} {self.value:{self.fmt}} > {self.flag} {self.budget:{self.fmt}}"
 
 
 @dataclasses.dataclass
@@ -60,13 +80,20 @@ class ArchitectureObjective:
         with recording_failures(trial):
             return self._evaluate(trial)
 
-    def _evaluate(self, trial: optuna.Trial) -> tuple[float, float]:
+    def _suggest(self, trial: optuna.Trial) -> tuple[DataConfig, Splits, dict[str, Any]]:
+        """The trial's recipe at its sampled size, the data at that size and the sampled model
+        config: the one order of suggestions that a queued startup trial replays."""
         cfg = dataclasses.replace(
             self.cfg, img_size=suggest_img_size(trial, self.bounds, self.cfg.img_size)
         )
         splits = self.data.get(cfg.img_size)
+        config = suggest_model_config(trial, self.bounds, len(splits.classes),
+                                      img_size=cfg.img_size)  # fmt: skip
+        return cfg, splits, config
+
+    def _evaluate(self, trial: optuna.Trial) -> tuple[float, float]:
+        cfg, splits, config = self._suggest(trial)
         num_classes = len(splits.classes)
-        config = suggest_model_config(trial, self.bounds, num_classes, img_size=cfg.img_size)
         model, counted = build_and_cost(trial, config, cfg, self.budget, num_classes)
         latency = self._latency(trial, model, cfg.img_size)
         cost = latency if self.objective == "latency" and latency is not None else counted.macs
@@ -80,16 +107,14 @@ class ArchitectureObjective:
     def draw_cost(self, trial: optuna.Trial) -> float | None:
         """The MACs of an architecture suggested in `trial`, without training or recording it
         (search/objectives/_startup.py); None when it is over a budget or cannot be built."""
-        img_size = suggest_img_size(trial, self.bounds, self.cfg.img_size)
-        num_classes = len(self.data.get(img_size).classes)
-        config = suggest_model_config(trial, self.bounds, num_classes, img_size=img_size)
+        cfg, splits, config = self._suggest(trial)
         try:
-            cost = count_cost(build_model(config, num_classes=num_classes), img_size)
+            cost = count_cost(build_model(config, num_classes=len(splits.classes)), cfg.img_size)
         except ValueError:  # e.g. a feature map that collapses at this size
             return None
-        within = all(budget is None or value <= budget for value, budget in
-                     ((cost.macs, self.macs_max), (cost.params, self.params_max)))  # fmt: skip
-        return float(cost.macs) if within else None
+        if any(check.broken for check in self._budgets(cost.macs, cost.params, None)):
+            return None
+        return float(cost.macs)
 
     def _latency(self, trial: optuna.Trial, model: torch.nn.Module, img_size: int) -> float | None:
         """Batch-1 ONNX Runtime latency in ms (about a second), only when it is the objective
@@ -100,24 +125,30 @@ class ArchitectureObjective:
         trial.set_user_attr("latency_ms", latency)
         return latency
 
+    def _budgets(
+        self, macs: int, params: int, latency: float | None
+    ) -> tuple[BudgetCheck, ...]:
+        """Every budget of the study beside the candidate's value."""
+        return (BudgetCheck(MACS_CONSTRAINT, "MACs", macs, self.macs_max, "--macs-max", ","),
+                BudgetCheck(PARAMS_CONSTRAINT, "params", params, self.params_max, "--params-max",
+                            ","),
+                BudgetCheck(LATENCY_CONSTRAINT, "latency ms", latency, self.latency_max,
+                            "--latency-max", ".3f"))  # fmt: skip
+
     def _within_budgets(
         self, trial: optuna.Trial, macs: int, params: int, latency: float | None
     ) -> bool:
         """Record each budget as a constraint (the samplers learn from it) and say which ones a
         candidate breaks; one over a budget is recorded infeasible and never trained."""
         over = []
-        budgets = ((MACS_CONSTRAINT, "MACs", macs, self.macs_max, "--macs-max", ","),
-                   (PARAMS_CONSTRAINT, "params", params, self.params_max, "--params-max", ","),
-                   (LATENCY_CONSTRAINT, "latency ms", latency, self.latency_max, "--latency-max",
-                    ".3f"))  # fmt: skip
         already = trial.constraints  # a retry of a dead worker's trial carries its original's
-        for name, what, value, budget, flag, fmt in budgets:
-            if budget is None or value is None:
+        for check in self._budgets(macs, params, latency):
+            if check.budget is None or check.value is None:
                 continue
-            if name not in already:
-                trial.set_constraint(name, float(value - budget))
-            if value > budget:
-                over.append(f"{what} {value:{fmt}} > {flag} {budget:{fmt}}")
+            if check.constraint not in already:
+                trial.set_constraint(check.constraint, float(check.value - check.budget))
+            if check.broken:
+                over.append(check.text())
         if over:
             trial.set_user_attr("infeasible", ", ".join(over))
         return not over
