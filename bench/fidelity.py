@@ -14,6 +14,12 @@ trained. Run from the repo root (the default study holds a fifth of train/ out a
     python -m search.architecture --study-name fidelity
     python bench/fidelity.py --study-name fidelity [--models 20] [--recipe R.yaml] [--epochs N]
 
+Another trial objective is judged against the study's on the very same models and test images:
+--variants 1:10 0:20 retrains every picked trial with its trial recipe under seed 1 for 10 epochs
+(a second seed) and under seed 0 for 20 (twice the budget), scores each as the study would (mean
+F1 of the last epochs), and reports each reading's Spearman and its paired bootstrap lead, as well
+as the mean of the study's run and a second seed's.
+
 Anchors: reduced-training proxies reach Spearman 0.61 on NAS-Bench-201 (EcoNAS), the best zero-cost
 proxy 0.82 (Abdelfattah et al., ICLR 2021); params alone is a strong baseline (ZiCo, ICLR 2023).
 """
@@ -22,18 +28,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import random
 import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import optuna
 import torch
+import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from runner.config import load_yaml_mapping
 from runner.fit import predict
 from runner.metrics import macro_f1
 from runner.rundir import RunDir, load_trained_model
@@ -41,10 +49,13 @@ from runner.splits_cache import SplitsCache
 from search.export import study_folder_name
 from search.finalize import FinalRow, table_lines, train_entries
 from search.front import FrontEntry, front_entries, is_feasible, kendall, spearman, trial_entry
+from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
+from search.replay import train_like
 from search.study import STORAGE_HELP, default_url, open_existing_study
 
-HISTORY_TAIL = 3  # epochs the "mean of the last epochs" diagnostic averages
 BOOTSTRAP_DRAWS = 1000  # resamples of the test images behind each 95% interval
+OBJECTIVE = "study objective (F1)"
+VARIANTS = "variants"  # in the study's run folder: one JSON F1 history per variant run
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,9 +64,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--study-name", default="fidelity")
     add("--storage", help=STORAGE_HELP)
     add("--models", type=int, default=20, help="trials to train: the front, then a spread")
-    add("--recipe", type=Path, help="data keys over each trial's recipe (as search.finalize)")
+    add("--recipe", type=Path, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--epochs", type=int, help="EPOCHS of full training (default: the recipe's)")
     add("--seed", type=int, default=0, help="seed of the draw across MACs bins")
+    add("--variants", type=_variant, nargs="+", default=[], metavar="SEED:EPOCHS",
+        help="also retrain each model with its trial recipe under this seed and epoch budget "
+        "(e.g. 1:10 0:20) and rank by it beside the study objective")  # fmt: skip
     add("--shard", type=_shard, default=(0, 1), metavar="I/N",
         help="train only every N-th model from the I-th (0-based), e.g. 0/2 and 1/2 in two "
         "processes; a run without --shard then trains nothing more and reports")  # fmt: skip
@@ -74,6 +88,79 @@ def _shard(text: str) -> tuple[int, int]:
     if not 0 <= index < count:
         raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N, got {text!r}")
     return index, count
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """Another reading of a trial: its recipe trained under another seed or epoch budget."""
+
+    seed: int
+    epochs: int
+
+    @property
+    def name(self) -> str:
+        return f"seed {self.seed}, {self.epochs} epochs"
+
+    def file(self, trial: FrozenTrial) -> str:
+        return f"trial{trial.number}-seed{self.seed}-{self.epochs}ep.json"
+
+
+def _variant(text: str) -> Variant:
+    """'1:10' -> Variant(seed=1, epochs=10) for --variants."""
+    try:
+        seed, epochs = (int(part) for part in text.split(":"))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected SEED:EPOCHS such as 1:10, got {text!r}") from e
+    if seed < 0 or epochs < 1:
+        raise argparse.ArgumentTypeError(f"need SEED >= 0 and EPOCHS >= 1, got {text!r}")
+    return Variant(seed, epochs)
+
+
+def score_history(trial: FrozenTrial, history: Sequence[float]) -> float:
+    """A history's F1 as the study scores one: the mean of its last score_epochs epochs."""
+    tail = list(history[-int(trial.user_attrs["budget"].get("score_epochs", 1)) :])
+    return sum(tail) / len(tail)
+
+
+def train_variants(
+    trials: Sequence[FrozenTrial], variants: Sequence[Variant], folder: Path,
+    train: Callable[..., Sequence[Any]] = train_like,
+) -> None:  # fmt: skip
+    """Train each trial under each variant into folder/trial<N>-seed<S>-<E>ep.json (its F1 per
+    epoch); one already there is skipped, so shards share the work and an interrupted bench
+    resumes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for trial in trials:
+        for variant in variants:
+            path = folder / variant.file(trial)
+            if not path.exists():
+                model_cfg = yaml.safe_load(trial.user_attrs["model_yaml"])
+                history = train(trial, model_cfg, seed=variant.seed, epochs=variant.epochs)
+                partial = path.with_suffix(".part")
+                partial.write_text(json.dumps([float(s.f1) for s in history]))
+                partial.replace(path)
+
+
+def variant_readings(
+    trials: Sequence[FrozenTrial], variants: Sequence[Variant], folder: Path
+) -> dict[str, list[float]]:
+    """Each variant's score per trial; a variant that differs from the trial's run only in its
+    seed also gives the mean of both seeds (what a second seed for every trial would score)."""
+    readings = {}
+    for variant in variants:
+        histories = [json.loads((folder / variant.file(t)).read_text()) for t in trials]
+        scores = [score_history(t, h) for t, h in zip(trials, histories, strict=True)]
+        readings[variant.name] = scores
+        if all(_differs_only_in_seed(t, variant) for t in trials):
+            readings[f"mean of the study's and seed {variant.seed}"] = [
+                (float(t.values[0]) + v) / 2 for t, v in zip(trials, scores, strict=True)
+            ]
+    return readings
+
+
+def _differs_only_in_seed(trial: FrozenTrial, variant: Variant) -> bool:
+    budget = trial.user_attrs["budget"]
+    return budget.get("epochs") == variant.epochs and trial.user_attrs.get("seed") != variant.seed
 
 
 def trained(study: optuna.Study) -> list[FrozenTrial]:
@@ -102,15 +189,8 @@ def pick_spread(study: optuna.Study, count: int, seed: int) -> list[FrontEntry]:
     return front + [trial_entry(len(front) + i, t) for i, t in enumerate(picks, start=1)]
 
 
-def tail_mean(trial: FrozenTrial) -> float:
-    """Mean validation F1 of the trial's last epochs (a lower-noise reading of the same run)."""
-    history = trial.user_attrs["f1_history"]
-    return sum(history[-HISTORY_TAIL:]) / len(history[-HISTORY_TAIL:])
-
-
 PROXIES: dict[str, Callable[[FrozenTrial], float]] = {
-    "study objective (F1)": lambda t: float(t.values[0]),
-    f"mean val F1 of the last {HISTORY_TAIL} epochs": tail_mean,
+    OBJECTIVE: lambda t: float(t.values[0]),
     "params": lambda t: float(t.user_attrs["params"]),
     "MACs": lambda t: float(t.user_attrs["macs"]),
 }
@@ -153,7 +233,7 @@ def test_predictions(rows: Sequence[FinalRow]) -> TestPredictions:
 @dataclasses.dataclass(frozen=True)
 class Spread:
     """How far each Spearman moves when the test images are resampled: its standard deviation,
-    and a 95% interval of the study objective's lead over each naive proxy. The lead is paired
+    and a 95% interval of the study objective's lead over each other reading. The lead is paired
     (the same resamples on both sides), so the extra noise resampling adds cancels out of it."""
 
     sd: dict[str, float]
@@ -166,36 +246,38 @@ def bootstrap(readings: dict[str, list[float]], samples: Sequence[Sequence[float
     objective = rhos[next(iter(readings))]
     lo, hi = round(0.025 * (len(samples) - 1)), round(0.975 * (len(samples) - 1))
     lead = {}
-    for floor in ("params", "MACs"):
-        gaps = sorted(a - b for a, b in zip(objective, rhos[floor], strict=True))
-        lead[floor] = (gaps[lo], gaps[hi])
+    for other in list(readings)[1:]:
+        gaps = sorted(a - b for a, b in zip(objective, rhos[other], strict=True))
+        lead[other] = (gaps[lo], gaps[hi])
     return Spread({name: statistics.pstdev(r) for name, r in rhos.items()}, lead)
 
 
 def report(
     trials: Sequence[FrozenTrial], rows: Sequence[FinalRow],
-    samples: Sequence[Sequence[float]] = (),
+    samples: Sequence[Sequence[float]] = (), variants: dict[str, list[float]] | None = None,
 ) -> list[str]:  # fmt: skip
-    """The per-trial table and each proxy's rank correlation with the full-training F1; with
-    bootstrap samples of the test F1, how far each moves and the objective's lead."""
+    """The per-trial table and each proxy's (and variant's) rank correlation with the
+    full-training F1; with bootstrap samples of the test F1, how far each moves and the
+    objective's lead over each."""
     final = [r.final_f1 for r in rows]
     where = "test" if rows[0].test_f1 is not None else "val (no test split!)"
     lines = table_lines(rows)  # finalize's table: the same rows, the same columns
     lines.append(f"rank correlation with the F1 after full training on {where} "
                  f"({len(rows)} models):")  # fmt: skip
     readings = {name: [proxy(t) for t in trials] for name, proxy in PROXIES.items()}
+    readings.update(variants or {})
     if rows[0].test_f1 is not None:  # the ceiling: full training's own val against its test
         readings["full-training val F1 (ceiling)"] = [r.val_f1 for r in rows]
     spread = bootstrap(readings, samples) if samples else None
     for name, values in readings.items():
         rho, tau = spearman(values, final), kendall(values, final)
         sd = f" (sd {spread.sd[name]:.2f})" if spread else ""
-        lines.append(f"  {name:<32} Spearman {rho:+.3f}{sd}  Kendall {tau:+.3f}")
+        lines.append(f"  {name:<34} Spearman {rho:+.3f}{sd}  Kendall {tau:+.3f}")
     if spread:
         lines.append(f"over {len(samples)} resamples of the test images (sd above), the study "
-                     "objective's lead in Spearman over the floor, 95% interval:")  # fmt: skip
-        for floor, (low, high) in spread.lead.items():
-            lines.append(f"  over {floor:<27} [{low:+.2f}, {high:+.2f}]")
+                     "objective's lead in Spearman over each, 95% interval:")  # fmt: skip
+        for other, (low, high) in spread.lead.items():
+            lines.append(f"  over {other:<29} [{low:+.2f}, {high:+.2f}]")
     return lines
 
 
@@ -205,27 +287,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     study = open_existing_study(args.study_name, args.storage or default_url(args.study_name))
     entries = pick_spread(study, args.models, args.seed)
     trials = [study.trials[e.number] for e in entries]
-    recipe = load_yaml_mapping(args.recipe, "recipe YAML") if args.recipe else {}
+    recipe = FullRecipe.load(args.recipe, args.epochs)
     folder = args.output / study_folder_name(study.study_name)
     index, count = args.shard
     if count > 1:
         mine = entries[index::count]
-        train_entries(
-            mine, recipe, folder, epochs=args.epochs, source=str(args.recipe or "recipe")
-        )
+        train_entries(mine, recipe, folder)
+        train_variants(trials[index::count], args.variants, folder / VARIANTS)
         print(f"shard {index}/{count}: {len(mine)} of {len(entries)} models trained; run "
               "without --shard to report")  # fmt: skip
         return 0
-    rows = train_entries(entries, recipe, folder, epochs=args.epochs,
-                         source=str(args.recipe or "recipe"))  # fmt: skip
+    rows = train_entries(entries, recipe, folder)
     if any(r.test_f1 is None for r in rows):
         print("warning: the study's data has no test split, so full training is scored on val, "
               "which the study saw: run the study with --test-ratio 0.2",
               file=sys.stderr)  # fmt: skip
+    train_variants(trials, args.variants, folder / VARIANTS)
+    variants = variant_readings(trials, args.variants, folder / VARIANTS)
     samples = []
     if all(r.test_f1 is not None for r in rows):
         samples = test_predictions(rows).resampled_f1(BOOTSTRAP_DRAWS, args.seed)
-    print("\n".join(report(trials, rows, samples)))
+    print("\n".join(report(trials, rows, samples, variants)))
     spread = max(r.final_f1 for r in rows) - min(r.final_f1 for r in rows)
     low, high = min(r.macs for r in rows), max(r.macs for r in rows)
     print(f"full-training F1 spans {spread:.3f} over the {len(rows)} models "

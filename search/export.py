@@ -1,8 +1,9 @@
 """`python -m search.export`: write a study's feasible Pareto front as trainable files.
 
-exports/<study>/<rank>-trial<N>/ gets the trial's model.yaml and data.yaml, which
-`python -m runner.train --model ... --data ...` takes unchanged; beside them pareto.csv and a
-Pareto plot (pareto.png, pareto.html). The same study and options always give the same files, and
+exports/<study>/<rank>-trial<N>/ gets the trial's model.yaml and data.yaml (the trial's recipe with
+the full-training keys of --recipe on top, search/full_recipe.py), which `python -m runner.train
+--model ... --data ...` takes unchanged; beside them pareto.csv and a Pareto plot (pareto.png,
+pareto.html). The same study and options always give the same files, and
 rank folders left by an earlier export are removed, so an export folder never mixes two fronts.
 """
 
@@ -20,7 +21,6 @@ from pathlib import Path
 import optuna
 import yaml
 
-from runner.config import DataConfig, data_config_from_dict
 from search.front import (
     DEFAULT_REF,
     LATENCY_AXIS,
@@ -35,6 +35,7 @@ from search.front import (
     write_html,
     write_png,
 )
+from search.full_recipe import FULL_TRAINING, RECIPE_HELP, TRIAL_RECIPE, FullRecipe
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model
 from space.latency import onnx_latency_ms
@@ -62,6 +63,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--f1-min", type=float, help="leave out front trials under this validation macro F1")
     add("--epochs", type=positive_int,
         help="EPOCHS written to each data.yaml (default: the trial's)")
+    add("--recipe", type=Path, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--latency", action="store_true",
         help="measure the batch-1 latency (ONNX Runtime, one thread) of front models the study "
         "did not measure (--latency-max measures every trial), for pareto.csv")
@@ -85,27 +87,19 @@ def _model_text(study_name: str, entry: FrontEntry, img_size: int) -> str:
     return header + model.to_yaml(img_size)
 
 
-def _data_config(entry: FrontEntry, epochs: int | None) -> DataConfig:
-    """The trial's data recipe (EPOCHS replaced when asked), validated before any write."""
-    raw = dict(entry.data_config)
-    if epochs is not None:
-        raw["EPOCHS"] = epochs
-    return data_config_from_dict(raw, source=f"trial {entry.number} data_config")
-
-
-def _folder_texts(study_name: str, entry: FrontEntry, epochs: int | None) -> tuple[str, str]:
+def _folder_texts(study_name: str, entry: FrontEntry, recipe: FullRecipe) -> tuple[str, str]:
     """(model.yaml, data.yaml) of one rank folder; the model is rebuilt at the trial's size."""
-    cfg = _data_config(entry, epochs)
+    cfg = recipe.config(entry)
     model_text = _model_text(study_name, entry, cfg.img_size)
     return model_text, yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False)
 
 
-def _with_latency(entry: FrontEntry, epochs: int | None) -> FrontEntry:
+def _with_latency(entry: FrontEntry) -> FrontEntry:
     """The entry with its batch-1 latency measured here when the study did not measure it."""
     if entry.latency_ms is not None:
         return entry
     model = build_model(yaml.safe_load(entry.model_yaml))
-    ms = onnx_latency_ms(model, _data_config(entry, epochs).img_size)
+    ms = onnx_latency_ms(model, TRIAL_RECIPE.config(entry).img_size)
     return dataclasses.replace(entry, latency_ms=ms)
 
 
@@ -122,11 +116,11 @@ def _write_csv(path: Path, front: Sequence[FrontEntry]) -> None:
 
 def write_export(
     study: optuna.Study, front: Sequence[FrontEntry], folder: Path,
-    points: Sequence[StudyPoint], axis: str, epochs: int | None = None,
+    points: Sequence[StudyPoint], axis: str, recipe: FullRecipe = TRIAL_RECIPE,
 ) -> None:  # fmt: skip
     """Replace the rank folders in `folder` by this front's, then write the CSV and the plots
     (the study's `points` against its cost `axis`)."""
-    texts = {e.folder: _folder_texts(study.study_name, e, epochs) for e in front}
+    texts = {e.folder: _folder_texts(study.study_name, e, recipe) for e in front}
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.iterdir():
         if stale.is_dir() and RANK_FOLDER.match(stale.name):
@@ -180,11 +174,12 @@ def export(args: argparse.Namespace) -> list[str]:
     front = front_entries(study, keep)
     if not front:
         raise FrontError(_empty_message(study, len(whole), keep))
+    recipe = FullRecipe.load(args.recipe, args.epochs)
     if args.latency:
-        front = [_with_latency(e, args.epochs) for e in front]
+        front = [_with_latency(e) for e in front]
     folder = args.output / study_folder_name(study.study_name)
     points, axis = study_points(study), cost_axis(study)
-    write_export(study, front, folder, points, axis, args.epochs)
+    write_export(study, front, folder, points, axis, recipe)
     volume = volume_text(whole, points, axis)
     first = folder / front[0].folder
     return [

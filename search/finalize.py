@@ -1,8 +1,9 @@
 """`python -m search.finalize`: train a study's exported front fully and score it where it counts.
 
 A study ranks candidates by a brief, noisy training; users take away fully trained models. This
-trains each front trial with the full recipe (the trial's own data config, its EPOCHS, and any
---recipe keys on top) into a run folder (runner.evaluate and runner.predict take it), scores it
+trains each front trial with the full recipe (the trial's own data config and its EPOCHS, with the
+keys of --recipe on top: configs/search/full_training.yaml unless another is given) into a run
+folder (runner.evaluate and runner.predict take it), scores it
 on val and, when the data has images kept out of everything (test/<class>/ or TEST_RATIO), on
 test; then writes final.csv, final.png (both fronts on the same axes) and prints how well the
 study's ranking held. A model already trained is skipped, so a rerun resumes.
@@ -19,19 +20,20 @@ import argparse
 import csv
 import dataclasses
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 from tqdm import tqdm
 
-from runner.config import DataConfig, data_config_from_dict, load_yaml_mapping
+from runner.config import DataConfig
 from runner.metrics import competition_score
 from runner.run import train_run
 from runner.rundir import RunDir
 from search.export import study_folder_name
 from search.front import FrontEntry, FrontError, FrontFilter, front_entries, kendall, spearman
+from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space.user_input import exit_on_user_error, positive_int
 
@@ -40,8 +42,6 @@ CSV_FIELDS = (
     "run", "teacher",
 )  # fmt: skip
 DISTILLED = "distilled"  # the --distill stage's run folders, beside the first stage's
-# Keys a recipe may not change: they decide what the trial's model and MACs are.
-FIXED_KEYS = ("DATA_PATH", "IMG_SIZE")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,19 +68,6 @@ class FinalRow:
         return competition_score(self.macs, self.final_f1)
 
 
-def full_recipe(
-    entry: FrontEntry, recipe: Mapping[str, Any], epochs: int | None, source: str
-) -> DataConfig:
-    """The trial's data config with the recipe's keys (and --epochs) on top."""
-    fixed = sorted(set(recipe) & set(FIXED_KEYS))
-    if fixed:
-        raise ValueError(f"{source}: a recipe may not set {fixed}: they define the trial's model")
-    raw = {**entry.data_config, **recipe}
-    if epochs is not None:
-        raw["EPOCHS"] = epochs
-    return data_config_from_dict(raw, source=f"trial {entry.number} data config + {source}")
-
-
 def train_entry(
     entry: FrontEntry, cfg: DataConfig, folder: Path, *, progress: bool = True,
     device: str | None = None,
@@ -95,12 +82,11 @@ def train_entry(
 
 
 def train_entries(
-    entries: Sequence[FrontEntry], recipe: Mapping[str, Any], folder: Path, *,
-    epochs: int | None = None, source: str = "recipe", device: str | None = None,
-    on_row: Any = None, desc: str = "finalize",
+    entries: Sequence[FrontEntry], recipe: FullRecipe, folder: Path, *,
+    device: str | None = None, on_row: Any = None, desc: str = "finalize",
 ) -> list[FinalRow]:  # fmt: skip
     """Train every entry in turn under one overall progress bar; on_row(rows) after each."""
-    configs = [full_recipe(e, recipe, epochs, source) for e in entries]  # all checked first
+    configs = [recipe.config(e) for e in entries]  # all checked first
     rows: list[FinalRow] = []
     overall = tqdm(list(zip(entries, configs, strict=True)), desc=desc, unit="model")
     for entry, cfg in overall:
@@ -112,7 +98,7 @@ def train_entries(
 
 
 def distill_from_best(
-    entries: Sequence[FrontEntry], rows: Sequence[FinalRow], recipe: Mapping[str, Any],
+    entries: Sequence[FrontEntry], rows: Sequence[FinalRow], recipe: FullRecipe,
     folder: Path, **train: Any,
 ) -> list[FinalRow]:  # fmt: skip
     """The --distill stage: every entry but the teacher (the row with the best val F1) trained
@@ -121,7 +107,7 @@ def distill_from_best(
     Chosen on val only, so test stays the unbiased score of what is kept."""
     teacher = max(rows, key=lambda r: r.val_f1)
     students = [e for e in entries if e.number != teacher.trial]
-    kd_recipe = {**recipe, "TEACHER": teacher.run}
+    kd_recipe = dataclasses.replace(recipe, keys={**recipe.keys, "TEACHER": teacher.run})
     distilled = train_entries(students, kd_recipe, folder / DISTILLED, desc="distil", **train)
     best = {r.trial: r for r in rows}
     for row in distilled:
@@ -198,9 +184,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--study-name", required=True, help="the study to finalize")
     add("--storage", help=STORAGE_HELP)
-    add("--recipe", type=Path,
-        help="a YAML of data keys laid over each trial's recipe for full training, e.g. "
-        "one holding 'TEACHER: runs/T' or 'EPOCHS: 90' (default: the trial's own)")  # fmt: skip
+    add("--recipe", type=Path, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--epochs", type=positive_int, help="EPOCHS of full training (default: the recipe's)")
     add("--top-k", type=positive_int, help="train at most this many front trials, best F1 first")
     add("--macs-max", type=positive_int, help="leave out front trials over this many MACs")
@@ -225,8 +209,8 @@ def finalize(args: argparse.Namespace) -> list[str]:
     front = front_entries(study, keep)
     if not front:
         raise FrontError(f"study {args.study_name!r} has no front trial to finalize")
-    recipe = load_yaml_mapping(args.recipe, "recipe YAML") if args.recipe else {}
-    if args.distill and "TEACHER" in recipe:
+    recipe = FullRecipe.load(args.recipe, args.epochs)
+    if args.distill and "TEACHER" in recipe.keys:
         raise ValueError(f"{args.recipe}: sets TEACHER, and --distill picks the teacher from "
                          "the front; use one or the other")  # fmt: skip
     folder = args.output / study_folder_name(study.study_name)
@@ -237,11 +221,10 @@ def finalize(args: argparse.Namespace) -> list[str]:
         write_csv(folder / "final.csv", rows)
         write_png(folder / "final.png", title, rows)
 
-    train = {"epochs": args.epochs, "device": args.device, "source": str(args.recipe or "recipe")}
-    rows = train_entries(front, recipe, folder, on_row=save, **train)
+    rows = train_entries(front, recipe, folder, device=args.device, on_row=save)
     notes = []
     if args.distill and len(rows) > 1:
-        rows = distill_from_best(front, rows, recipe, folder, **train)
+        rows = distill_from_best(front, rows, recipe, folder, device=args.device)
         save(rows)
     elif args.distill:
         notes.append("--distill: one front model, so no other model to teach; nothing distilled")

@@ -85,12 +85,16 @@ def train_like(
     *,
     stop_after: int | None = None,
     device: str | None = None,
+    seed: int | None = None,
+    epochs: int | None = None,
 ) -> list[EpochStats]:
     """Train a model (the trial's own, or another to compare) with the trial's stored recipe:
-    data config, seed, budget and threads; stop after `stop_after` epochs if given."""
+    data config, seed, budget and threads; stop after `stop_after` epochs if given. `seed` and
+    `epochs` replace the trial's to train it as another reading of the same candidate would."""
     attrs = trial.user_attrs
-    cfg = data_config_from_dict(attrs["data_config"], source=f"trial {trial.number}")
-    budget = attrs["budget"]
+    raw = attrs["data_config"] if seed is None else {**attrs["data_config"], "SEED": seed}
+    cfg = data_config_from_dict(raw, source=f"trial {trial.number}")
+    budget = attrs["budget"] if epochs is None else {**attrs["budget"], "epochs": epochs}
     splits = load_splits(cfg, img_size=cfg.img_size)
     model = build_model(model_cfg, num_classes=len(splits.classes), seed=cfg.seed)
     history: list[EpochStats] = []

@@ -138,6 +138,7 @@ def test_export_writes_trainable_yamls_csv_and_plots(
         assert "  # 0: " in text and text.startswith("# study 'arch', trial")
         data = load_data_config(folder / name / "data.yaml")
         assert (data.data_path, data.img_size, data.epochs) == (str(tiny_data), IMG_SIZE, 3)
+        assert data.cutmix == 1.0, "the full-training keys (configs/search/full_training.yaml)"
     with (folder / "pareto.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["folder"] for r in rows] == FRONT_FOLDERS
@@ -288,3 +289,14 @@ def test_single_objective_study_exports_its_best_trial(
     [best] = front_entries(study)
     macs = model_attrs["mobilenet_v3_small"]["macs"]
     assert (best.number, best.f1, best.macs) == (1, 0.72, macs)
+
+
+def test_export_recipe_replaces_the_full_training_keys(storage: str, tmp_path: Path) -> None:
+    recipe = tmp_path / "own.yaml"
+    recipe.write_text("CUTMIX: 0\nEPOCHS: 7\n")
+    assert run_export(storage, tmp_path / "exports", "--recipe", str(recipe)) == 0
+    data = load_data_config(tmp_path / "exports" / "arch" / FRONT_FOLDERS[0] / "data.yaml")
+    assert (data.cutmix, data.epochs) == (0.0, 7)
+    recipe.write_text("IMG_SIZE: 96\n")
+    assert run_export(storage, tmp_path / "again", "--recipe", str(recipe)) == 2
+    assert not (tmp_path / "again").exists(), "a recipe that changes the model writes nothing"

@@ -74,6 +74,8 @@ def test_finalize_trains_scores_on_test_and_resumes(
         assert float(row["test_f1"]) == pytest.approx(metrics["test_f1"], abs=1e-6)
         assert float(row["val_f1"]) == pytest.approx(metrics["best_f1"], abs=1e-6), "best.pt's"
         assert (Path(row["run"]) / "best.pt").is_file() and metrics["epochs_run"] == 2
+        data = yaml.safe_load((Path(row["run"]) / "data.yaml").read_text())
+        assert (data["CUTMIX"], data["IMG_SIZE"]) == (1.0, 24), "full_training.yaml on top"
     assert (folder / "final.png").stat().st_size > 10_000
     forbid_training(monkeypatch)
     assert finalize_main(args) == 0, "a rerun reuses the trained models"
