@@ -39,7 +39,6 @@ from typing import Any
 
 import optuna
 import torch
-import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from runner.fit import predict
@@ -50,6 +49,7 @@ from search.export import study_folder_name
 from search.finalize import FinalRow, table_lines, train_entries
 from search.front import FrontEntry, front_entries, is_feasible, kendall, spearman, trial_entry
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
+from search.objectives import tail_mean
 from search.replay import train_like
 from search.study import STORAGE_HELP, default_url, open_existing_study
 
@@ -116,12 +116,6 @@ def _variant(text: str) -> Variant:
     return Variant(seed, epochs)
 
 
-def score_history(trial: FrozenTrial, history: Sequence[float]) -> float:
-    """A history's F1 as the study scores one: the mean of its last score_epochs epochs."""
-    tail = list(history[-int(trial.user_attrs["budget"].get("score_epochs", 1)) :])
-    return sum(tail) / len(tail)
-
-
 def train_variants(
     trials: Sequence[FrozenTrial], variants: Sequence[Variant], folder: Path,
     train: Callable[..., Sequence[Any]] = train_like,
@@ -134,8 +128,7 @@ def train_variants(
         for variant in variants:
             path = folder / variant.file(trial)
             if not path.exists():
-                model_cfg = yaml.safe_load(trial.user_attrs["model_yaml"])
-                history = train(trial, model_cfg, seed=variant.seed, epochs=variant.epochs)
+                history = train(trial, seed=variant.seed, epochs=variant.epochs)
                 partial = path.with_suffix(".part")
                 partial.write_text(json.dumps([float(s.f1) for s in history]))
                 partial.replace(path)
@@ -149,7 +142,8 @@ def variant_readings(
     readings = {}
     for variant in variants:
         histories = [json.loads((folder / variant.file(t)).read_text()) for t in trials]
-        scores = [score_history(t, h) for t, h in zip(trials, histories, strict=True)]
+        scores = [tail_mean(h, int(t.user_attrs["budget"].get("score_epochs", 1)))
+                  for t, h in zip(trials, histories, strict=True)]  # as the study scored t
         readings[variant.name] = scores
         if all(_differs_only_in_seed(t, variant) for t in trials):
             readings[f"mean of the study's and seed {variant.seed}"] = [

@@ -74,28 +74,28 @@ def load_trial(args: argparse.Namespace) -> optuna.trial.FrozenTrial:
 
 def replay(trial: optuna.trial.FrozenTrial, device: str | None = None) -> list[EpochStats]:
     """Train the trial's model with its stored recipe up to its last recorded epoch."""
-    attrs = trial.user_attrs
-    model_cfg = yaml.safe_load(attrs["model_yaml"])
-    return train_like(trial, model_cfg, stop_after=len(attrs["f1_history"]), device=device)
+    return train_like(trial, stop_after=len(trial.user_attrs["f1_history"]), device=device)
 
 
 def train_like(
     trial: optuna.trial.FrozenTrial,
-    model_cfg: str | os.PathLike[str] | Mapping[str, Any],
+    model_cfg: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     *,
     stop_after: int | None = None,
     device: str | None = None,
     seed: int | None = None,
     epochs: int | None = None,
 ) -> list[EpochStats]:
-    """Train a model (the trial's own, or another to compare) with the trial's stored recipe:
-    data config, seed, budget and threads; stop after `stop_after` epochs if given. `seed` and
-    `epochs` replace the trial's to train it as another reading of the same candidate would."""
+    """Train a model (the trial's own by default, or another to compare) with the trial's stored
+    recipe: data config, seed, budget and threads; stop after `stop_after` epochs if given. `seed`
+    and `epochs` replace the trial's to train it as another reading of the same candidate would."""
     attrs = trial.user_attrs
     raw = attrs["data_config"] if seed is None else {**attrs["data_config"], "SEED": seed}
     cfg = data_config_from_dict(raw, source=f"trial {trial.number}")
     budget = attrs["budget"] if epochs is None else {**attrs["budget"], "epochs": epochs}
     splits = load_splits(cfg, img_size=cfg.img_size)
+    if model_cfg is None:
+        model_cfg = yaml.safe_load(attrs["model_yaml"])
     model = build_model(model_cfg, num_classes=len(splits.classes), seed=cfg.seed)
     history: list[EpochStats] = []
 

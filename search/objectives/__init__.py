@@ -9,6 +9,7 @@ from search.objectives._trial import (
     Stopper,
     TrialBudget,
     package_versions,
+    tail_mean,
     trial_score,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "enqueue_startup",
     "package_versions",
     "spread_over_cost",
+    "tail_mean",
     "trial_score",
 ]

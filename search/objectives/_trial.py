@@ -164,8 +164,15 @@ def trial_score(result: FitResult, budget: TrialBudget) -> float:
     the last epochs (at the end of a one-cycle schedule, where the weights change little) is
     the same model measured with less noise.
     """
-    tail = [float(s.f1) for s in result.history[-budget.score_epochs :]]
-    return sum(tail) / len(tail) if tail else float(result.f1)
+    history = [float(s.f1) for s in result.history]
+    return tail_mean(history, budget.score_epochs) if history else float(result.f1)
+
+
+def tail_mean(f1_history: Sequence[float], score_epochs: int) -> float:
+    """The mean of the last score_epochs values of a non-empty F1 history (trial_score's rule,
+    for any history: the fidelity bench scores its retrained variants with it)."""
+    tail = f1_history[-score_epochs:]
+    return sum(tail) / len(tail)
 
 
 def record_result(trial: optuna.Trial, result: FitResult) -> None:

@@ -121,7 +121,7 @@ def test_variants_retrain_each_trial_once_and_rank_like_the_study(
     trials = _trained_trials(0.5, 0.7)
     calls = []
 
-    def train(trial, model_cfg, *, seed, epochs):  # F1 per epoch: (trial + seed) / 10
+    def train(trial, *, seed, epochs):  # F1 per epoch: (trial + seed) / 10
         calls.append((trial.number, seed, epochs))
         return [type("Stats", (), {"f1": (trial.number + seed) / 10 + e / 100})()
                 for e in range(epochs)]  # fmt: skip
