@@ -8,8 +8,11 @@ objective and that F1, beside the naive proxies params and MACs as a floor, and 
 own val F1 as a ceiling: how well one reading of the very same trained models predicts the other
 on a test split this small, which no study objective can be expected to beat. Resampling the
 test images (bootstrap) gives each Spearman its spread and the objective's lead over each floor a
-95% interval. The training goes through search.finalize, so a rerun skips the models already
-trained. Run from the repo root (the default study holds a fifth of train/ out as test):
+95% interval. Across decades of MACs any proxy that knows size ranks well, so each reading is also
+scored on the pairs of models at matched cost (within MATCHED_COST x MACs of each other): the
+share it orders as full training does, where 0.5 is a coin. The training goes through
+search.finalize, so a rerun skips the models already trained. Run from the repo root (the
+default study holds a fifth of train/ out as test):
 
     python -m search.architecture --study-name fidelity
     python bench/fidelity.py --study-name fidelity [--models 20] [--recipe R.yaml] [--epochs N]
@@ -28,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import itertools
 import json
 import math
 import random
@@ -54,6 +59,9 @@ from search.replay import train_like
 from search.study import STORAGE_HELP, default_url, open_existing_study
 
 BOOTSTRAP_DRAWS = 1000  # resamples of the test images behind each 95% interval
+# Two models within this MACs ratio are "at matched cost": a search must tell them apart by
+# accuracy, and size alone says little about which is better.
+MATCHED_COST = 2.0
 OBJECTIVE = "study objective (F1)"
 VARIANTS = "variants"  # in the study's run folder: one JSON F1 history per variant run
 
@@ -234,9 +242,36 @@ class Spread:
     lead: dict[str, tuple[float, float]]
 
 
-def bootstrap(readings: dict[str, list[float]], samples: Sequence[Sequence[float]]) -> Spread:
+def matched_pairs(macs: Sequence[float], ratio: float = MATCHED_COST) -> list[tuple[int, int]]:
+    """The pairs of models whose MACs lie within `ratio` of each other."""
+    return [(i, j) for i, j in itertools.combinations(range(len(macs)), 2)
+            if max(macs[i], macs[j]) <= ratio * min(macs[i], macs[j])]  # fmt: skip
+
+
+def pair_agreement(
+    values: Sequence[float], final: Sequence[float], pairs: Sequence[tuple[int, int]]
+) -> float:
+    """The share of `pairs` that `values` orders as `final` does (a tie on either side counts
+    half, as a coin would); nan without pairs."""
+    if not pairs:
+        return float("nan")
+    agree = [
+        0.5 if values[i] == values[j] or final[i] == final[j]
+        else float((values[i] > values[j]) == (final[i] > final[j]))
+        for i, j in pairs
+    ]  # fmt: skip
+    return statistics.fmean(agree)
+
+
+Statistic = Callable[[Sequence[float], Sequence[float]], float]
+
+
+def bootstrap(
+    readings: dict[str, list[float]], samples: Sequence[Sequence[float]],
+    statistic: Statistic = spearman,
+) -> Spread:  # fmt: skip
     """The Spread of `readings` (the study objective first) over resampled test F1s."""
-    rhos = {name: [spearman(v, f1) for f1 in samples] for name, v in readings.items()}
+    rhos = {name: [statistic(v, f1) for f1 in samples] for name, v in readings.items()}
     objective = rhos[next(iter(readings))]
     lo, hi = round(0.025 * (len(samples) - 1)), round(0.975 * (len(samples) - 1))
     lead = {}
@@ -251,8 +286,8 @@ def report(
     samples: Sequence[Sequence[float]] = (), variants: dict[str, list[float]] | None = None,
 ) -> list[str]:  # fmt: skip
     """The per-trial table and each proxy's (and variant's) rank correlation with the
-    full-training F1; with bootstrap samples of the test F1, how far each moves and the
-    objective's lead over each."""
+    full-training F1, then the share of the pairs at matched cost each orders as full training
+    does; with bootstrap samples of the test F1, how far each moves and the objective's lead."""
     final = [r.final_f1 for r in rows]
     where = "test" if rows[0].test_f1 is not None else "val (no test split!)"
     lines = table_lines(rows)  # finalize's table: the same rows, the same columns
@@ -262,14 +297,33 @@ def report(
     readings.update(variants or {})
     if rows[0].test_f1 is not None:  # the ceiling: full training's own val against its test
         readings["full-training val F1 (ceiling)"] = [r.val_f1 for r in rows]
-    spread = bootstrap(readings, samples) if samples else None
+    lines += _readings_lines(readings, final, samples, spearman, "Spearman", kendall)
+    pairs = matched_pairs([r.macs for r in rows])
+    if pairs:
+        lines.append(f"at matched cost ({len(pairs)} pairs of models within {MATCHED_COST:g}x "
+                     "MACs of each other), the share of pairs ordered as full training orders "
+                     "them (0.5 is a coin):")  # fmt: skip
+        agreement = functools.partial(pair_agreement, pairs=pairs)
+        lines += _readings_lines(readings, final, samples, agreement, "pairs", fmt=".2f")
+    return lines
+
+
+def _readings_lines(
+    readings: dict[str, list[float]], final: Sequence[float],
+    samples: Sequence[Sequence[float]], statistic: Statistic, label: str,
+    also: Statistic | None = None, fmt: str = "+.3f",
+) -> list[str]:  # fmt: skip
+    """One line per reading with `statistic` against the full-training F1 (and `also`, as
+    Kendall beside Spearman); with samples, its sd and the objective's lead over the others."""
+    spread = bootstrap(readings, samples, statistic) if samples else None
+    lines = []
     for name, values in readings.items():
-        rho, tau = spearman(values, final), kendall(values, final)
         sd = f" (sd {spread.sd[name]:.2f})" if spread else ""
-        lines.append(f"  {name:<34} Spearman {rho:+.3f}{sd}  Kendall {tau:+.3f}")
+        extra = f"  Kendall {also(values, final):+.3f}" if also else ""
+        lines.append(f"  {name:<34} {label} {statistic(values, final):{fmt}}{sd}{extra}")
     if spread:
         lines.append(f"over {len(samples)} resamples of the test images (sd above), the study "
-                     "objective's lead in Spearman over each, 95% interval:")  # fmt: skip
+                     f"objective's lead in {label} over each, 95% interval:")  # fmt: skip
         for other, (low, high) in spread.lead.items():
             lines.append(f"  over {other:<29} [{low:+.2f}, {high:+.2f}]")
     return lines

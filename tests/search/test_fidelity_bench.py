@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,7 +74,7 @@ def test_report_sets_each_proxy_beside_the_floor_and_the_ceiling(bench: ModuleTy
     ]  # fmt: skip
     lines = bench.report(trials, rows)
     assert "on test (4 models)" in lines[5]
-    found = {line.split(" Spearman")[0].strip(): line for line in lines[6:]}
+    found = {line.split(" Spearman")[0].strip(): line for line in lines[6:10]}
     assert set(found) == {"study objective (F1)", "params", "MACs",
                           "full-training val F1 (ceiling)"}  # fmt: skip
     assert "Spearman +0.800  Kendall +0.667" in found["full-training val F1 (ceiling)"]
@@ -82,6 +84,9 @@ def test_report_sets_each_proxy_beside_the_floor_and_the_ceiling(bench: ModuleTy
     assert "  over params                        [-0.40, -0.40]" in with_samples
     assert "  over MACs                          [-0.40, -0.40]" in with_samples
     assert "  over full-training val F1 (ceiling) [-0.40, -0.40]" in with_samples
+    # MACs 10k, 20k, 40k, 1M: two pairs within 2x, both ordered by test as by the study
+    assert lines[10].startswith("at matched cost (2 pairs of models within 2x MACs")
+    assert "  study objective (F1)               pairs 1.00" in lines
     no_test = [dataclasses.replace(r, test_f1=None) for r in rows]
     assert not any("ceiling" in line for line in bench.report(trials, no_test)), "val vs itself"
 
@@ -96,6 +101,20 @@ def test_resampling_gives_each_reading_its_spread_and_the_objective_its_lead(
     assert spread.lead == {"params": (2.0, 2.0), "MACs": (pytest.approx(0.2),) * 2}
     noisy = bench.bootstrap(readings, [[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]])
     assert noisy.sd["study objective (F1)"] == 1.0 and noisy.lead["params"] == (-2.0, 2.0)
+
+
+def test_matched_cost_pairs_score_the_order_within_a_budget(bench: ModuleType) -> None:
+    macs = [100, 150, 190, 500, 1_000]
+    pairs = bench.matched_pairs(macs)
+    assert pairs == [(0, 1), (0, 2), (1, 2), (3, 4)], "within 2x of each other, 1,000/500 included"
+    final = [0.6, 0.5, 0.7, 0.8, 0.9]
+    assert bench.pair_agreement(macs, final, pairs) == 0.75, "size orders 3 of the 4 pairs"
+    assert bench.pair_agreement([0.6, 0.5, 0.7, 0.8, 0.9], final, pairs) == 1.0
+    assert bench.pair_agreement([0.5, 0.5, 0.4, 0.1, 0.1], final, pairs) == 0.25, "ties: a half"
+    assert math.isnan(bench.pair_agreement(macs, final, []))
+    spread = bench.bootstrap({"a": final, "b": macs}, [final] * 3,
+                             functools.partial(bench.pair_agreement, pairs=pairs))  # fmt: skip
+    assert spread.lead == {"b": (0.25, 0.25)}
 
 
 def test_predictions_resample_the_same_images_for_every_model(bench: ModuleType) -> None:
