@@ -183,6 +183,16 @@ class WorkerCLI:
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out
 
+    @staticmethod
+    def assert_both_drew_their_own(done: Sequence[FrozenTrial]) -> None:
+        """Both workers ran trials, and each drew its own sequence of candidates: seeded apart,
+        not alike (one draw may still coincide by chance in the small space)."""
+        workers = sorted({t.user_attrs["worker"] for t in done})
+        assert len(workers) == 2, workers
+        draws = [[t.params for t in done if t.user_attrs["worker"] == w] for w in workers]
+        length = min(map(len, draws))
+        assert draws[0][:length] != draws[1][:length], draws
+
 
 @pytest.fixture
 def worker_cli() -> WorkerCLI:
