@@ -234,9 +234,10 @@ def test_predictions(rows: Sequence[FinalRow]) -> TestPredictions:
 
 @dataclasses.dataclass(frozen=True)
 class Spread:
-    """How far each Spearman moves when the test images are resampled: its standard deviation,
-    and a 95% interval of the study objective's lead over each other reading. The lead is paired
-    (the same resamples on both sides), so the extra noise resampling adds cancels out of it."""
+    """How far each reading's statistic (Spearman, or the share of matched-cost pairs) moves
+    when the test images are resampled: its standard deviation, and a 95% interval of the study
+    objective's lead over each other reading. The lead is paired (the same resamples on both
+    sides), so the extra noise resampling adds cancels out of it."""
 
     sd: dict[str, float]
     lead: dict[str, tuple[float, float]]
@@ -270,15 +271,16 @@ def bootstrap(
     readings: dict[str, list[float]], samples: Sequence[Sequence[float]],
     statistic: Statistic = spearman,
 ) -> Spread:  # fmt: skip
-    """The Spread of `readings` (the study objective first) over resampled test F1s."""
-    rhos = {name: [statistic(v, f1) for f1 in samples] for name, v in readings.items()}
-    objective = rhos[next(iter(readings))]
+    """The Spread of `statistic` for `readings` (the study objective first) against resampled
+    test F1s."""
+    scores = {name: [statistic(v, f1) for f1 in samples] for name, v in readings.items()}
+    objective = scores[next(iter(readings))]
     lo, hi = round(0.025 * (len(samples) - 1)), round(0.975 * (len(samples) - 1))
     lead = {}
     for other in list(readings)[1:]:
-        gaps = sorted(a - b for a, b in zip(objective, rhos[other], strict=True))
+        gaps = sorted(a - b for a, b in zip(objective, scores[other], strict=True))
         lead[other] = (gaps[lo], gaps[hi])
-    return Spread({name: statistics.pstdev(r) for name, r in rhos.items()}, lead)
+    return Spread({name: statistics.pstdev(r) for name, r in scores.items()}, lead)
 
 
 def report(
