@@ -46,6 +46,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from runner.files import write_text_atomic
 from runner.fit import predict
 from runner.metrics import macro_f1
 from runner.rundir import RunDir, load_trained_model
@@ -137,9 +138,7 @@ def train_variants(
             path = folder / variant.file(trial)
             if not path.exists():
                 history = train(trial, seed=variant.seed, epochs=variant.epochs)
-                partial = path.with_suffix(".part")
-                partial.write_text(json.dumps([float(s.f1) for s in history]))
-                partial.replace(path)
+                write_text_atomic(json.dumps([float(s.f1) for s in history]), path)
 
 
 def variant_readings(

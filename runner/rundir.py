@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import yaml
 from torch import nn
 
 from runner.config import DataConfig, data_config_from_dict
-from runner.files import save_atomic
+from runner.files import save_atomic, write_text_atomic
 from runner.state import EpochStats, TrainState
 
 
@@ -141,9 +140,7 @@ class RunDir:
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         """metrics.json, written whole."""
-        tmp = self.metrics.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(metrics, indent=2))
-        os.replace(tmp, self.metrics)
+        write_text_atomic(json.dumps(metrics, indent=2), self.metrics)
 
 
 def load_trained_model(

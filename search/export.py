@@ -3,8 +3,8 @@
 exports/<study>/<rank>-trial<N>/ gets the trial's model.yaml and data.yaml (the trial's recipe with
 the full-training keys of --recipe on top, search/full_recipe.py), which `python -m runner.train
 --model ... --data ...` takes unchanged; beside them pareto.csv and a Pareto plot (pareto.png,
-pareto.html). The same study and options always give the same files, and
-rank folders left by an earlier export are removed, so an export folder never mixes two fronts.
+pareto.html). The same study and options always give the same files, and rank folders left by
+an earlier export are removed, so an export folder never mixes two fronts.
 """
 
 from __future__ import annotations

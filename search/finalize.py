@@ -3,10 +3,10 @@
 A study ranks candidates by a brief, noisy training; users take away fully trained models. This
 trains each front trial with the full recipe (the trial's own data config and its EPOCHS, with the
 keys of --recipe on top: configs/search/full_training.yaml unless another is given) into a run
-folder (runner.evaluate and runner.predict take it), scores it
-on val and, when the data has images kept out of everything (test/<class>/ or TEST_RATIO), on
-test; then writes final.csv, final.png (both fronts on the same axes) and prints how well the
-study's ranking held. A model already trained is skipped, so a rerun resumes.
+folder (runner.evaluate and runner.predict take it), scores it on val and, when the data has
+images kept out of everything (test/<class>/ or TEST_RATIO), on test; then writes final.csv,
+final.png (both fronts on the same axes) and prints how well the study's ranking held. A model
+already trained is skipped, so a rerun resumes.
 
 With --distill a second stage trains the front again, each model distilled from the front model
 with the best val F1 (Hinton et al. 2015, runner/distill.py), and keeps whichever of a model's
