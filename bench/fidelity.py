@@ -51,9 +51,16 @@ from runner.fit import predict
 from runner.metrics import macro_f1
 from runner.rundir import RunDir, load_trained_model
 from runner.splits_cache import SplitsCache
-from search.export import study_folder_name
 from search.finalize import FinalRow, table_lines, train_entries
-from search.front import FrontEntry, front_entries, is_feasible, kendall, spearman, trial_entry
+from search.front import (
+    FrontEntry,
+    front_entries,
+    is_feasible,
+    kendall,
+    safe_folder_name,
+    spearman,
+    trial_entry,
+)
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
 from search.objectives import tail_mean
 from search.replay import train_like
@@ -337,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     entries = pick_spread(study, args.models, args.seed)
     trials = [study.trials[e.number] for e in entries]
     recipe = FullRecipe.load(args.recipe, args.epochs)
-    folder = args.output / study_folder_name(study.study_name)
+    folder = args.output / safe_folder_name(study.study_name)
     index, count = args.shard
     if count > 1:
         mine = entries[index::count]

@@ -2,13 +2,19 @@
 
 Each trial samples a model YAML from the architecture space, counts its MACs before training,
 skips training when it is over --macs-max, else trains it briefly and reports (F1, MACs).
+
+Then each band (--bands) runs the same search as a study of its own under a lower MACs ceiling,
+in the same storage. One sampler's history spans the front thinly: it learns where the costly
+half of the front lies and keeps drawing there, so the cheap end goes unexplored even when later
+trials are held to a low budget. A band study starts afresh, spread over its own range.
+search.export and search.finalize merge the bands' fronts into the study's.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,14 +30,14 @@ from search._cli import (
     stopper,
     study_parser,
 )
-from search.front import DEFAULT_RUNGS
+from search.front import DEFAULT_RUNGS, front_entries
 from search.objectives import (
     COST_OBJECTIVES,
     ArchitectureObjective,
     enqueue_startup,
     spread_over_cost,
 )
-from search.study import open_study
+from search.study import add_bands, default_storage, open_study, open_with_bands
 from space.search_bounds import load_architecture_bounds
 from space.user_input import exit_on_user_error, non_negative_int, positive_float, positive_int
 
@@ -51,6 +57,21 @@ DEFAULT_MACS_MAX = 6_000_000
 OBJECTIVES = ("f1,macs", "f1,latency")
 MAX_STARTUP_TRIALS = 10  # TPE's own random startup (search/study/_study.py make_sampler)
 DEFAULT_SCORE_EPOCHS = 3  # a trial's F1: mean of its last 3 epochs (objectives/_trial.py)
+# The cheap end's own study: under 0.4M MACs the best models are 3-10k-parameter nets that the
+# main study's sampler, drawn to its costly front, hardly samples (README, Finalize).
+DEFAULT_BANDS = (400_000,)
+
+
+def _bands(text: str) -> tuple[int, ...]:
+    """'400000,100000' -> (400000, 100000); 'none' -> () for --bands."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(
+            f"expected MACs ceilings like 400000 or 400000,100000, or none; got {text!r}"
+        ) from e
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -68,6 +89,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--objectives", choices=OBJECTIVES, default=OBJECTIVES[0],
         help="maximise F1 and minimise MACs, or batch-1 latency on this CPU in ms (measured per "
         "trial, see --latency-max) (default: %(default)s)")  # fmt: skip
+    add("--bands", type=_bands,
+        help="MACs ceilings of band studies run after this one: the same search, --trials "
+        "trials each, under the ceiling, in the same storage, named <study-name>-<ceiling>; "
+        "export and finalize merge their fronts into this study's ('none': no band; default: "
+        f"{','.join(map(str, DEFAULT_BANDS))}, those under --macs-max)")  # fmt: skip
     parser.set_defaults(data=DEFAULT_DATA)
     add("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
         help="per-trial epochs (%(default)s)")
@@ -89,8 +115,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     return exit_on_user_error(lambda: _search(args, argv))
 
 
+def band_studies(args: argparse.Namespace) -> dict[str, int]:
+    """The band studies to run after this one: name -> MACs ceiling, highest first."""
+    if args.bands is None:
+        ceilings = [m for m in DEFAULT_BANDS if m < args.macs_max]
+    else:
+        over = [m for m in args.bands if m >= args.macs_max]
+        if over:
+            raise ValueError(f"--bands {over[0]} is not under --macs-max {args.macs_max}: a band "
+                             "searches below the study's own MACs budget")  # fmt: skip
+        ceilings = list(args.bands)
+    return {f"{args.study_name}-{m / 1e6:g}M": m for m in sorted(set(ceilings), reverse=True)}
+
+
 def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    """Check every input, then run the study; the data is decoded once the storage is usable."""
+    """Check every input, then run the study and its bands; the data is decoded once the
+    storage is usable."""
+    bands = band_studies(args) if args.worker_label is None else {}
+    code = _search_one(args, argv, bands)
+    if code != 0 or not bands:
+        return code
+    argv = list(sys.argv[1:] if argv is None else argv)
+    storage = args.storage or default_storage(args.study_name)
+    for name, ceiling in bands.items():
+        print(f"\nband study {name!r}: the same search under {ceiling:,} MACs")
+        band_argv = [*argv, "--study-name", name, "--macs-max", str(ceiling), "--bands", "none",
+                     "--storage", storage]  # fmt: skip
+        code = _search_one(parse_args(band_argv), band_argv, {})
+        if code != 0:
+            return code
+    print("\n".join(_merged_front_lines(args.study_name, storage)))
+    return 0
+
+
+def _merged_front_lines(study_name: str, storage: str) -> list[str]:
+    """The front of the study and its bands together: what export and finalize take."""
+    study, bands = open_with_bands(study_name, storage)
+    front = front_entries(study, bands=bands)
+    width = max([6, *(len(e.label) for e in front)])
+    lines = [f"Pareto front of {study_name!r} with its band studies "
+             f"({', '.join(repr(b.study_name) for b in bands)}), best F1 first:",
+             f"  {'trial':>{width}} {'F1':>6} {'MACs':>12} {'params':>10}"]  # fmt: skip
+    for e in front:
+        lines.append(f"  {e.label:>{width}} {e.f1:>6.3f} {e.macs:>12,} {e.params:>10,}")
+    where = f"--study-name {shlex.quote(study_name)} --storage {shlex.quote(storage)}"
+    return [*lines, f"export:    python -m search.export {where}",
+            f"finalize:  python -m search.finalize {where}"]
+
+
+def _search_one(
+    args: argparse.Namespace, argv: Sequence[str] | None, bands: dict[str, int]
+) -> int:
+    """Run (or resume) one study; `bands` are recorded on it for export and finalize."""
     cfg = data_config(args)
     bounds = load_architecture_bounds(args.space)
     if args.img_size is not None:
@@ -109,7 +185,12 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         )  # fmt: skip
 
     names = ("f1", COST_OBJECTIVES[objective])
-    open_fn = functools.partial(open_study, metric_names=names)
+
+    def open_fn(*given: object, **options: object) -> optuna.Study:
+        study = open_study(*given, metric_names=names, **options)  # type: ignore[arg-type]
+        add_bands(study, bands)
+        return study
+
     return run_search(args, open_fn, make_objective, MODULE, argv, start=_starter(args))
 
 

@@ -1,10 +1,12 @@
 """`python -m search.export`: write a study's feasible Pareto front as trainable files.
 
-exports/<study>/<rank>-trial<N>/ gets the trial's model.yaml and data.yaml (the trial's recipe with
-the full-training keys of --recipe on top, search/full_recipe.py), which `python -m runner.train
---model ... --data ...` takes unchanged; beside them pareto.csv and a Pareto plot (pareto.png,
-pareto.html). The same study and options always give the same files, and rank folders left by
-an earlier export are removed, so an export folder never mixes two fronts.
+exports/<study>/<rank>-trial<N>/ gets the trial's model.yaml and data.yaml (the trial's recipe
+with the full-training keys of --recipe on top, search/full_recipe.py), which `python -m
+runner.train --model ... --data ...` takes unchanged; beside them pareto.csv and a Pareto plot
+(pareto.png, pareto.html). The fronts of the study's band studies (search.architecture --bands)
+are merged into its own; their trials' folders are <rank>-<band study>-trial<N>. The same
+study and options always give the same files, and rank folders left by an earlier export are
+removed, so an export folder never mixes two fronts.
 """
 
 from __future__ import annotations
@@ -31,20 +33,20 @@ from search.front import (
     cost_axis,
     front_entries,
     hypervolume,
+    safe_folder_name,
     study_points,
     write_html,
     write_png,
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, TRIAL_RECIPE, FullRecipe
-from search.study import STORAGE_HELP, default_url, open_existing_study
+from search.study import STORAGE_HELP, default_url, open_with_bands
 from space import build_model
 from space.latency import onnx_latency_ms
 from space.user_input import exit_on_user_error, positive_int
 
-RANK_FOLDER = re.compile(r"^\d+-trial\d+$")
-UNSAFE_IN_FOLDER = re.compile(r"[^\w.+-]")
-CSV_FIELDS = ("rank", "trial", "f1", "macs", "params", "latency_ms", "score", "f1_above_cliff",
-              "folder")  # fmt: skip
+RANK_FOLDER = re.compile(r"^\d+-(.+-)?trial\d+$")
+CSV_FIELDS = ("rank", "band", "trial", "f1", "macs", "params", "latency_ms", "score",
+              "f1_above_cliff", "folder")  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -54,7 +56,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Write a study's feasible Pareto front as model/data YAMLs, a CSV and plots.",
     )
     add = parser.add_argument
-    add("--study-name", required=True, help="the study to export")
+    add("--study-name", required=True,
+        help="the study to export (with its band studies, search.architecture --bands)")
     add("--storage", help=STORAGE_HELP)
     add("--top-k", type=positive_int, help="export at most this many front trials, best F1 first")
     add("--macs-max", type=positive_int, help="leave out front trials over this many MACs")
@@ -71,17 +74,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def study_folder_name(study_name: str) -> str:
-    """The study's folder under --output: any study name, but never a path that leaves it."""
-    name = UNSAFE_IN_FOLDER.sub("_", study_name)
-    return name if name.strip(".") else name.replace(".", "_") or "_"
-
-
 def _model_text(study_name: str, entry: FrontEntry, img_size: int) -> str:
     """The trial's model rebuilt from its stored YAML, dumped with per-row shape comments."""
     model = build_model(yaml.safe_load(entry.model_yaml))
     header = (
-        f"# study {study_name!r}, trial {entry.number}, rank {entry.rank} of the exported front: "
+        f"# study {entry.band or study_name!r}, trial {entry.number}, rank {entry.rank} of the "
+        "exported front: "
         f"F1 {entry.f1:.4f}, MACs {entry.macs:,}, params {entry.params:,}\n"
     )
     return header + model.to_yaml(img_size)
@@ -110,7 +108,7 @@ def _write_csv(path: Path, front: Sequence[FrontEntry]) -> None:
         writer.writerow(CSV_FIELDS)
         for e in front:
             latency = "" if e.latency_ms is None else f"{e.latency_ms:.4f}"
-            writer.writerow([e.rank, e.number, f"{e.f1:.6f}", e.macs, e.params, latency,
+            writer.writerow([e.rank, e.band, e.number, f"{e.f1:.6f}", e.macs, e.params, latency,
                              f"{e.score:.6f}", f"{e.cliff:+.6f}", e.folder])  # fmt: skip
 
 
@@ -137,11 +135,12 @@ def write_export(
 
 def front_lines(front: Sequence[FrontEntry], volume: str) -> list[str]:
     """The exported front as a table, then the hypervolume of the study's feasible front."""
-    lines = [f"{'rank':>4} {'trial':>6} {'F1':>7} {'MACs':>12} {'params':>10} {'latency':>9} "
-             f"{'score':>7} {'above cliff':>11}"]  # fmt: skip
+    width = max([6, *(len(e.label) for e in front)])
+    lines = [f"{'rank':>4} {'trial':>{width}} {'F1':>7} {'MACs':>12} {'params':>10} "
+             f"{'latency':>9} {'score':>7} {'above cliff':>11}"]  # fmt: skip
     for e in front:
         latency = "-" if e.latency_ms is None else f"{e.latency_ms:.2f} ms"
-        lines.append(f"{e.rank:>4} {e.number:>6} {e.f1:>7.4f} {e.macs:>12,} {e.params:>10,} "
+        lines.append(f"{e.rank:>4} {e.label:>{width}} {e.f1:>7.4f} {e.macs:>12,} {e.params:>10,} "
                      f"{latency:>9} {e.score:>7.4f} {e.cliff:>+11.4f}")  # fmt: skip
     lines.append(f"hypervolume of the feasible front: {volume}")
     return lines
@@ -168,23 +167,25 @@ def volume_text(
 def export(args: argparse.Namespace) -> list[str]:
     """Export as the args say; returns the lines to print. Raises FrontError on an empty front."""
     storage = args.storage or default_url(args.study_name)
-    study = open_existing_study(args.study_name, storage)
+    study, bands = open_with_bands(args.study_name, storage)
     keep = FrontFilter(args.top_k, args.macs_max, args.f1_min, args.params_max)
-    whole = front_entries(study)
-    front = front_entries(study, keep)
+    whole = front_entries(study, bands=bands)
+    front = front_entries(study, keep, bands)
     if not front:
         raise FrontError(_empty_message(study, len(whole), keep))
     recipe = FullRecipe.load(args.recipe, args.epochs)
     if args.latency:
         front = [_with_latency(e) for e in front]
-    folder = args.output / study_folder_name(study.study_name)
-    points, axis = study_points(study), cost_axis(study)
+    folder = args.output / safe_folder_name(study.study_name)
+    points = [p for s in (study, *bands) for p in study_points(s)]
+    axis = cost_axis(study)
     write_export(study, front, folder, points, axis, recipe)
     volume = volume_text(whole, points, axis)
     first = folder / front[0].folder
+    with_bands = "".join(f" and {b.study_name!r}" for b in bands)
     return [
-        f"Pareto front of study {study.study_name!r} (feasible, best F1 first; {len(front)} of "
-        f"{len(whole)} front trials kept, {keep.describe()}):",
+        f"Pareto front of study {study.study_name!r}{with_bands} (feasible, best F1 first; "
+        f"{len(front)} of {len(whole)} front trials kept, {keep.describe()}):",
         *(f"  {line}" for line in front_lines(front, volume)),
         f"wrote {folder}/: {len(front)} rank folders, pareto.csv, pareto.png, pareto.html",
         f"train one: python -m runner.train --model {first}/model.yaml --data {first}/data.yaml",

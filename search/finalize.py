@@ -31,15 +31,22 @@ from runner.config import DataConfig
 from runner.metrics import competition_score
 from runner.run import train_run
 from runner.rundir import RunDir
-from search.export import study_folder_name
-from search.front import FrontEntry, FrontError, FrontFilter, front_entries, kendall, spearman
+from search.front import (
+    FrontEntry,
+    FrontError,
+    FrontFilter,
+    front_entries,
+    kendall,
+    safe_folder_name,
+    spearman,
+)
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
-from search.study import STORAGE_HELP, default_url, open_existing_study
+from search.study import STORAGE_HELP, default_url, open_with_bands
 from space.user_input import exit_on_user_error, positive_int
 
 CSV_FIELDS = (
-    "rank", "trial", "macs", "params", "study_f1", "val_f1", "test_f1", "final_f1", "score",
-    "run", "teacher",
+    "rank", "band", "trial", "macs", "params", "study_f1", "val_f1", "test_f1", "final_f1",
+    "score", "run", "teacher",
 )  # fmt: skip
 DISTILLED = "distilled"  # the --distill stage's run folders, beside the first stage's
 
@@ -57,6 +64,12 @@ class FinalRow:
     test_f1: float | None
     run: str
     teacher: str = ""  # the run it was distilled from, if any
+    band: str = ""  # the band study the trial comes from (FrontEntry.band)
+
+    @property
+    def label(self) -> str:
+        """The trial as tables name it: N, or <band study>/N."""
+        return f"{self.band}/{self.trial}" if self.band else str(self.trial)
 
     @property
     def final_f1(self) -> float:
@@ -77,7 +90,7 @@ def train_entry(
     metrics = train_run(run, entry.model_yaml, cfg, device=device, progress=progress)
     return FinalRow(
         entry.rank, entry.number, int(metrics["macs"]), int(metrics["params"]), entry.f1,
-        float(metrics["best_f1"]), metrics.get("test_f1"), str(run.path), cfg.teacher,
+        float(metrics["best_f1"]), metrics.get("test_f1"), str(run.path), cfg.teacher, entry.band,
     )  # fmt: skip
 
 
@@ -90,7 +103,7 @@ def train_entries(
     rows: list[FinalRow] = []
     overall = tqdm(list(zip(entries, configs, strict=True)), desc=desc, unit="model")
     for entry, cfg in overall:
-        overall.set_postfix_str(f"trial {entry.number}")
+        overall.set_postfix_str(f"trial {entry.label}")
         rows.append(train_entry(entry, cfg, folder, device=device))
         if on_row is not None:
             on_row(rows)
@@ -105,15 +118,15 @@ def distill_from_best(
     again distilled from it into folder/distilled/; per trial, the run with the better val F1.
 
     Chosen on val only, so test stays the unbiased score of what is kept."""
+    best = dict(zip((e.folder for e in entries), rows, strict=True))
     teacher = max(rows, key=lambda r: r.val_f1)
-    students = [e for e in entries if e.number != teacher.trial]
+    students = [e for e in entries if best[e.folder] is not teacher]
     kd_recipe = dataclasses.replace(recipe, keys={**recipe.keys, "TEACHER": teacher.run})
     distilled = train_entries(students, kd_recipe, folder / DISTILLED, desc="distil", **train)
-    best = {r.trial: r for r in rows}
-    for row in distilled:
-        if row.val_f1 > best[row.trial].val_f1:
-            best[row.trial] = row
-    return [best[e.number] for e in entries]
+    for entry, row in zip(students, distilled, strict=True):
+        if row.val_f1 > best[entry.folder].val_f1:
+            best[entry.folder] = row
+    return [best[e.folder] for e in entries]
 
 
 def write_csv(path: Path, rows: Sequence[FinalRow]) -> None:
@@ -123,7 +136,7 @@ def write_csv(path: Path, rows: Sequence[FinalRow]) -> None:
         writer.writerow(CSV_FIELDS)
         for r in rows:
             test = "" if r.test_f1 is None else f"{r.test_f1:.6f}"
-            writer.writerow([r.rank, r.trial, r.macs, r.params, f"{r.study_f1:.6f}",
+            writer.writerow([r.rank, r.band, r.trial, r.macs, r.params, f"{r.study_f1:.6f}",
                              f"{r.val_f1:.6f}", test, f"{r.final_f1:.6f}", f"{r.score:.6f}",
                              r.run, r.teacher])  # fmt: skip
 
@@ -144,7 +157,7 @@ def write_png(path: Path, title: str, rows: Sequence[FinalRow]) -> None:
     for r in rows:
         ax.annotate("", (r.macs, r.final_f1), (r.macs, r.study_f1),
                     arrowprops={"arrowstyle": "->", "color": "0.7"})  # fmt: skip
-        ax.annotate(str(r.trial), (r.macs, r.final_f1), textcoords="offset points",
+        ax.annotate(r.label, (r.macs, r.final_f1), textcoords="offset points",
                     xytext=(4, 4), fontsize=8, color="#d62728")  # fmt: skip
     ax.set(xscale="log", xlabel="MACs", ylabel="macro F1", title=title)
     ax.grid(True, which="both", alpha=0.3)
@@ -164,12 +177,13 @@ def correlation_line(rows: Sequence[FinalRow]) -> str:
 
 def table_lines(rows: Sequence[FinalRow]) -> list[str]:
     """The finalized front as a table, cheapest first."""
-    lines = [f"{'trial':>6} {'MACs':>11} {'params':>9} {'study F1':>8} {'val F1':>7} "
+    width = max([6, *(len(r.label) for r in rows)])
+    lines = [f"{'trial':>{width}} {'MACs':>11} {'params':>9} {'study F1':>8} {'val F1':>7} "
              f"{'test F1':>7} {'score':>6}  run"]  # fmt: skip
     teachers = {r.teacher for r in rows if r.teacher}
     for r in sorted(rows, key=lambda r: r.macs):
         test = "-" if r.test_f1 is None else f"{r.test_f1:.4f}"
-        lines.append(f"{r.trial:>6} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
+        lines.append(f"{r.label:>{width}} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
                      f"{r.val_f1:>7.4f} {test:>7} {r.score:>6.3f}  {r.run}"
                      + ("  (distilled)" if r.teacher else ""))  # fmt: skip
     lines += [f"distilled from {t}" for t in sorted(teachers)]
@@ -182,7 +196,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Train a study's Pareto front fully, score it and compare with the study.",
     )
     add = parser.add_argument
-    add("--study-name", required=True, help="the study to finalize")
+    add("--study-name", required=True,
+        help="the study to finalize (with its band studies, search.architecture --bands)")
     add("--storage", help=STORAGE_HELP)
     add("--recipe", type=Path, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--epochs", type=positive_int, help="EPOCHS of full training (default: the recipe's)")
@@ -204,16 +219,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def finalize(args: argparse.Namespace) -> list[str]:
     """Train the filtered front; returns the lines to print. Ctrl-C keeps what is done."""
     storage = args.storage or default_url(args.study_name)
-    study = open_existing_study(args.study_name, storage)
+    study, bands = open_with_bands(args.study_name, storage)
     keep = FrontFilter(args.top_k, args.macs_max, args.f1_min, args.params_max)
-    front = front_entries(study, keep)
+    front = front_entries(study, keep, bands)
     if not front:
         raise FrontError(f"study {args.study_name!r} has no front trial to finalize")
     recipe = FullRecipe.load(args.recipe, args.epochs)
     if args.distill and "TEACHER" in recipe.keys:
         raise ValueError(f"{args.recipe}: sets TEACHER, and --distill picks the teacher from "
                          "the front; use one or the other")  # fmt: skip
-    folder = args.output / study_folder_name(study.study_name)
+    folder = args.output / safe_folder_name(study.study_name)
     folder.mkdir(parents=True, exist_ok=True)
     title = f"study {study.study_name!r}: the front after full training"
 

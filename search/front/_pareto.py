@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from runner.metrics import cliff_distance, competition_score
+from search.front._early_stop import dominates
 
 # The user attrs the search objectives write and export needs (see search/objectives/).
 REQUIRED_ATTRS = ("model_yaml", "data_config", "macs", "params")
 LATENCY_AXIS = "latency_ms"  # the metric name (and user attr) of a latency study's cost
+UNSAFE_IN_FOLDER = re.compile(r"[^\w.+-]")
+
+
+def safe_folder_name(name: str) -> str:
+    """A study name as one folder name: any name, but never a path that leaves its parent."""
+    name = UNSAFE_IN_FOLDER.sub("_", name)
+    return name if name.strip(".") else name.replace(".", "_") or "_"
 
 
 class FrontError(ValueError):
@@ -73,6 +82,7 @@ class FrontEntry:
     model_yaml: str
     data_config: Mapping[str, Any]
     latency_ms: float | None = None  # batch-1 ONNX Runtime latency, when measured
+    band: str = ""  # the band study the trial comes from; "" for the study itself
 
     def cost(self, axis: str) -> float | None:
         """The study's second objective: MACs, or "latency_ms" (None when not measured)."""
@@ -80,8 +90,15 @@ class FrontEntry:
 
     @property
     def folder(self) -> str:
-        """<rank>-trial<N>, the rank zero-padded so that folders list in rank order."""
-        return f"{self.rank:02d}-trial{self.number}"
+        """<rank>-trial<N> (<rank>-<band study>-trial<N> for a band study's trial: trial
+        numbers repeat across studies), the rank zero-padded so folders list in rank order."""
+        band = f"{safe_folder_name(self.band)}-" if self.band else ""
+        return f"{self.rank:02d}-{band}trial{self.number}"
+
+    @property
+    def label(self) -> str:
+        """The trial as tables name it: N, or <band study>/N."""
+        return f"{self.band}/{self.number}" if self.band else str(self.number)
 
     @property
     def score(self) -> float:
@@ -99,7 +116,7 @@ def trial_f1(trial: FrozenTrial) -> float:
     return float(trial.user_attrs.get("f1", trial.values[0]))
 
 
-def trial_entry(rank: int, trial: FrozenTrial) -> FrontEntry:
+def trial_entry(rank: int, trial: FrozenTrial, band: str = "") -> FrontEntry:
     """A trial as a ranked entry (front or not), or an error naming what it lacks."""
     missing = [key for key in REQUIRED_ATTRS if key not in trial.user_attrs]
     if missing:
@@ -110,17 +127,47 @@ def trial_entry(rank: int, trial: FrozenTrial) -> FrontEntry:
     attrs = trial.user_attrs
     return FrontEntry(
         rank, trial.number, trial_f1(trial), int(attrs["macs"]), int(attrs["params"]),
-        str(attrs["model_yaml"]), dict(attrs["data_config"]), attrs.get("latency_ms"),
+        str(attrs["model_yaml"]), dict(attrs["data_config"]), attrs.get("latency_ms"), band,
     )  # fmt: skip
 
 
-def front_entries(study: optuna.Study, keep: FrontFilter | None = None) -> list[FrontEntry]:
-    """The feasible Pareto front, best F1 first (ties: fewer MACs, then lower trial number),
-    filtered and ranked from 1."""
+def front_entries(
+    study: optuna.Study, keep: FrontFilter | None = None, bands: Sequence[optuna.Study] = ()
+) -> list[FrontEntry]:
+    """The feasible Pareto front, best F1 first (ties: fewer MACs, then the study itself before
+    its bands, then lower trial number), filtered and ranked from 1.
+
+    With `bands` (studies searched beside it under a lower MACs ceiling, search.architecture
+    --bands), the front of all of them together: a band trial that the study's front dominates
+    is left out, and so is the study's own trial that a band trial dominates.
+    """
     keep = keep or FrontFilter()
-    front = sorted(pareto_front(study), key=lambda t: (-trial_f1(t), _macs(t), t.number))
-    kept = [t for t in front if keep.keeps(trial_f1(t), _macs(t), _params(t))][: keep.top_k]
-    return [trial_entry(rank, trial) for rank, trial in enumerate(kept, start=1)]
+    tagged = [(t, "") for t in pareto_front(study)]
+    for band in bands:
+        tagged += [(t, band.study_name) for t in pareto_front(band)]
+    if bands:
+        tagged = _non_dominated(tagged)
+    front = sorted(tagged, key=lambda tb: (-trial_f1(tb[0]), _macs(tb[0]), tb[1] != "",
+                                          tb[1], tb[0].number))  # fmt: skip
+    kept = [tb for tb in front if keep.keeps(trial_f1(tb[0]), _macs(tb[0]), _params(tb[0]))]
+    return [trial_entry(rank, t, band) for rank, (t, band) in enumerate(kept[: keep.top_k], 1)]
+
+
+def _non_dominated(tagged: list[tuple[FrozenTrial, str]]) -> list[tuple[FrozenTrial, str]]:
+    """The (trial, band) pairs no other pair dominates in (F1, cost); of a model found alike by
+    two studies (the same objective values and model YAML), the first listed stands for both."""
+    kept: list[tuple[FrozenTrial, str]] = []
+    for i, (trial, band) in enumerate(tagged):
+        point = (trial.values[0], trial.values[1])
+        dominated = any(
+            dominates((other.values[0], other.values[1]), point)
+            or (j < i and other.values == trial.values
+                and other.user_attrs.get("model_yaml") == trial.user_attrs.get("model_yaml"))
+            for j, (other, _) in enumerate(tagged)
+        )  # fmt: skip
+        if not dominated:
+            kept.append((trial, band))
+    return kept
 
 
 def _macs(trial: FrozenTrial) -> int:

@@ -65,7 +65,7 @@ def write_png(
 
 
 def _hover(entry: FrontEntry) -> str:
-    return (f"rank {entry.rank}: trial {entry.number}<br>F1 {entry.f1:.4f}, "
+    return (f"rank {entry.rank}: trial {entry.label}<br>F1 {entry.f1:.4f}, "
             f"MACs {entry.macs:,}, params {entry.params:,}"
             + ("" if entry.latency_ms is None else f", {entry.latency_ms:.3f} ms")
             + f"<br>score {entry.score:.4f}, "

@@ -11,7 +11,7 @@ import dataclasses
 import signal
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import optuna
@@ -32,6 +32,7 @@ METRIC_NAMES = ("f1", "macs")
 SAMPLERS = ("tpe", "nsga2", "random")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 INTERRUPTED = "interrupted"  # user attr of a trial ended by Ctrl-C
+BANDS_ATTR = "bands"  # study user attr: its band studies, name -> MACs ceiling
 DEFAULT_MAX_FAILURES = 5
 INTERRUPTED_EXIT = 130  # the exit code of a run ended by Ctrl-C, as a shell reports SIGINT
 
@@ -213,6 +214,29 @@ def run_study(
 
 def open_existing_study(study_name: str, storage: str) -> optuna.Study:
     """Load a study without ever creating one; a wrong name lists the studies there."""
+    return optuna.load_study(study_name=study_name, storage=_storage_holding(study_name, storage))
+
+
+def open_with_bands(study_name: str, storage: str) -> tuple[optuna.Study, list[optuna.Study]]:
+    """The study and the band studies searched beside it (search.architecture --bands), which
+    export and finalize merge into its front; a band not started yet is not there."""
+    opened = _storage_holding(study_name, storage)
+    study = optuna.load_study(study_name=study_name, storage=opened)
+    present = set(optuna.get_all_study_names(opened))
+    bands = [name for name in study.user_attrs.get(BANDS_ATTR, {}) if name in present]
+    return study, [optuna.load_study(study_name=name, storage=opened) for name in bands]
+
+
+def add_bands(study: optuna.Study, bands: Mapping[str, int]) -> None:
+    """Record band studies (name -> MACs ceiling) beside the study; earlier ones stay, so a
+    rerun with fewer bands does not hide a band's finished trials from export."""
+    recorded = dict(study.user_attrs.get(BANDS_ATTR, {}))
+    if any(name not in recorded for name in bands):
+        study.set_user_attr(BANDS_ATTR, {**recorded, **bands})
+
+
+def _storage_holding(study_name: str, storage: str) -> optuna.storages.BaseStorage:
+    """The storage, checked to hold the study; a wrong name lists the studies there."""
     db = Path(storage) if is_journal(storage) else sqlite_file(storage)
     if db is not None and not db.is_file():
         files = db.parent.glob(f"*{db.suffix}") if db.parent.is_dir() else []
@@ -229,4 +253,4 @@ def open_existing_study(study_name: str, storage: str) -> optuna.Study:
             f"no study {study_name!r} in {storage}; {hint}studies there: "
             f"{', '.join(repr(n) for n in names) or 'none'}"
         )
-    return optuna.load_study(study_name=study_name, storage=opened)
+    return opened

@@ -133,7 +133,7 @@ class WorkerCLI:
         return [
             "--data", str(data_yaml), "--space", str(space), "--study-name", "s",
             "--storage", storage, "--trials", str(trials), "--epochs", str(epochs),
-            "--no-early-stop", "--sampler", "random", "--heartbeat", "1",
+            "--no-early-stop", "--sampler", "random", "--heartbeat", "1", "--bands", "none",
         ]  # fmt: skip
 
     @staticmethod

@@ -13,7 +13,7 @@ from runner.metrics import competition_score
 from search import architecture, export, hyper
 
 REPO = Path(__file__).resolve().parents[2]
-BRIEF = ["--epochs", "1", "--no-early-stop", "--sampler", "random"]
+BRIEF = ["--epochs", "1", "--no-early-stop", "--sampler", "random", "--bands", "none"]
 
 
 def test_architecture_cli_runs_resumes_and_reports(
@@ -104,6 +104,7 @@ def test_hyper_cli_checks_the_model_before_anything_starts(
         ("--epochs", "0", "argument --epochs: must be >= 1"),
         ("--timeout", "-1", "argument --timeout: must be a finite number > 0"),
         ("--early-stop-rungs", "0,3", "expected epochs >= 1 like 2,4"),
+        ("--bands", "400k", "expected MACs ceilings like 400000 or 400000,100000, or none"),
     ],
 )
 def test_counts_below_their_minimum_are_refused_by_the_parser(
@@ -141,3 +142,53 @@ def test_a_storage_url_that_cannot_work_is_one_line_before_anything_starts(
     assert "trial 0" not in out and list(work.iterdir()) == [], "nothing started"
     assert export.main(["--study-name", "architecture", "--storage", storage]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_architecture_cli_runs_its_bands_after_the_study(
+    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "tiny",
+            *BRIEF, "--trials", "2", "--bands", "30000,3000000"]  # fmt: skip
+    assert architecture.main(args) == 0
+    out = capsys.readouterr().out
+    storage = "sqlite:///studies/tiny.db"
+    assert out.index("band study 'tiny-3M'") < out.index("band study 'tiny-0.03M'")
+    assert "Pareto front of 'tiny' with its band studies ('tiny-3M', 'tiny-0.03M')" in out
+    assert f"finalize:  python -m search.finalize --study-name tiny --storage {storage}" in out
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    assert study.user_attrs["bands"] == {"tiny-3M": 3_000_000, "tiny-0.03M": 30_000}
+    for name, ceiling in study.user_attrs["bands"].items():
+        band = optuna.load_study(study_name=name, storage=storage)
+        assert len(band.trials) == 2 and "bands" not in band.user_attrs
+        for trial in band.trials:  # over the ceiling: recorded infeasible, not trained
+            over = trial.user_attrs["macs"] > ceiling
+            assert over == ("infeasible" in trial.user_attrs), (name, trial.user_attrs["macs"])
+    assert architecture.main([*args, "--bands", "none"]) == 0, "a rerun has all it needs"
+    assert "band study" not in capsys.readouterr().out
+    assert set(study.user_attrs["bands"]) == {"tiny-3M", "tiny-0.03M"}, "never forgotten"
+
+
+@pytest.mark.parametrize(
+    ("extra", "bands"),
+    [
+        ([], {"architecture-0.4M": 400_000}),
+        (["--macs-max", "400000"], {}),  # the default band is for a wider budget only
+        (["--bands", "none"], {}),
+        (["--bands", "100000,400000", "--study-name", "a"],
+         {"a-0.4M": 400_000, "a-0.1M": 100_000}),
+    ],
+)
+def test_band_studies_are_named_by_their_ceiling(extra: list[str], bands: dict[str, int]) -> None:
+    assert architecture.band_studies(architecture.parse_args(extra)) == bands
+
+
+def test_a_band_over_the_budget_is_refused_before_anything_starts(
+    search_data_yaml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["--data", str(search_data_yaml), "--storage", storage, "--bands", "6000000"]
+    assert architecture.main(args) == 2
+    assert "--bands 6000000 is not under --macs-max 6000000" in capsys.readouterr().err
+    assert not (tmp_path / "s.db").exists()

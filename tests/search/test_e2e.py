@@ -15,6 +15,7 @@ import yaml
 from optuna.trial import TrialState
 
 from search import architecture, export, finalize
+from search.front import is_feasible
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,6 +38,9 @@ def test_study_export_and_train_on_real_data(real_data: Path, tmp_path: Path) ->
     assert {
         len(t.user_attrs["per_class_f1"]) for t in trials if "infeasible" not in t.user_attrs
     } == {6}
+    band = optuna.load_study(study_name="e2e-0.4M", storage=storage)  # the default band
+    assert len(band.get_trials(states=[TrialState.COMPLETE])) == 3
+    assert all(t.user_attrs["macs"] <= 400_000 for t in band.trials if is_feasible(t))
 
     out = tmp_path / "exports"
     assert export.main(["--study-name", "e2e", "--storage", storage, "--output", str(out)]) == 0
@@ -55,7 +59,7 @@ def test_study_export_and_train_on_real_data(real_data: Path, tmp_path: Path) ->
             "--epochs", "1"]  # fmt: skip
     assert finalize.main(args) == 0
     final = (runs / "e2e" / "final.csv").read_text().splitlines()
-    assert len(final) == 2 and final[0].startswith("rank,trial,macs")
+    assert len(final) == 2 and final[0].startswith("rank,band,trial,macs")
     run_folder = next(csv.DictReader(final))["run"]
     metrics = json.loads((Path(run_folder) / "metrics.json").read_text())
     train_images = sum(1 for _ in (real_data / "train").rglob("*.jpg"))

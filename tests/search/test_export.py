@@ -19,8 +19,8 @@ from optuna.trial import TrialState
 from runner.config import DataConfig, load_data_config
 from runner.metrics import competition_score
 from search.export import main as export_main
-from search.export import study_folder_name
-from search.front import FrontError, FrontFilter, front_entries
+from search.front import FrontError, FrontFilter, front_entries, safe_folder_name
+from search.study import add_bands, open_with_bands
 from space import build_model, count_cost
 
 REPO = Path(__file__).resolve().parents[2]
@@ -275,7 +275,7 @@ def test_bad_epochs_is_refused_before_any_write(
     [("arch-v2.1", "arch-v2.1"), ("a/../b", "a_.._b"), ("..", "__"), ("", "_"), ("x y", "x_y")],
 )
 def test_study_folder_never_leaves_the_output(name: str, folder: str) -> None:
-    assert study_folder_name(name) == folder
+    assert safe_folder_name(name) == folder
 
 
 def test_single_objective_study_exports_its_best_trial(
@@ -300,3 +300,40 @@ def test_export_recipe_replaces_the_full_training_keys(storage: str, tmp_path: P
     recipe.write_text("IMG_SIZE: 96\n")
     assert run_export(storage, tmp_path / "again", "--recipe", str(recipe)) == 2
     assert not (tmp_path / "again").exists(), "a recipe that changes the model writes nothing"
+
+
+def add_band(storage: str, models: dict[str, dict[str, Any]], data: Path) -> None:
+    """Band study "arch-1M" of "arch": one trial that dominates arch's trial 0, one that arch's
+    trial 2 dominates, and one alike arch's trial 2 (the same model and F1)."""
+    band = optuna.create_study(study_name="arch-1M", storage=storage,
+                               directions=["maximize", "minimize"])  # fmt: skip
+    for model, f1 in (("shufflenet_v2_x0_5", 0.58), ("mixed_blocks", 0.50), ("example", 0.62)):
+        attrs = trial_attrs(models[model], data, f1)
+        band.add_trial(optuna.trial.create_trial(values=[f1, attrs["macs"]], user_attrs=attrs))
+    study = optuna.load_study(study_name="arch", storage=storage)
+    add_bands(study, {"arch-1M": 1_000_000, "arch-0.1M": 100_000})  # the second never started
+
+
+def test_band_fronts_merge_into_the_study_front(
+    storage: str, tmp_path: Path, model_attrs: dict[str, dict[str, Any]], tiny_data: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    out = tmp_path / "exports"
+    assert run_export(storage, out) == 0
+    add_band(storage, model_attrs, tiny_data)
+    study, bands = open_with_bands("arch", storage)
+    assert [b.study_name for b in bands] == ["arch-1M"]
+    merged = ["01-trial1", "02-trial2", "03-arch-1M-trial0"]  # band 0 dominates arch's trial 0
+    assert [e.folder for e in front_entries(study, bands=bands)] == merged
+    assert [e.folder for e in front_entries(study)] == FRONT_FOLDERS, "bands only when asked"
+    assert run_export(storage, out) == 0
+    assert "Pareto front of study 'arch' and 'arch-1M'" in capsys.readouterr().out
+    assert rank_folders(out / "arch") == merged, "the stale 03-trial0 is gone"
+    with (out / "arch" / "pareto.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["band"], r["trial"], r["folder"]) for r in rows] == [
+        ("", "1", "01-trial1"), ("", "2", "02-trial2"), ("arch-1M", "0", "03-arch-1M-trial0")]
+    header = (out / "arch" / merged[2] / "model.yaml").read_text().splitlines()[0]
+    assert header.startswith("# study 'arch-1M', trial 0, rank 3 of the exported front")
+    assert run_export(storage, out, "--top-k", "2") == 0
+    assert rank_folders(out / "arch") == merged[:2], "a band's stale rank folder goes too"

@@ -12,6 +12,7 @@ import yaml
 
 from runner.config import DataConfig
 from search.finalize import main as finalize_main
+from search.study import add_bands
 from space import build_model, count_cost
 
 MODEL = """\
@@ -136,3 +137,30 @@ def test_distill_with_a_single_front_model_says_so(
     assert finalize_main([*study_args, "--distill", "--top-k", "1"]) == 0
     assert "one front model, so no other model to teach" in capsys.readouterr().out
     assert not (tmp_path / "runs" / "s" / "distilled").exists()
+
+
+def test_a_band_study_trains_beside_the_study_whose_trial_numbers_it_repeats(
+    study_args: list[str], tmp_path: Path, tiny_data: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    storage = study_args[3]
+    band = optuna.create_study(study_name="s-0.1M", storage=storage,
+                               directions=["maximize", "minimize"])  # fmt: skip
+    study = optuna.load_study(study_name="s", storage=storage)
+    cheaper = MODEL.format(c=8).replace("[8, 3, 2]", "[8, 1, 2]")  # a 1x1 stem
+    attrs = dict(study.trials[0].user_attrs, model_yaml=cheaper)
+    cost = count_cost(build_model(yaml.safe_load(attrs["model_yaml"]), num_classes=3), 24)
+    attrs.update(macs=cost.macs, params=cost.params)
+    band.add_trial(optuna.trial.create_trial(values=[0.45, cost.macs], user_attrs=attrs))
+    add_bands(study, {"s-0.1M": 100_000})
+    assert finalize_main([*study_args, "--distill"]) == 0
+    folder = tmp_path / "runs" / "s"
+    with (folder / "final.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["band"], r["trial"]) for r in rows] == [("", "1"), ("", "0"), ("s-0.1M", "0")]
+    first = {p.name: json.loads((p / "metrics.json").read_text())["best_f1"]
+             for p in sorted(folder.glob("0*-*trial*"))}  # fmt: skip
+    assert list(first) == ["01-trial1", "02-trial0", "03-s-0.1M-trial0"], "one folder each"
+    teacher = max(first, key=lambda name: first[name])  # a tie goes to the better rank
+    students = {p.name for p in (folder / "distilled").iterdir()}
+    assert students == set(first) - {teacher}, "each trial of either study is its own student"
+    assert "s-0.1M/0" in capsys.readouterr().out

@@ -22,7 +22,7 @@ def study_url(search_data_yaml: Path, small_space: Path, tmp_path: Path) -> str:
     code = architecture.main([
         "--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "r",
         "--storage", url, "--trials", "2", "--epochs", "3", "--no-early-stop",
-        "--sampler", "random", "--train-fraction", "0.7",
+        "--sampler", "random", "--train-fraction", "0.7", "--bands", "none",
     ])  # fmt: skip
     assert code == 0
     return url

@@ -121,7 +121,7 @@ def test_a_journal_study_says_at_the_start_that_it_has_no_heartbeats(
     journal = tmp_path / "s.journal"
     args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "s",
             "--trials", "1", "--epochs", "1", "--no-early-stop", "--sampler", "random",
-            ]  # fmt: skip
+            "--bands", "none"]  # fmt: skip
     assert architecture.main([*args, "--storage", str(journal)]) == 0
     out = capsys.readouterr().out
     note = (

@@ -55,7 +55,7 @@ def test_a_new_study_starts_with_the_spread_and_a_rerun_does_not_queue_it_again(
 ) -> None:  # fmt: skip
     monkeypatch.chdir(tmp_path)
     args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "st",
-            "--epochs", "1", "--no-early-stop"]  # fmt: skip
+            "--epochs", "1", "--no-early-stop", "--bands", "none"]  # fmt: skip
     assert architecture.main([*args, "--trials", "4", "--startup-trials", "3"]) == 0
     assert "startup: 3 trials spread over " in capsys.readouterr().out
     assert architecture.main([*args, "--trials", "6", "--startup-trials", "3"]) == 0
