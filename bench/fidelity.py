@@ -1,7 +1,8 @@
 """Does the study rank candidates the way full training does, on images it never saw?
 
-From a finished study, trains a spread of its trials with the full recipe (the whole front, and
-completed trials across the MACs range picked by a seeded draw per log-MACs bin) and scores each
+From a finished study, trains a spread of its trials with the full recipe (the whole front, merged
+with its band studies' as search.finalize merges it, and the study's other completed trials across
+the MACs range picked by a seeded draw per log-MACs bin) and scores each
 on the data's test split: images held out of the study and of full training alike (test/<class>/
 or TEST_RATIO; never the study's own val images). Prints Spearman and Kendall between the study's
 objective and that F1, beside the naive proxies params and MACs as a floor, and full training's
@@ -64,7 +65,7 @@ from search.front import (
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
 from search.objectives import tail_mean
 from search.replay import train_like
-from search.study import STORAGE_HELP, default_url, open_existing_study
+from search.study import STORAGE_HELP, default_url, open_with_bands
 
 BOOTSTRAP_DRAWS = 1000  # resamples of the test images behind each 95% interval
 # Two models within this MACs ratio are "at matched cost": a search must tell them apart by
@@ -117,8 +118,10 @@ class Variant:
     def name(self) -> str:
         return f"seed {self.seed}, {self.epochs} epochs"
 
-    def file(self, trial: FrozenTrial) -> str:
-        return f"trial{trial.number}-seed{self.seed}-{self.epochs}ep.json"
+    def file(self, trial: FrozenTrial, band: str = "") -> str:
+        """trial<N>-seed<S>-<E>ep.json, prefixed with a band study's name for its trials."""
+        prefix = f"{safe_folder_name(band)}-" if band else ""
+        return f"{prefix}trial{trial.number}-seed{self.seed}-{self.epochs}ep.json"
 
 
 def _variant(text: str) -> Variant:
@@ -134,28 +137,31 @@ def _variant(text: str) -> Variant:
 
 def train_variants(
     trials: Sequence[FrozenTrial], variants: Sequence[Variant], folder: Path,
-    train: Callable[..., Sequence[Any]] = train_like,
+    train: Callable[..., Sequence[Any]] = train_like, bands: Sequence[str] | None = None,
 ) -> None:  # fmt: skip
-    """Train each trial under each variant into folder/trial<N>-seed<S>-<E>ep.json (its F1 per
-    epoch); one already there is skipped, so shards share the work and an interrupted bench
-    resumes."""
+    """Train each trial (of the band study `bands[i]`, or of the study) under each variant into
+    folder/trial<N>-seed<S>-<E>ep.json (its F1 per epoch); one already there is skipped, so
+    shards share the work and an interrupted bench resumes."""
     folder.mkdir(parents=True, exist_ok=True)
-    for trial in trials:
+    for trial, band in zip(trials, bands or [""] * len(trials), strict=True):
         for variant in variants:
-            path = folder / variant.file(trial)
+            path = folder / variant.file(trial, band)
             if not path.exists():
                 history = train(trial, seed=variant.seed, epochs=variant.epochs)
                 write_text_atomic(json.dumps([float(s.f1) for s in history]), path)
 
 
 def variant_readings(
-    trials: Sequence[FrozenTrial], variants: Sequence[Variant], folder: Path
-) -> dict[str, list[float]]:
+    trials: Sequence[FrozenTrial], variants: Sequence[Variant], folder: Path,
+    bands: Sequence[str] | None = None,
+) -> dict[str, list[float]]:  # fmt: skip
     """Each variant's score per trial; a variant that differs from the trial's run only in its
     seed also gives the mean of both seeds (what a second seed for every trial would score)."""
     readings = {}
+    tags = bands or [""] * len(trials)
     for variant in variants:
-        histories = [json.loads((folder / variant.file(t)).read_text()) for t in trials]
+        histories = [json.loads((folder / variant.file(t, b)).read_text())
+                     for t, b in zip(trials, tags, strict=True)]  # fmt: skip
         scores = [tail_mean(h, int(t.user_attrs["budget"].get("score_epochs", 1)))
                   for t, h in zip(trials, histories, strict=True)]  # as the study scored t
         readings[variant.name] = scores
@@ -179,11 +185,14 @@ def trained(study: optuna.Study) -> list[FrozenTrial]:
     ]  # fmt: skip
 
 
-def pick_spread(study: optuna.Study, count: int, seed: int) -> list[FrontEntry]:
-    """The front (ranked as search.finalize ranks it, so its run folders are shared), then
-    one seeded pick per equal-count bin of log MACs among the other trained trials."""
-    front = front_entries(study)
-    on_front = {e.number for e in front}
+def pick_spread(
+    study: optuna.Study, count: int, seed: int, bands: Sequence[optuna.Study] = ()
+) -> list[FrontEntry]:
+    """The front merged with the bands' (ranked as search.finalize ranks it, so its run folders
+    are shared), then one seeded pick per equal-count bin of log MACs among the study's other
+    trained trials."""
+    front = front_entries(study, bands=bands)
+    on_front = {e.number for e in front if not e.band}
     rest = sorted((t for t in trained(study) if t.number not in on_front),
                   key=lambda t: t.user_attrs["macs"])  # fmt: skip
     need = max(0, count - len(front))
@@ -340,16 +349,19 @@ def _readings_lines(
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_existing_study(args.study_name, args.storage or default_url(args.study_name))
-    entries = pick_spread(study, args.models, args.seed)
-    trials = [study.trials[e.number] for e in entries]
+    study, bands = open_with_bands(args.study_name, args.storage or default_url(args.study_name))
+    entries = pick_spread(study, args.models, args.seed, bands)
+    studies = {"": study, **{b.study_name: b for b in bands}}
+    trials = [studies[e.band].trials[e.number] for e in entries]
+    tags = [e.band for e in entries]
     recipe = FullRecipe.load(args.recipe, args.epochs)
     folder = args.output / safe_folder_name(study.study_name)
     index, count = args.shard
     if count > 1:
         mine = entries[index::count]
         train_entries(mine, recipe, folder)
-        train_variants(trials[index::count], args.variants, folder / VARIANTS)
+        train_variants(trials[index::count], args.variants, folder / VARIANTS,
+                       bands=tags[index::count])  # fmt: skip
         print(f"shard {index}/{count}: {len(mine)} of {len(entries)} models trained; run "
               "without --shard to report")  # fmt: skip
         return 0
@@ -358,8 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("warning: the study's data has no test split, so full training is scored on val, "
               "which the study saw: run the study with --test-ratio 0.2",
               file=sys.stderr)  # fmt: skip
-    train_variants(trials, args.variants, folder / VARIANTS)
-    variants = variant_readings(trials, args.variants, folder / VARIANTS)
+    train_variants(trials, args.variants, folder / VARIANTS, bands=tags)
+    variants = variant_readings(trials, args.variants, folder / VARIANTS, tags)
     samples = []
     if all(r.test_f1 is not None for r in rows):
         samples = test_predictions(rows).resampled_f1(BOOTSTRAP_DRAWS, args.seed)

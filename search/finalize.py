@@ -141,8 +141,9 @@ def write_csv(path: Path, rows: Sequence[FinalRow]) -> None:
                              r.run, r.teacher])  # fmt: skip
 
 
-def write_png(path: Path, title: str, rows: Sequence[FinalRow]) -> None:
-    """Both fronts on the same axes: what the study saw and what full training gave."""
+def write_png(path: Path, title: str, rows: Sequence[FinalRow], study_name: str = "") -> None:
+    """Both fronts on the same axes: what the study saw and what full training gave; a band
+    study's trial is labelled without the study's name (0.4M/130 for architecture-0.4M/130)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 5.5), dpi=100)
@@ -157,8 +158,9 @@ def write_png(path: Path, title: str, rows: Sequence[FinalRow]) -> None:
     for r in rows:
         ax.annotate("", (r.macs, r.final_f1), (r.macs, r.study_f1),
                     arrowprops={"arrowstyle": "->", "color": "0.7"})  # fmt: skip
-        ax.annotate(r.label, (r.macs, r.final_f1), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8, color="#d62728")  # fmt: skip
+        ax.annotate(r.label.removeprefix(f"{study_name}-"), (r.macs, r.final_f1),
+                    textcoords="offset points", xytext=(4, 4), fontsize=8,
+                    color="#d62728")  # fmt: skip
     ax.set(xscale="log", xlabel="MACs", ylabel="macro F1", title=title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
@@ -234,7 +236,7 @@ def finalize(args: argparse.Namespace) -> list[str]:
 
     def save(rows: Sequence[FinalRow]) -> None:
         write_csv(folder / "final.csv", rows)
-        write_png(folder / "final.png", title, rows)
+        write_png(folder / "final.png", title, rows, study.study_name)
 
     rows = train_entries(front, recipe, folder, device=args.device, on_row=save)
     notes = []

@@ -62,6 +62,21 @@ def test_picks_the_front_then_one_per_macs_bin(bench: ModuleType) -> None:
         bench.pick_spread(study, 50, seed=0)
 
 
+def test_a_band_front_joins_the_front_and_the_spread_comes_from_the_study(
+    bench: ModuleType,
+) -> None:
+    study = _study()
+    band = optuna.create_study(study_name="s-0.1M", directions=["maximize", "minimize"])
+    attrs = {**study.trials[0].user_attrs, "macs": 15_000}  # dominates the study's trial 0
+    band.add_trial(optuna.trial.create_trial(values=[0.31, 15_000], user_attrs=attrs))
+    entries = bench.pick_spread(study, 10, seed=0, bands=[band])
+    assert [(e.band, e.number) for e in entries[:3]] == [("", 2), ("", 1), ("s-0.1M", 0)]
+    assert [e.folder for e in entries[:3]] == ["01-trial2", "02-trial1", "03-s-0.1M-trial0"]
+    assert all(e.band == "" and e.number not in (1, 2) for e in entries[3:]), "the study's rest"
+    variant = bench.Variant(1, 10)
+    assert variant.file(band.trials[0], "s-0.1M") != variant.file(study.trials[0])
+
+
 def test_report_sets_each_proxy_beside_the_floor_and_the_ceiling(bench: ModuleType) -> None:
     from search.finalize import FinalRow
 
