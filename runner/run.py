@@ -35,17 +35,14 @@ def prepare_run(run: RunDir, model_text: str, cfg: DataConfig) -> bool:
 
     A folder holding a run of another model or data config is never overwritten.
     """
-    model_cfg = yaml.safe_load(model_text)
     if run.compression.is_file():
         raise RunError(f"{run.path} holds a compressed run (compression.yaml): resume it with "
                        "python -m runner.compress, or pass a new --output")  # fmt: skip
     if run.data_yaml.is_file():
-        same_data = run.data_config() == cfg
-        same_model = yaml.safe_load(run.model_yaml.read_text()) == model_cfg
-        if not (same_data and same_model):
-            what = "data config" if not same_data else "model"
+        other = other_run(run, model_text, cfg)
+        if other:
             raise RunError(
-                f"{run.path} holds a run of another {what}; pass a new --output to start a new "
+                f"{run.path} holds a run of another {other}; pass a new --output to start a new "
                 "run, or the same files to resume this one"
             )
         return True
@@ -53,6 +50,15 @@ def prepare_run(run: RunDir, model_text: str, cfg: DataConfig) -> bool:
     run.model_yaml.write_text(model_text)
     run.data_yaml.write_text(yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False))
     return False
+
+
+def other_run(run: RunDir, model_text: str, cfg: DataConfig) -> str:
+    """What differs between the run in the folder and this model and data config: "model",
+    "data config", or "" when the folder holds this very run."""
+    if run.data_config() != cfg:
+        return "data config"
+    same_model = yaml.safe_load(run.model_yaml.read_text()) == yaml.safe_load(model_text)
+    return "" if same_model else "model"
 
 
 def run_metrics(result: FitResult, macs: int, params: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from runner.config import DataConfig
 from runner.metrics import competition_score
-from runner.run import train_run
+from runner.run import other_run, train_run
 from runner.rundir import RunDir
 from search.front import (
     FrontEntry,
@@ -87,11 +88,31 @@ def train_entry(
 ) -> FinalRow:  # fmt: skip
     """Train (or resume, or reuse) one trial's run folder and return its row."""
     run = RunDir(folder / entry.folder)
+    _take_earlier_rank(run, entry, cfg)
     metrics = train_run(run, entry.model_yaml, cfg, device=device, progress=progress)
     return FinalRow(
         entry.rank, entry.number, int(metrics["macs"]), int(metrics["params"]), entry.f1,
         float(metrics["best_f1"]), metrics.get("test_f1"), str(run.path), cfg.teacher, entry.band,
     )  # fmt: skip
+
+
+def _take_earlier_rank(run: RunDir, entry: FrontEntry, cfg: DataConfig) -> None:
+    """Rename a run of this very trial and recipe left under another rank to the entry's folder.
+
+    Folders are named by rank, and a front that changed since (a longer study, a band) ranks a
+    trial anew: its finished or half-trained run is kept, not trained again.
+    """
+    if run.path.exists():
+        return
+    trial = entry.folder.split("-", 1)[1]  # trial<N>, or <band>-trial<N>
+    for earlier in sorted(run.path.parent.glob(f"*-{trial}")):
+        old = RunDir(earlier)
+        same = re.fullmatch(rf"\d+-{re.escape(trial)}", earlier.name) and old.data_yaml.is_file()
+        if same and not other_run(old, entry.model_yaml, cfg):
+            earlier.rename(run.path)
+            print(f"{earlier.name} -> {run.path.name}: trained under its earlier rank",
+                  file=sys.stderr)  # fmt: skip
+            return
 
 
 def train_entries(

@@ -81,6 +81,10 @@ def test_finalize_trains_scores_on_test_and_resumes(
     forbid_training(monkeypatch)
     assert finalize_main(args) == 0, "a rerun reuses the trained models"
     assert (folder / "final.csv").read_text().count("\n") == 3
+    cheap = int(rows[1]["macs"])  # the front narrowed: trial 0 is now rank 1
+    assert finalize_main([*args, "--macs-max", str(cheap)]) == 0, "its run is not trained again"
+    assert sorted(p.name for p in folder.glob("0*")) == ["01-trial0", "01-trial1"]
+    assert "02-trial0 -> 01-trial0: trained under its earlier rank" in capsys.readouterr().err
 
 
 def test_recipe_may_not_change_the_model(tiny_data: Path, tmp_path: Path,
