@@ -110,8 +110,8 @@ def _take_earlier_rank(run: RunDir, entry: FrontEntry, cfg: DataConfig) -> None:
         same = re.fullmatch(rf"\d+-{re.escape(trial)}", earlier.name) and old.data_yaml.is_file()
         if same and not other_run(old, entry.model_yaml, cfg):
             earlier.rename(run.path)
-            print(f"{earlier.name} -> {run.path.name}: trained under its earlier rank",
-                  file=sys.stderr)  # fmt: skip
+            tqdm.write(f"{earlier.name} -> {run.path.name}: trained under its earlier rank",
+                       file=sys.stderr)  # fmt: skip
             return
 
 
