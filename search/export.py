@@ -177,7 +177,7 @@ def export(args: argparse.Namespace) -> list[str]:
     if args.latency:
         front = [_with_latency(e) for e in front]
     folder = args.output / safe_folder_name(study.study_name)
-    points = [p for s in (study, *bands) for p in study_points(s)]
+    points = [*study_points(study), *(p for b in bands for p in study_points(b, b.study_name))]
     axis = cost_axis(study)
     write_export(study, front, folder, points, axis, recipe)
     volume = volume_text(whole, points, axis)

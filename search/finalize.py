@@ -40,6 +40,7 @@ from search.front import (
     kendall,
     safe_folder_name,
     spearman,
+    trial_label,
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
 from search.study import STORAGE_HELP, default_url, open_with_bands
@@ -69,8 +70,7 @@ class FinalRow:
 
     @property
     def label(self) -> str:
-        """The trial as tables name it: N, or <band study>/N."""
-        return f"{self.band}/{self.trial}" if self.band else str(self.trial)
+        return trial_label(self.trial, self.band)
 
     @property
     def final_f1(self) -> float:

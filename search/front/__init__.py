@@ -23,6 +23,7 @@ from search.front._pareto import (
     study_points,
     trial_entry,
     trial_f1,
+    trial_label,
 )
 from search.front._plot import write_html, write_png
 from search.front._rank_correlation import kendall, spearman
@@ -51,6 +52,7 @@ __all__ = [
     "study_points",
     "trial_entry",
     "trial_f1",
+    "trial_label",
     "write_html",
     "write_png",
 ]

@@ -30,6 +30,12 @@ def safe_folder_name(name: str) -> str:
     return name if name.strip(".") else name.replace(".", "_") or "_"
 
 
+def trial_label(number: int, band: str = "") -> str:
+    """A trial as tables and plots name it: N, or <band study>/N (numbers repeat across
+    studies)."""
+    return f"{band}/{number}" if band else str(number)
+
+
 class FrontError(ValueError):
     """A front that cannot be exported as asked (bad filter, empty front, missing trial data)."""
 
@@ -97,8 +103,7 @@ class FrontEntry:
 
     @property
     def label(self) -> str:
-        """The trial as tables name it: N, or <band study>/N."""
-        return f"{self.band}/{self.number}" if self.band else str(self.number)
+        return trial_label(self.number, self.band)
 
     @property
     def score(self) -> float:
@@ -192,18 +197,25 @@ class StudyPoint:
     macs: int
     feasible: bool
     latency_ms: float | None = None
+    band: str = ""  # as FrontEntry.band
 
     def cost(self, axis: str) -> float | None:
         return self.latency_ms if axis == LATENCY_AXIS else self.macs
 
+    @property
+    def label(self) -> str:
+        return trial_label(self.number, self.band)
 
-def study_points(study: optuna.Study) -> list[StudyPoint]:
-    """Every completed trial with a MACs count, in trial order (the plots' grey cloud)."""
+
+def study_points(study: optuna.Study, band: str = "") -> list[StudyPoint]:
+    """Every completed trial with a MACs count, in trial order (the plots' grey cloud); `band`
+    names the study when it is a band of the exported one."""
     points = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if trial.values and ("macs" in trial.user_attrs or len(trial.values) > 1):
             points.append(StudyPoint(trial.number, trial_f1(trial), _macs(trial),
-                                     is_feasible(trial), trial.user_attrs.get(LATENCY_AXIS)))
+                                     is_feasible(trial), trial.user_attrs.get(LATENCY_AXIS),
+                                     band))  # fmt: skip
     return points
 
 

@@ -84,7 +84,7 @@ def write_html(
     fig.add_scatter(
         x=[p.cost(axis) for p in points], y=[p.f1 for p in points], mode="markers", name="trials",
         marker={"color": "lightgrey", "symbol": ["circle" if p.feasible else "x" for p in points]},
-        text=[f"trial {p.number}" for p in points],
+        text=[f"trial {p.label}" for p in points],
     )  # fmt: skip
     stairs = _by_cost(front, axis)
     fig.add_scatter(

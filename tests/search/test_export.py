@@ -19,7 +19,13 @@ from optuna.trial import TrialState
 from runner.config import DataConfig, load_data_config
 from runner.metrics import competition_score
 from search.export import main as export_main
-from search.front import FrontError, FrontFilter, front_entries, safe_folder_name
+from search.front import (
+    FrontError,
+    FrontFilter,
+    front_entries,
+    safe_folder_name,
+    study_points,
+)
 from search.study import add_bands, open_with_bands
 from space import build_model, count_cost
 
@@ -326,6 +332,8 @@ def test_band_fronts_merge_into_the_study_front(
     merged = ["01-trial1", "02-trial2", "03-arch-1M-trial0"]  # band 0 dominates arch's trial 0
     assert [e.folder for e in front_entries(study, bands=bands)] == merged
     assert [e.folder for e in front_entries(study)] == FRONT_FOLDERS, "bands only when asked"
+    labels = [p.label for p in study_points(bands[0], "arch-1M")]  # the plots name the study
+    assert labels == ["arch-1M/0", "arch-1M/1", "arch-1M/2"]
     assert run_export(storage, out) == 0
     assert "Pareto front of study 'arch' and 'arch-1M'" in capsys.readouterr().out
     assert rank_folders(out / "arch") == merged, "the stale 03-trial0 is gone"
