@@ -61,6 +61,7 @@ from search.front import (
     safe_folder_name,
     spearman,
     trial_entry,
+    trial_folder,
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
 from search.objectives import tail_mean
@@ -119,9 +120,8 @@ class Variant:
         return f"seed {self.seed}, {self.epochs} epochs"
 
     def file(self, trial: FrozenTrial, band: str = "") -> str:
-        """trial<N>-seed<S>-<E>ep.json, prefixed with a band study's name for its trials."""
-        prefix = f"{safe_folder_name(band)}-" if band else ""
-        return f"{prefix}trial{trial.number}-seed{self.seed}-{self.epochs}ep.json"
+        """<trial_folder>-seed<S>-<E>ep.json: trial<N>, or <band study>-trial<N>, first."""
+        return f"{trial_folder(trial.number, band)}-seed{self.seed}-{self.epochs}ep.json"
 
 
 def _variant(text: str) -> Variant:

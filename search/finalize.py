@@ -40,6 +40,7 @@ from search.front import (
     kendall,
     safe_folder_name,
     spearman,
+    trial_folder,
     trial_label,
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
@@ -104,7 +105,7 @@ def _take_earlier_rank(run: RunDir, entry: FrontEntry, cfg: DataConfig) -> None:
     """
     if run.path.exists():
         return
-    trial = entry.folder.split("-", 1)[1]  # trial<N>, or <band>-trial<N>
+    trial = trial_folder(entry.number, entry.band)
     for earlier in sorted(run.path.parent.glob(f"*-{trial}")):
         old = RunDir(earlier)
         same = re.fullmatch(rf"\d+-{re.escape(trial)}", earlier.name) and old.data_yaml.is_file()

@@ -23,6 +23,7 @@ from search.front._pareto import (
     study_points,
     trial_entry,
     trial_f1,
+    trial_folder,
     trial_label,
 )
 from search.front._plot import write_html, write_png
@@ -52,6 +53,7 @@ __all__ = [
     "study_points",
     "trial_entry",
     "trial_f1",
+    "trial_folder",
     "trial_label",
     "write_html",
     "write_png",

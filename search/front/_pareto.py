@@ -30,6 +30,12 @@ def safe_folder_name(name: str) -> str:
     return name if name.strip(".") else name.replace(".", "_") or "_"
 
 
+def trial_folder(number: int, band: str = "") -> str:
+    """A trial's name in folder and file names: trial<N>, or <band study>-trial<N> (numbers
+    repeat across studies)."""
+    return f"{safe_folder_name(band)}-trial{number}" if band else f"trial{number}"
+
+
 def trial_label(number: int, band: str = "") -> str:
     """A trial as tables and plots name it: N, or <band study>/N (numbers repeat across
     studies)."""
@@ -96,10 +102,8 @@ class FrontEntry:
 
     @property
     def folder(self) -> str:
-        """<rank>-trial<N> (<rank>-<band study>-trial<N> for a band study's trial: trial
-        numbers repeat across studies), the rank zero-padded so folders list in rank order."""
-        band = f"{safe_folder_name(self.band)}-" if self.band else ""
-        return f"{self.rank:02d}-{band}trial{self.number}"
+        """<rank>-<trial_folder>, the rank zero-padded so folders list in rank order."""
+        return f"{self.rank:02d}-{trial_folder(self.number, self.band)}"
 
     @property
     def label(self) -> str:
