@@ -129,10 +129,17 @@ def study_session(
         yield study, spec
 
 
+def study_seed(args: argparse.Namespace) -> int:
+    """The seed of the study's own random draws (its sampler and startup), from --seed and the
+    study's name: a band study, run with the same --seed, must not draw its study's candidates
+    again in the same order. Training keeps --seed itself (a trial's recipe)."""
+    return zlib.crc32(f"{args.study_name}:{args.seed}".encode())
+
+
 def _sampler_seed(args: argparse.Namespace, spec: str, study: optuna.Study) -> int:
-    """--seed, moved past the trials already run so a rerun does not replay the first run's
-    suggestions; on a shared storage also per process, so workers never sample alike."""
-    seed = args.seed + finished_count(study)
+    """The study's seed, moved past the trials already run so a rerun does not replay the first
+    run's suggestions; on a shared storage also per process, so workers never sample alike."""
+    seed = study_seed(args) + finished_count(study)
     if sqlite_file(spec) is None:
         seed = zlib.crc32(f"{seed}:{socket.gethostname()}:{os.getpid()}".encode())
     return seed

@@ -29,8 +29,9 @@ from search._cli import (
     run_search,
     stopper,
     study_parser,
+    study_seed,
 )
-from search.front import DEFAULT_RUNGS, front_entries
+from search.front import DEFAULT_RUNGS, MACS_MAX_ATTR, front_entries
 from search.objectives import (
     COST_OBJECTIVES,
     ArchitectureObjective,
@@ -101,7 +102,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="a new study's first trials, drawn at random and spread evenly over log-MACs "
         "(no training to pick them) so that the sampler sees the cheap end of the front too; "
         "0 leaves the start to the sampler (default: a tenth of --trials, at most "
-        f"{MAX_STARTUP_TRIALS})")  # fmt: skip
+        f"{MAX_STARTUP_TRIALS} and at least 2)")  # fmt: skip
     add("--img-size", type=positive_int,
         help="IMG_SIZE for every trial (default: sampled from the space's img_size_choices)",
     )  # fmt: skip
@@ -149,15 +150,17 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
 
 def _merged_front_lines(study_name: str, storage: str) -> list[str]:
-    """The front of the study and its bands together: what export and finalize take."""
+    """The models the study and its bands hand over: what export and finalize take."""
     study, bands = open_with_bands(study_name, storage)
     front = front_entries(study, bands=bands)
     width = max([6, *(len(e.label) for e in front)])
-    lines = [f"Pareto front of {study_name!r} with its band studies "
-             f"({', '.join(repr(b.study_name) for b in bands)}), best F1 first:",
-             f"  {'trial':>{width}} {'F1':>6} {'MACs':>12} {'params':>10}"]  # fmt: skip
+    lines = [f"Handed over by {study_name!r} and its band studies "
+             f"({', '.join(repr(b.study_name) for b in bands)}): each study's Pareto front, "
+             "and gaps in the MACs range filled, best F1 first:",
+             f"  {'trial':>{width}} {'F1':>6} {'MACs':>12} {'params':>10}  picked"]  # fmt: skip
     for e in front:
-        lines.append(f"  {e.label:>{width}} {e.f1:>6.3f} {e.macs:>12,} {e.params:>10,}")
+        lines.append(f"  {e.label:>{width}} {e.f1:>6.3f} {e.macs:>12,} {e.params:>10,}  "
+                     f"{e.picked}")  # fmt: skip
     where = f"--study-name {shlex.quote(study_name)} --storage {shlex.quote(storage)}"
     return [*lines, f"export:    python -m search.export {where}",
             f"finalize:  python -m search.finalize {where}"]
@@ -189,9 +192,18 @@ def _search_one(
     def open_fn(*given: object, **options: object) -> optuna.Study:
         study = open_study(*given, metric_names=names, **options)  # type: ignore[arg-type]
         add_bands(study, bands)
+        if study.user_attrs.get(MACS_MAX_ATTR) != args.macs_max:  # export covers up to it
+            study.set_user_attr(MACS_MAX_ATTR, args.macs_max)
         return study
 
     return run_search(args, open_fn, make_objective, MODULE, argv, start=_starter(args))
+
+
+def default_startup_trials(trials: int) -> int:
+    """A tenth of the trials, at most MAX_STARTUP_TRIALS, and at least two (or every trial of a
+    shorter study): without a spread start, a small study under a low ceiling draws mostly
+    candidates over it, and trains nothing."""
+    return min(trials, max(2, min(MAX_STARTUP_TRIALS, trials // 10)))
 
 
 def _starter(
@@ -200,13 +212,13 @@ def _starter(
     """What a new study starts with: --startup-trials architectures spread over log-MACs."""
     count = args.startup_trials
     if count is None:
-        count = min(MAX_STARTUP_TRIALS, args.trials // 10)
+        count = default_startup_trials(args.trials)
     if count == 0:
         return None
 
     def start(study: optuna.Study, objective: ArchitectureObjective) -> None:
         began = time.monotonic()
-        picks = spread_over_cost(objective.draw_cost, count, seed=args.seed)
+        picks = spread_over_cost(objective.draw_cost, count, seed=study_seed(args))
         enqueue_startup(study, picks)
         if picks:
             macs = [value for _, value in picks]

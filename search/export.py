@@ -25,6 +25,7 @@ import yaml
 
 from search.front import (
     DEFAULT_REF,
+    GAP_RATIO,
     LATENCY_AXIS,
     FrontEntry,
     FrontError,
@@ -45,7 +46,7 @@ from space.latency import onnx_latency_ms
 from space.user_input import exit_on_user_error, positive_int
 
 RANK_FOLDER = re.compile(r"^\d+-(.+-)?trial\d+$")
-CSV_FIELDS = ("rank", "band", "trial", "f1", "macs", "params", "latency_ms", "score",
+CSV_FIELDS = ("rank", "band", "trial", "picked", "f1", "macs", "params", "latency_ms", "score",
               "f1_above_cliff", "folder")  # fmt: skip
 
 
@@ -108,8 +109,9 @@ def _write_csv(path: Path, front: Sequence[FrontEntry]) -> None:
         writer.writerow(CSV_FIELDS)
         for e in front:
             latency = "" if e.latency_ms is None else f"{e.latency_ms:.4f}"
-            writer.writerow([e.rank, e.band, e.number, f"{e.f1:.6f}", e.macs, e.params, latency,
-                             f"{e.score:.6f}", f"{e.cliff:+.6f}", e.folder])  # fmt: skip
+            writer.writerow([e.rank, e.band, e.number, e.picked, f"{e.f1:.6f}", e.macs,
+                             e.params, latency, f"{e.score:.6f}", f"{e.cliff:+.6f}",
+                             e.folder])  # fmt: skip
 
 
 def write_export(
@@ -137,12 +139,15 @@ def front_lines(front: Sequence[FrontEntry], volume: str) -> list[str]:
     """The exported front as a table, then the hypervolume of the study's feasible front."""
     width = max([6, *(len(e.label) for e in front)])
     lines = [f"{'rank':>4} {'trial':>{width}} {'F1':>7} {'MACs':>12} {'params':>10} "
-             f"{'latency':>9} {'score':>7} {'above cliff':>11}"]  # fmt: skip
+             f"{'latency':>9} {'score':>7} {'above cliff':>11}  picked"]  # fmt: skip
     for e in front:
         latency = "-" if e.latency_ms is None else f"{e.latency_ms:.2f} ms"
         lines.append(f"{e.rank:>4} {e.label:>{width}} {e.f1:>7.4f} {e.macs:>12,} {e.params:>10,} "
-                     f"{latency:>9} {e.score:>7.4f} {e.cliff:>+11.4f}")  # fmt: skip
+                     f"{latency:>9} {e.score:>7.4f} {e.cliff:>+11.4f}  {e.picked}")  # fmt: skip
     lines.append(f"hypervolume of the feasible front: {volume}")
+    if any(e.fills_gap for e in front):
+        lines.append(f"picked 'gap': the best trial where the fronts leave no model within "
+                     f"{GAP_RATIO:g}x below a budget up to the study's --macs-max")  # fmt: skip
     return lines
 
 

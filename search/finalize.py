@@ -36,6 +36,7 @@ from search.front import (
     FrontEntry,
     FrontError,
     FrontFilter,
+    dominates,
     front_entries,
     kendall,
     safe_folder_name,
@@ -48,8 +49,8 @@ from search.study import STORAGE_HELP, default_url, open_with_bands
 from space.user_input import exit_on_user_error, positive_int
 
 CSV_FIELDS = (
-    "rank", "band", "trial", "macs", "params", "study_f1", "val_f1", "test_f1", "final_f1",
-    "score", "run", "teacher",
+    "rank", "band", "trial", "picked", "macs", "params", "study_f1", "val_f1", "test_f1",
+    "final_f1", "score", "val_front", "run", "teacher",
 )  # fmt: skip
 DISTILLED = "distilled"  # the --distill stage's run folders, beside the first stage's
 
@@ -68,6 +69,7 @@ class FinalRow:
     run: str
     teacher: str = ""  # the run it was distilled from, if any
     band: str = ""  # the band study the trial comes from (FrontEntry.band)
+    picked: str = "front"  # why the search handed it over (FrontEntry.picked)
 
     @property
     def label(self) -> str:
@@ -94,6 +96,7 @@ def train_entry(
     return FinalRow(
         entry.rank, entry.number, int(metrics["macs"]), int(metrics["params"]), entry.f1,
         float(metrics["best_f1"]), metrics.get("test_f1"), str(run.path), cfg.teacher, entry.band,
+        entry.picked,
     )  # fmt: skip
 
 
@@ -151,16 +154,24 @@ def distill_from_best(
     return [best[e.folder] for e in entries]
 
 
+def on_val_front(rows: Sequence[FinalRow]) -> list[bool]:
+    """Per row: no other fully trained model beats it on val F1 at no more MACs. These are the
+    models to choose from for a budget (val picks; test stays the unbiased score of the pick)."""
+    return [not any(dominates((o.val_f1, o.macs), (r.val_f1, r.macs)) for o in rows)
+            for r in rows]  # fmt: skip
+
+
 def write_csv(path: Path, rows: Sequence[FinalRow]) -> None:
     """final.csv: one row per trained trial, fixed decimals so a rerun writes the same bytes."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CSV_FIELDS)
-        for r in rows:
+        for r, on_front in zip(rows, on_val_front(rows), strict=True):
             test = "" if r.test_f1 is None else f"{r.test_f1:.6f}"
-            writer.writerow([r.rank, r.band, r.trial, r.macs, r.params, f"{r.study_f1:.6f}",
-                             f"{r.val_f1:.6f}", test, f"{r.final_f1:.6f}", f"{r.score:.6f}",
-                             r.run, r.teacher])  # fmt: skip
+            writer.writerow([r.rank, r.band, r.trial, r.picked, r.macs, r.params,
+                             f"{r.study_f1:.6f}", f"{r.val_f1:.6f}", test, f"{r.final_f1:.6f}",
+                             f"{r.score:.6f}", int(on_front), r.run,
+                             r.teacher])  # fmt: skip
 
 
 def write_png(path: Path, title: str, rows: Sequence[FinalRow], study_name: str = "") -> None:
@@ -202,13 +213,16 @@ def correlation_line(rows: Sequence[FinalRow]) -> str:
 def table_lines(rows: Sequence[FinalRow]) -> list[str]:
     """The finalized front as a table, cheapest first."""
     width = max([6, *(len(r.label) for r in rows)])
-    lines = [f"{'trial':>{width}} {'MACs':>11} {'params':>9} {'study F1':>8} {'val F1':>7} "
+    lines = [f"  {'trial':>{width}} {'MACs':>11} {'params':>9} {'study F1':>8} {'val F1':>7} "
              f"{'test F1':>7} {'score':>6}  run"]  # fmt: skip
     teachers = {r.teacher for r in rows if r.teacher}
-    for r in sorted(rows, key=lambda r: r.macs):
+    marked = zip(rows, on_val_front(rows), strict=True)
+    for r, on_front in sorted(marked, key=lambda pair: pair[0].macs):
         test = "-" if r.test_f1 is None else f"{r.test_f1:.4f}"
-        lines.append(f"{r.label:>{width}} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
+        mark = "*" if on_front else " "
+        lines.append(f"{mark} {r.label:>{width}} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
                      f"{r.val_f1:>7.4f} {test:>7} {r.score:>6.3f}  {r.run}"
+                     + ("  (fills a gap)" if r.picked == "gap" else "")
                      + ("  (distilled)" if r.teacher else ""))  # fmt: skip
     lines += [f"distilled from {t}" for t in sorted(teachers)]
     return lines
@@ -269,6 +283,8 @@ def finalize(args: argparse.Namespace) -> list[str]:
         notes.append("--distill: one front model, so no other model to teach; nothing distilled")
     return [
         *table_lines(rows),
+        "*: on the front after full training (val F1 vs MACs); for a MACs budget, take the "
+        "costliest * model within it",
         *notes,
         correlation_line(rows),
         f"wrote {folder}/final.csv and final.png; score a run again with "

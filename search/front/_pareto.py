@@ -10,17 +10,19 @@ import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from runner.metrics import cliff_distance, competition_score
-from search.front._early_stop import dominates
 
 # The user attrs the search objectives write and export needs (see search/objectives/).
 REQUIRED_ATTRS = ("model_yaml", "data_config", "macs", "params")
 LATENCY_AXIS = "latency_ms"  # the metric name (and user attr) of a latency study's cost
+MACS_MAX_ATTR = "macs_max"  # study user attr: the MACs budget it searched under
+# A user with any budget up to the study's finds a handed-over model within this factor below it.
+GAP_RATIO = 2.0
 UNSAFE_IN_FOLDER = re.compile(r"[^\w.+-]")
 
 
@@ -40,6 +42,15 @@ def trial_label(number: int, band: str = "") -> str:
     """A trial as tables and plots name it: N, or <band study>/N (numbers repeat across
     studies)."""
     return f"{band}/{number}" if band else str(number)
+
+
+class Pick(NamedTuple):
+    """A trial the search hands over: the study it comes from ("" for the study itself, else
+    the band study's name) and whether it was picked to fill a gap in the fronts."""
+
+    trial: FrozenTrial
+    band: str = ""
+    fills_gap: bool = False
 
 
 class FrontError(ValueError):
@@ -95,6 +106,7 @@ class FrontEntry:
     data_config: Mapping[str, Any]
     latency_ms: float | None = None  # batch-1 ONNX Runtime latency, when measured
     band: str = ""  # the band study the trial comes from; "" for the study itself
+    fills_gap: bool = False  # not on a front: picked to fill a gap in the MACs range
 
     def cost(self, axis: str) -> float | None:
         """The study's second objective: MACs, or "latency_ms" (None when not measured)."""
@@ -108,6 +120,11 @@ class FrontEntry:
     @property
     def label(self) -> str:
         return trial_label(self.number, self.band)
+
+    @property
+    def picked(self) -> str:
+        """Why it is handed over: "front" (its study's Pareto front) or "gap" (cover_budgets)."""
+        return "gap" if self.fills_gap else "front"
 
     @property
     def score(self) -> float:
@@ -125,7 +142,9 @@ def trial_f1(trial: FrozenTrial) -> float:
     return float(trial.user_attrs.get("f1", trial.values[0]))
 
 
-def trial_entry(rank: int, trial: FrozenTrial, band: str = "") -> FrontEntry:
+def trial_entry(
+    rank: int, trial: FrozenTrial, band: str = "", fills_gap: bool = False
+) -> FrontEntry:
     """A trial as a ranked entry (front or not), or an error naming what it lacks."""
     missing = [key for key in REQUIRED_ATTRS if key not in trial.user_attrs]
     if missing:
@@ -137,45 +156,92 @@ def trial_entry(rank: int, trial: FrozenTrial, band: str = "") -> FrontEntry:
     return FrontEntry(
         rank, trial.number, trial_f1(trial), int(attrs["macs"]), int(attrs["params"]),
         str(attrs["model_yaml"]), dict(attrs["data_config"]), attrs.get("latency_ms"), band,
+        fills_gap,
     )  # fmt: skip
 
 
 def front_entries(
     study: optuna.Study, keep: FrontFilter | None = None, bands: Sequence[optuna.Study] = ()
 ) -> list[FrontEntry]:
-    """The feasible Pareto front, best F1 first (ties: fewer MACs, then the study itself before
-    its bands, then lower trial number), filtered and ranked from 1.
+    """The models the search hands over, best F1 first (ties: fewer MACs, then the study itself
+    before its bands, then lower trial number), filtered and ranked from 1.
 
-    With `bands` (studies searched beside it under a lower MACs ceiling, search.architecture
-    --bands), the front of all of them together: a band trial that the study's front dominates
-    is left out, and so is the study's own trial that a band trial dominates.
+    They are the feasible Pareto front of the study and that of each of its `bands` (studies
+    searched beside it under a lower MACs ceiling, search.architecture --bands), each front on
+    its own: a model is never left out for one of another study. A brief trial favours nets
+    that learn fast, which full training does not, so a band's small net that beats a costlier
+    model of the study on the trial's F1 may well lose to it once both are trained fully.
+
+    When the study records its MACs budget (MACS_MAX_ATTR), trials that fill the gaps are added
+    (cover_budgets): a user with any budget up to it finds a model within GAP_RATIO below it.
     """
     keep = keep or FrontFilter()
-    tagged = [(t, "") for t in pareto_front(study)]
-    for band in bands:
-        tagged += [(t, band.study_name) for t in pareto_front(band)]
-    if bands:
-        tagged = _non_dominated(tagged)
-    front = sorted(tagged, key=lambda tb: (-trial_f1(tb[0]), _macs(tb[0]), tb[1] != "",
-                                          tb[1], tb[0].number))  # fmt: skip
-    kept = [tb for tb in front if keep.keeps(trial_f1(tb[0]), _macs(tb[0]), _params(tb[0]))]
-    return [trial_entry(rank, t, band) for rank, (t, band) in enumerate(kept[: keep.top_k], 1)]
+    studies = [(study, ""), *((band, band.study_name) for band in bands)]
+    picks = _distinct([Pick(t, name) for s, name in studies for t in pareto_front(s)])
+    picks = [p for p in picks if _kept(keep, p.trial)]
+    ceiling = study.user_attrs.get(MACS_MAX_ATTR)
+    if ceiling is not None and cost_axis(study) == "macs":
+        ceiling = min(int(ceiling), keep.macs_max or int(ceiling))
+        pool = [Pick(t, name, fills_gap=True) for s, name in studies for t in feasible_trials(s)]
+        pool = _distinct([p for p in pool if _kept(keep, p.trial)])
+        picks += cover_budgets([_macs(p.trial) for p in picks], pool, ceiling)
+    ranked = sorted(picks, key=lambda p: (-trial_f1(p.trial), _macs(p.trial), p.band != "",
+                                          p.band, p.trial.number))  # fmt: skip
+    return [trial_entry(rank, p.trial, p.band, p.fills_gap)
+            for rank, p in enumerate(ranked[: keep.top_k], 1)]  # fmt: skip
 
 
-def _non_dominated(tagged: list[tuple[FrozenTrial, str]]) -> list[tuple[FrozenTrial, str]]:
-    """The (trial, band) pairs no other pair dominates in (F1, cost); of a model found alike by
-    two studies (the same objective values and model YAML), the first listed stands for both."""
-    kept: list[tuple[FrozenTrial, str]] = []
-    for i, (trial, band) in enumerate(tagged):
-        point = (trial.values[0], trial.values[1])
-        dominated = any(
-            dominates((other.values[0], other.values[1]), point)
-            or (j < i and other.values == trial.values
-                and other.user_attrs.get("model_yaml") == trial.user_attrs.get("model_yaml"))
-            for j, (other, _) in enumerate(tagged)
-        )  # fmt: skip
-        if not dominated:
-            kept.append((trial, band))
+def _kept(keep: FrontFilter, trial: FrozenTrial) -> bool:
+    return keep.keeps(trial_f1(trial), _macs(trial), _params(trial))
+
+
+def cover_budgets(
+    costs: Sequence[int], pool: Sequence[Pick], ceiling: int, ratio: float = GAP_RATIO
+) -> list[Pick]:
+    """Picks of `pool` that close the gaps of a set of models whose MACs are `costs`.
+
+    Walking down from `ceiling`, each budget needs a model within `ratio` below it. Where
+    `costs` (and the picks so far) hold none, the pool's trial with the best F1 in that window
+    is picked; where the pool holds none either, the gap stays. Ends at the cheapest of `costs`.
+    """
+    chosen = sorted(set(costs))
+    picks: list[Pick] = []
+    budget: float = ceiling + 1  # every budget from this one up is covered
+    while chosen and budget > chosen[0]:
+        window = [c for c in chosen if budget / ratio <= c < budget]
+        if window:
+            budget = window[0]
+            continue
+        fills = [p for p in pool if budget / ratio <= _macs(p.trial) < budget]
+        if fills:
+            best = max(fills, key=lambda p: (trial_f1(p.trial), -_macs(p.trial)))
+            picks.append(best)
+            chosen = sorted({*chosen, _macs(best.trial)})
+        else:  # nothing was searched there: go on from the budget the next trial down serves
+            below = max(c for c in [*chosen, *(_macs(p.trial) for p in pool)] if c < budget)
+            budget = below * ratio
+    return picks
+
+
+def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Every feasible completed trial with numeric values that trained itself (not a twin)."""
+    return [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if is_feasible(t) and t.values and not any(map(math.isnan, t.values))
+        and "twin_of" not in t.user_attrs
+    ]  # fmt: skip
+
+
+def _distinct(picks: Sequence[Pick]) -> list[Pick]:
+    """The picks without repeats: of a model found alike by two studies (the same objective
+    values and model YAML), or picked twice, the first listed stands for all."""
+    kept: list[Pick] = []
+    seen: set[tuple[tuple[float, ...], object]] = set()
+    for pick in picks:
+        key = (tuple(pick.trial.values), pick.trial.user_attrs.get("model_yaml"))
+        if key not in seen:
+            seen.add(key)
+            kept.append(pick)
     return kept
 
 

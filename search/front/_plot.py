@@ -22,10 +22,22 @@ AXIS_TITLES = {"macs": "MACs", LATENCY_AXIS: "batch-1 latency (ms, ONNX Runtime,
 
 
 def _by_cost(front: Sequence[FrontEntry], axis: str) -> list[FrontEntry]:
-    """Cheapest first: a step line through these bounds what the front attains (each step
-    holds a point's F1 until the next, costlier point). Entries without that cost are left out."""
+    """Cheapest first; entries without that cost are left out."""
     measured = [e for e in front if e.cost(axis) is not None]
     return sorted(measured, key=lambda e: (e.cost(axis), e.f1))
+
+
+def _stairs(exported: Sequence[FrontEntry], axis: str) -> list[FrontEntry]:
+    """The exported entries no other one beats: a step line through them bounds what the
+    export attains (each step holds a point's F1 until the next, costlier point). Exported
+    models below it come from another study's front or fill a gap in the MACs range."""
+    best = -1.0
+    stairs = []
+    for entry in exported:  # cheapest first
+        if entry.f1 > best:
+            stairs.append(entry)
+            best = entry.f1
+    return stairs
 
 
 def _measured(points: Sequence[StudyPoint], axis: str) -> list[StudyPoint]:
@@ -46,10 +58,13 @@ def write_png(
         if group:
             ax.scatter([p.cost(axis) for p in group], [p.f1 for p in group], c="0.7", s=18,
                        marker=marker, label=label, zorder=1)  # fmt: skip
-    stairs = _by_cost(front, axis)
-    ax.plot([e.cost(axis) for e in stairs], [e.f1 for e in stairs], "o-", color=FRONT_COLOUR,
+    exported = _by_cost(front, axis)
+    stairs = _stairs(exported, axis)
+    ax.plot([e.cost(axis) for e in stairs], [e.f1 for e in stairs], "-", color=FRONT_COLOUR,
             drawstyle="steps-post", label="exported front", zorder=3)  # fmt: skip
-    for entry in stairs:
+    ax.scatter([e.cost(axis) for e in exported], [e.f1 for e in exported], c=FRONT_COLOUR,
+               s=24, zorder=3)  # fmt: skip
+    for entry in exported:
         ax.annotate(str(entry.rank), (entry.cost(axis), entry.f1), textcoords="offset points",
                     xytext=(4, 4), fontsize=8, color=FRONT_COLOUR)  # fmt: skip
     if axis == "macs":
@@ -65,7 +80,8 @@ def write_png(
 
 
 def _hover(entry: FrontEntry) -> str:
-    return (f"rank {entry.rank}: trial {entry.label}<br>F1 {entry.f1:.4f}, "
+    return (f"rank {entry.rank}: trial {entry.label}"
+            + (" (fills a gap)" if entry.fills_gap else "") + f"<br>F1 {entry.f1:.4f}, "
             f"MACs {entry.macs:,}, params {entry.params:,}"
             + ("" if entry.latency_ms is None else f", {entry.latency_ms:.3f} ms")
             + f"<br>score {entry.score:.4f}, "
@@ -86,12 +102,17 @@ def write_html(
         marker={"color": "lightgrey", "symbol": ["circle" if p.feasible else "x" for p in points]},
         text=[f"trial {p.label}" for p in points],
     )  # fmt: skip
-    stairs = _by_cost(front, axis)
+    exported = _by_cost(front, axis)
+    stairs = _stairs(exported, axis)
     fig.add_scatter(
-        x=[e.cost(axis) for e in stairs], y=[e.f1 for e in stairs], mode="lines+markers+text",
-        name="exported front", line={"shape": "hv", "color": FRONT_COLOUR},
-        text=[str(e.rank) for e in stairs], textposition="top right",
-        hovertext=[_hover(e) for e in stairs], hoverinfo="text",
+        x=[e.cost(axis) for e in stairs], y=[e.f1 for e in stairs], mode="lines",
+        name="exported front", line={"shape": "hv", "color": FRONT_COLOUR}, hoverinfo="skip",
+    )  # fmt: skip
+    fig.add_scatter(
+        x=[e.cost(axis) for e in exported], y=[e.f1 for e in exported], mode="markers+text",
+        name="exported models", marker={"color": FRONT_COLOUR},
+        text=[str(e.rank) for e in exported], textposition="top right",
+        hovertext=[_hover(e) for e in exported], hoverinfo="text",
     )  # fmt: skip
     if axis == "macs":
         fig.add_scatter(x=[REF_MACS], y=[REF_F1], mode="markers", name=REFERENCE_LABEL,

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from runner.metrics import competition_score
 from search import architecture, export, hyper
+from search.front import MACS_MAX_ATTR
 
 REPO = Path(__file__).resolve().parents[2]
 BRIEF = ["--epochs", "1", "--no-early-stop", "--sampler", "random", "--bands", "none"]
@@ -155,7 +156,7 @@ def test_architecture_cli_runs_its_bands_after_the_study(
     out = capsys.readouterr().out
     storage = "sqlite:///studies/tiny.db"
     assert out.index("band study 'tiny-3M'") < out.index("band study 'tiny-0.03M'")
-    assert "Pareto front of 'tiny' with its band studies ('tiny-3M', 'tiny-0.03M')" in out
+    assert "Handed over by 'tiny' and its band studies ('tiny-3M', 'tiny-0.03M')" in out
     assert f"finalize:  python -m search.finalize --study-name tiny --storage {storage}" in out
     study = optuna.load_study(study_name="tiny", storage=storage)
     assert study.user_attrs["bands"] == {"tiny-3M": 3_000_000, "tiny-0.03M": 30_000}
@@ -168,6 +169,26 @@ def test_architecture_cli_runs_its_bands_after_the_study(
     assert architecture.main([*args, "--bands", "none"]) == 0, "a rerun has all it needs"
     assert "band study" not in capsys.readouterr().out
     assert set(study.user_attrs["bands"]) == {"tiny-3M", "tiny-0.03M"}, "never forgotten"
+
+
+def test_a_small_studys_band_draws_its_own_candidates_under_its_ceiling(
+    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same --seed, yet the band does not replay the study's draws (nearly all over its ceiling
+    here): it starts from its own spread under the ceiling, so it trains something."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "few",
+            "--epochs", "1", "--no-early-stop", "--trials", "4", "--bands", "150000"]  # fmt: skip
+    assert architecture.main(args) == 0
+    storage = "sqlite:///studies/few.db"
+    study = optuna.load_study(study_name="few", storage=storage)
+    band = optuna.load_study(study_name="few-0.15M", storage=storage)
+    assert study.user_attrs[MACS_MAX_ATTR] == architecture.DEFAULT_MACS_MAX
+    assert band.user_attrs[MACS_MAX_ATTR] == 150_000
+    assert [t.params for t in band.trials] != [t.params for t in study.trials]
+    started = band.trials[:2]  # the spread start, even at 4 trials
+    assert all("startup" in t.user_attrs and t.user_attrs["macs"] <= 150_000 for t in started)
+    assert all("f1_history" in t.user_attrs for t in started), "trained, not refused"
 
 
 @pytest.mark.parametrize(

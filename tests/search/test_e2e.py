@@ -59,7 +59,7 @@ def test_study_export_and_train_on_real_data(real_data: Path, tmp_path: Path) ->
             "--epochs", "1"]  # fmt: skip
     assert finalize.main(args) == 0
     final = (runs / "e2e" / "final.csv").read_text().splitlines()
-    assert len(final) == 2 and final[0].startswith("rank,band,trial,macs")
+    assert len(final) == 2 and final[0].startswith("rank,band,trial,picked,macs")
     run_folder = next(csv.DictReader(final))["run"]
     metrics = json.loads((Path(run_folder) / "metrics.json").read_text())
     train_images = sum(1 for _ in (real_data / "train").rglob("*.jpg"))

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from runner.config import DataConfig
+from search.finalize import FinalRow, on_val_front, table_lines
 from search.finalize import main as finalize_main
 from search.study import add_bands
 from space import build_model, count_cost
@@ -168,3 +169,16 @@ def test_a_band_study_trains_beside_the_study_whose_trial_numbers_it_repeats(
     students = {p.name for p in (folder / "distilled").iterdir()}
     assert students == set(first) - {teacher}, "each trial of either study is its own student"
     assert "s-0.1M/0" in capsys.readouterr().out
+
+
+def test_the_val_front_marks_what_a_user_picks_from_for_a_budget() -> None:
+    rows = [
+        FinalRow(1, 0, 100, 1, 0.5, 0.60, 0.9, "a"),
+        FinalRow(2, 1, 200, 1, 0.6, 0.55, 0.9, "b"),  # costlier and worse on val: dominated
+        FinalRow(3, 2, 400, 1, 0.4, 0.70, 0.1, "c", picked="gap"),  # test never decides
+        FinalRow(4, 3, 400, 1, 0.4, 0.70, 0.1, "d"),  # a tie is no domination
+    ]
+    assert on_val_front(rows) == [True, False, True, True]
+    lines = table_lines(rows)
+    assert [line[0] for line in lines[1:]] == ["*", " ", "*", "*"]
+    assert lines[3].endswith("c  (fills a gap)")

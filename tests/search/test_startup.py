@@ -66,10 +66,14 @@ def test_a_new_study_starts_with_the_spread_and_a_rerun_does_not_queue_it_again(
     assert macs == [t.user_attrs[STARTUP_ATTR] for t in started] and macs == sorted(macs)
     assert macs[0] < macs[-1]
     assert "startup:" not in capsys.readouterr().out
-    # A brief study (under 10 trials) leaves its start to the sampler unless asked.
-    assert architecture.main([*args, "--study-name", "brief", "--trials", "2"]) == 0
+    # A brief study still starts spread (at least 2 trials), unless told not to.
+    assert architecture.main([*args, "--study-name", "brief", "--trials", "3"]) == 0
     brief = optuna.load_study(study_name="brief", storage="sqlite:///studies/brief.db")
-    assert not any(STARTUP_ATTR in t.user_attrs for t in brief.trials)
+    assert [STARTUP_ATTR in t.user_attrs for t in brief.trials] == [True, True, False]
+    assert architecture.main([*args, "--study-name", "plain", "--trials", "3",
+                              "--startup-trials", "0"]) == 0  # fmt: skip
+    plain = optuna.load_study(study_name="plain", storage="sqlite:///studies/plain.db")
+    assert not any(STARTUP_ATTR in t.user_attrs for t in plain.trials)
 
 
 def test_the_architecture_objective_draws_costs_within_its_budgets_and_trains_nothing(
