@@ -105,6 +105,7 @@ def study_parser(
     add("--max-failures", type=positive_int, default=DEFAULT_MAX_FAILURES,
         help="stop after this many failed trials in a row (%(default)s)")  # fmt: skip
     add("--worker-label", help=argparse.SUPPRESS)  # set on the processes --workers starts
+    add("--band-of", help=argparse.SUPPRESS)  # set on a band study: the study it is a band of
     return parser
 
 
@@ -130,10 +131,12 @@ def study_session(
 
 
 def study_seed(args: argparse.Namespace) -> int:
-    """The seed of the study's own random draws (its sampler and startup), from --seed and the
-    study's name: a band study, run with the same --seed, must not draw its study's candidates
-    again in the same order. Training keeps --seed itself (a trial's recipe)."""
-    return zlib.crc32(f"{args.study_name}:{args.seed}".encode())
+    """The seed of the study's own random draws (its sampler and startup): --seed, or for a
+    band study one drawn from --seed and its name, so that it does not draw its study's
+    candidates again in the same order. Training keeps --seed itself (a trial's recipe)."""
+    if args.band_of is None:
+        return args.seed
+    return zlib.crc32(f"{args.band_of}:{args.study_name}:{args.seed}".encode())
 
 
 def _sampler_seed(args: argparse.Namespace, spec: str, study: optuna.Study) -> int:

@@ -141,7 +141,7 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     for name, ceiling in bands.items():
         print(f"\nband study {name!r}: the same search under {ceiling:,} MACs")
         band_argv = [*argv, "--study-name", name, "--macs-max", str(ceiling), "--bands", "none",
-                     "--storage", storage]  # fmt: skip
+                     "--storage", storage, "--band-of", args.study_name]  # fmt: skip
         code = _search_one(parse_args(band_argv), band_argv, {})
         if code != 0:
             return code
