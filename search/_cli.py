@@ -184,6 +184,9 @@ def run_search(
     the CLI's error path prints its advice). `start` prepares a study that has no trial yet (in
     the command's own process, not in the --workers processes it starts)."""
     with study_session(args, open_fn) as (study, storage):
+        note = no_heartbeat_note(storage)
+        if note and args.worker_label is None:  # before anything runs, and once (not per worker)
+            print(note)
         objective = make_objective()
         starts = start is not None and args.worker_label is None
         if starts and not study.get_trials(deepcopy=False):
@@ -203,9 +206,6 @@ def run_and_report(
 
     Exit code 0, 130 after Ctrl-C, 1 when a failure streak (or a worker's error) stopped it.
     """
-    note = no_heartbeat_note(storage)
-    if note and args.worker_label is None:  # once, not again from each --workers process
-        print(note)
     if args.workers > 1:
         argv = list(sys.argv[1:] if argv is None else argv)
         outcome = run_workers(study, module, argv, args.workers, args.trials)
