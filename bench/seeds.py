@@ -14,6 +14,9 @@ same seed. Per seed, and as the minimum and median over seeds, it prints:
 - whether a finalized model dominates each baseline (test F1 >= and MACs <=, one strictly);
 - the wall time of the search and of finalize.
 
+A second table scores, on the same runs, what the 0.1.0 rule would have handed over: the studies'
+fronts merged on the brief trial's F1 (a model dominated there by another study's was dropped).
+
 Every step resumes: a finished search or finalize is not run again (the study and the run folders
 stay), so an interrupted bench is rerun with the same command. Run from the repository root:
 
@@ -42,7 +45,7 @@ from pathlib import Path
 
 import yaml
 
-from search.front import hypervolume
+from search.front import dominates, hypervolume
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = "architecture"
@@ -60,6 +63,8 @@ class Model:
     macs: int
     val_f1: float
     test_f1: float
+    study_f1: float | None = None  # the brief trial's F1 (None for a baseline)
+    picked: str = "front"  # why finalize trained it: its study's front, or a gap fill
 
 
 @dataclass
@@ -90,6 +95,16 @@ class SeedResult:
             return float("inf")
         ceilings = [*costs[1:], macs_max]
         return max(ceiling / cost for cost, ceiling in zip(costs, ceilings, strict=True))
+
+    def merged_front(self) -> SeedResult:
+        """What the 0.1.0 rule would have handed over from the same studies: the front of every
+        study's and band's front models merged on the brief trial's F1. Gap fills are never on
+        it, and a model dominated across studies is on no merged front, so it is a subset of
+        what was finalized, scored by the very same runs."""
+        fronts = [m for m in self.models if m.picked == "front"]
+        kept = [m for m in fronts
+                if not any(dominates((o.study_f1, o.macs), (m.study_f1, m.macs)) for o in fronts)]
+        return SeedResult(self.seed, kept, self.baselines, self.seconds)
 
     def dominated(self, baseline: Model) -> bool:
         return any(
@@ -193,7 +208,8 @@ def read_result(args: argparse.Namespace, seed: int) -> SeedResult | None:
         return None
     with final.open() as f:
         models = [Model(row["band"] + "/" + row["trial"] if row["band"] else row["trial"],
-                        int(row["macs"]), float(row["val_f1"]), float(row["test_f1"]))
+                        int(row["macs"]), float(row["val_f1"]), float(row["test_f1"]),
+                        float(row["study_f1"]), row.get("picked", "front"))
                   for row in csv.DictReader(f)]  # fmt: skip
     baselines = []
     for name in BASELINES:
@@ -260,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"{args.output}: search.architecture {' '.join(args.search_args) or '(defaults)'}")
     print("\n".join([*table(results, args.macs_max), *baseline_lines(results)]))
+    print("\nThe 0.1.0 rule on the same studies (the fronts merged on the trial's F1):")
+    print("\n".join(table([r.merged_front() for r in results], args.macs_max)))
     return 0
 
 

@@ -1,0 +1,75 @@
+"""The seeds benchmark's reading of a finalized job: budgets, gaps, baselines and the old rule."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NAME = "bench_seeds"
+FIELDS = ("rank", "band", "trial", "picked", "macs", "study_f1", "val_f1", "test_f1")
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[ModuleType]:
+    """bench/ holds scripts, not a package: load the script by path."""
+    spec = importlib.util.spec_from_file_location(NAME, REPO / "bench" / "seeds.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[NAME] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[NAME]
+
+
+def _final_csv(folder: Path, rows: list[tuple[str, str, str, int, float, float, float]]) -> None:
+    path = folder / "seed0" / "runs" / "architecture" / "final.csv"
+    path.parent.mkdir(parents=True)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(FIELDS)
+        for rank, row in enumerate(rows, 1):
+            writer.writerow([rank, *row])
+    (folder / "seed0" / "search.done").write_text("600.0\n")
+
+
+def test_a_finalized_seed_is_read_per_budget_and_scored_against_the_old_rule(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    # band, trial, picked, MACs, study F1, val F1, test F1
+    _final_csv(tmp_path, [
+        ("", "7", "front", 4_000_000, 0.62, 0.70, 0.74),
+        ("", "9", "gap", 1_500_000, 0.58, 0.69, 0.72),   # dominated by the band's 0.3M model
+        ("b", "3", "front", 300_000, 0.60, 0.66, 0.64),
+        ("b", "5", "front", 100_000, 0.50, 0.60, 0.61),
+    ])  # fmt: skip
+    args = bench.parse_args(["--output", str(tmp_path), "--seeds", "0", "--no-baselines"])
+    result = bench.read_result(args, 0)
+    assert [result.best_test(b) for b in bench.BUDGETS] == [0.64, 0.64, 0.72]
+    # val picks 0.66 at 0.3M under 1M; under 2M, 0.69 (test 0.72) beats it
+    assert [result.val_picked_test(b) for b in bench.BUDGETS] == [0.64, 0.64, 0.72]
+    # budgets from 0.1M to 6M: just under 1.5M, the best model within reach is the 0.3M one
+    assert result.widest_gap(6_000_000) == pytest.approx(1_500_000 / 300_000)
+    assert result.seconds == {"search": 600.0}
+
+    old = result.merged_front()
+    assert [m.label for m in old.models] == ["7", "b/3", "b/5"], "gap fills are not on it"
+    assert old.best_test(2_000_000) == 0.64
+    assert old.widest_gap(6_000_000) == pytest.approx(4_000_000 / 300_000)
+
+
+def test_a_baseline_counts_as_beaten_only_when_a_model_dominates_it(
+    bench: ModuleType,
+) -> None:
+    model = bench.Model("a", 1_000_000, 0.7, 0.70)
+    result = bench.SeedResult(0, [model], [])
+    assert result.dominated(bench.Model("b", 2_000_000, 0.7, 0.70))
+    assert result.dominated(bench.Model("b", 1_000_000, 0.7, 0.69))
+    assert not result.dominated(bench.Model("b", 1_000_000, 0.7, 0.70)), "equal is not beaten"
+    assert not result.dominated(bench.Model("b", 900_000, 0.7, 0.60))
