@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from runner import compress
-from runner.config import load_data_config
-from runner.run import add_threads_option, run_command, train_run
-from runner.rundir import RunDir
+from runner.data.config import load_data_config
+from runner.training.run import add_threads_option, run_command, train_run
+from runner.training.rundir import RunDir
 from space.user_input import positive_float, positive_int
 
 # The README's Finalize table (trial, MACs, test macro F1 on the same 303 held-out images): the

@@ -47,11 +47,11 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from runner.data.splits_cache import SplitsCache
 from runner.files import write_text_atomic
-from runner.fit import predict
-from runner.metrics import macro_f1
-from runner.rundir import RunDir, load_trained_model
-from runner.splits_cache import SplitsCache
+from runner.training.loop import predict
+from runner.training.metrics import macro_f1
+from runner.training.rundir import RunDir, load_trained_model
 from search.finalize import FinalRow, table_lines, train_entries
 from search.front import (
     FrontEntry,

@@ -37,8 +37,8 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from runner.config import DataConfig, load_data_config
-from runner.splits_cache import SplitsCache
+from runner.data.config import DataConfig, load_data_config
+from runner.data.splits_cache import SplitsCache
 from search import architecture
 from search.front import (
     DEFAULT_MIN_PEERS,

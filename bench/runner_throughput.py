@@ -3,7 +3,7 @@
 For each shipped model YAML and image size, one training epoch on the real data is timed 3 ways:
   ceiling  the same model, batch and optimiser on random tensors already in memory (target: the
            runner reaches >= 0.9 of it: the data pipeline should cost nothing beyond the model);
-  runner   runner.fit.fit on the decode-once cache, with the data YAML's augmentation;
+  runner   runner.training.loop.fit on the decode-once cache, with the data YAML's augmentation;
   old      torchvision ImageFolder + PIL transforms + DataLoader with 2 workers (the old way).
 Then a whole brief trial (data preparation + a few epochs + evaluation) is timed twice: with a
 cold cache, then warm. Run from the repository root:
@@ -24,10 +24,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from runner.config import DataConfig, load_data_config
-from runner.data import Splits, load_splits
-from runner.fit import FitOptions, fit
-from runner.schedule import build_optimizer
+from runner.data.config import DataConfig, load_data_config
+from runner.data.splits import Splits, load_splits
+from runner.training.loop import FitOptions, fit
+from runner.training.schedule import build_optimizer
 from runner.tv import import_torchvision
 from space import build_model, count_cost
 

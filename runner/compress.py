@@ -23,7 +23,9 @@ import torch
 import yaml
 from torch import nn
 
-from runner.compression import (
+from runner.data.config import DataConfig
+from runner.data.splits import Splits, load_splits
+from runner.deploy.compression import (
     METHODS,
     Compression,
     CompressionError,
@@ -32,11 +34,9 @@ from runner.compression import (
     restructure,
     write_record,
 )
-from runner.config import DataConfig
-from runner.data import Splits, load_splits
-from runner.fit import FitOptions, fit, pick_device, predict
-from runner.metrics import macro_f1
-from runner.run import (
+from runner.training.loop import FitOptions, fit, pick_device, predict
+from runner.training.metrics import macro_f1
+from runner.training.run import (
     add_threads_option,
     finished_metrics,
     load_teacher,
@@ -45,7 +45,7 @@ from runner.run import (
     run_metrics,
     test_f1,
 )
-from runner.rundir import RunDir, RunError, load_trained_model, plot_curve
+from runner.training.rundir import RunDir, RunError, load_trained_model, plot_curve
 from space import build_model, count_cost
 from space.user_input import did_you_mean, positive_float, positive_int
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from runner.data import decode_cached, load_splits
-from runner.fit import pick_device, predict
-from runner.images import scan_split
-from runner.metrics import (
+from runner.data.images import scan_split
+from runner.data.splits import decode_cached, load_splits
+from runner.training.loop import pick_device, predict
+from runner.training.metrics import (
     accuracy,
     cliff_distance,
     competition_score,
@@ -24,7 +24,7 @@ from runner.metrics import (
     macro_f1,
     per_class_f1,
 )
-from runner.rundir import CHECKPOINTS, RunDir, load_trained_model
+from runner.training.rundir import CHECKPOINTS, RunDir, load_trained_model
 from space.user_input import exit_on_user_error
 
 

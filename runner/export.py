@@ -16,18 +16,18 @@ from typing import Any
 
 import torch
 
-from runner.augment import normalize
-from runner.data import load_splits
-from runner.fit import stratified_subset
-from runner.metrics import macro_f1
-from runner.onnx_model import (
+from runner.data.augment import normalize
+from runner.data.splits import load_splits
+from runner.deploy.onnx_model import (
     INPUT,
     export_onnx,
     onnx_logits,
     quantize_int8,
     torch_threads,
 )
-from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
+from runner.training.loop import stratified_subset
+from runner.training.metrics import macro_f1
+from runner.training.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
 from space.latency import interleaved_ms, onnx_session
 from space.user_input import exit_on_user_error, positive_int
 

@@ -6,15 +6,15 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from runner.config import load_data_config
-from runner.run import (
+from runner.data.config import load_data_config
+from runner.training.run import (
     add_threads_option,
     default_run_path,
     report_interrupt,
     run_command,
     train_run,
 )
-from runner.rundir import RunDir
+from runner.training.rundir import RunDir
 from space.config_io import load_model_config
 from space.user_input import positive_int
 

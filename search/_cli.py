@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import optuna
 
-from runner.config import DataConfig, load_data_config
+from runner.data.config import DataConfig, load_data_config
 from search.front import ParetoStopper
 from search.objectives import TRIAL_ERRORS, Stopper, TrialBudget
 from search.study import (

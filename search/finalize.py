@@ -9,8 +9,8 @@ final.png (both fronts on the same axes) and prints how well the study's ranking
 already trained is skipped, so a rerun resumes.
 
 With --distill a second stage trains the front again, each model distilled from the front model
-with the best val F1 (Hinton et al. 2015, runner/distill.py), and keeps whichever of a model's
-two runs scores better on val: small nets trained on a few thousand images overfit, and a
+with the best val F1 (Hinton et al. 2015, runner/training/distill.py), and keeps whichever of a
+model's two runs scores better on val: small nets trained on a few thousand images overfit, and a
 teacher of about their size is the cheapest regulariser (README, Full-training recipe).
 """
 
@@ -28,10 +28,10 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
-from runner.config import DataConfig
-from runner.metrics import competition_score
-from runner.run import other_run, train_run
-from runner.rundir import RunDir
+from runner.data.config import DataConfig
+from runner.training.metrics import competition_score
+from runner.training.run import other_run, train_run
+from runner.training.rundir import RunDir
 from search.front import (
     FrontEntry,
     FrontError,

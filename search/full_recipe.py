@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.config import DataConfig, data_config_from_dict, load_yaml_mapping
+from runner.data.config import DataConfig, data_config_from_dict, load_yaml_mapping
 from search.front import FrontEntry
 
 FULL_TRAINING = Path(__file__).resolve().parents[1] / "configs" / "search" / "full_training.yaml"

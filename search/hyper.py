@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import optuna
 
-from runner.splits_cache import SplitsCache
+from runner.data.splits_cache import SplitsCache
 from search._cli import (
     SEARCH_CONFIGS,
     budget,

@@ -20,10 +20,10 @@ import optuna
 import torch
 import yaml
 
-from runner.config import data_config_from_dict
-from runner.data import load_splits
-from runner.fit import FitOptions, fit
-from runner.state import EpochStats
+from runner.data.config import data_config_from_dict
+from runner.data.splits import load_splits
+from runner.training.loop import FitOptions, fit
+from runner.training.state import EpochStats
 from search.objectives import package_versions
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model

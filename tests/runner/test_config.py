@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.config import (
+from runner.data.config import (
     COMPETITION_KEYS,
     DataConfig,
     DataConfigError,

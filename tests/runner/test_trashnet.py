@@ -21,9 +21,9 @@ import pytest
 from PIL import Image
 
 import search.architecture
-from runner.config import DataConfig, DataConfigError, load_data_config
-from runner.data import load_splits
-from runner.trashnet import ARCHIVE, TrashNetSource, extract_split, split_of
+from runner.data.config import DataConfig, DataConfigError, load_data_config
+from runner.data.splits import load_splits
+from runner.data.trashnet import ARCHIVE, TrashNetSource, extract_split, split_of
 from tests.runner.local_http import Served, serve
 
 COUNTS = {"cardboard": 7, "glass": 10, "trash": 5}

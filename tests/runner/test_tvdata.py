@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-import runner.tvdata
-from runner.config import DataConfigError, load_data_config
-from runner.data import load_splits
+import runner.data.tv_datasets
+from runner.data.config import DataConfigError, load_data_config
+from runner.data.splits import load_splits
 from runner.tv import import_torchvision
 from tests.runner.local_http import serve
 
@@ -66,13 +66,13 @@ def fake_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    real = runner.tvdata._decode
+    real = runner.data.tv_datasets._decode
 
     def spy(dataset: Any, size: int, desc: str, progress: bool) -> Any:
         calls.append(desc)
         return real(dataset, size, desc, progress)
 
-    monkeypatch.setattr(runner.tvdata, "_decode", spy)
+    monkeypatch.setattr(runner.data.tv_datasets, "_decode", spy)
     return calls
 
 

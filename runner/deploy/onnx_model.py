@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from runner.augment import IMAGENET_MEAN, IMAGENET_STD, normalize
+from runner.data.augment import IMAGENET_MEAN, IMAGENET_STD, normalize
 from space.latency import onnx_session
 
 INPUT, OUTPUT = "images", "logits"

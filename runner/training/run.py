@@ -20,13 +20,19 @@ from typing import Any
 import torch
 import yaml
 
-from runner.config import DataConfig
-from runner.data import Splits, load_splits
-from runner.distill import Teacher
-from runner.fit import FitOptions, fit, pick_device, predict
-from runner.metrics import cliff_distance, competition_score, macro_f1
-from runner.rundir import CheckpointError, RunDir, RunError, load_trained_model, plot_curve
-from runner.state import FitResult
+from runner.data.config import DataConfig
+from runner.data.splits import Splits, load_splits
+from runner.training.distill import Teacher
+from runner.training.loop import FitOptions, fit, pick_device, predict
+from runner.training.metrics import cliff_distance, competition_score, macro_f1
+from runner.training.rundir import (
+    CheckpointError,
+    RunDir,
+    RunError,
+    load_trained_model,
+    plot_curve,
+)
+from runner.training.state import FitResult
 from space.user_input import exit_on_user_error, positive_int
 
 

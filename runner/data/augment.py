@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from runner.config import MAX_RANDAUGMENT_LEVEL, DataConfig
+from runner.data.config import MAX_RANDAUGMENT_LEVEL, DataConfig
 from runner.tv import import_torchvision
 
 import_torchvision()

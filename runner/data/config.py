@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.images import DataError
-from runner.trashnet import NAME as TRASHNET
-from runner.trashnet import fetch_trashnet
-from runner.tvdata import open_splits
+from runner.data.images import DataError
+from runner.data.trashnet import NAME as TRASHNET
+from runner.data.trashnet import fetch_trashnet
+from runner.data.tv_datasets import open_splits
 from space.user_input import did_you_mean, read_yaml
 
 AUG_TRAIN_POLICIES = ("simple_augment_train", "randaugment_train")

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from filelock import FileLock
 from tqdm import tqdm
 
-from runner.images import IMAGE_SUFFIXES, DataError
+from runner.data.images import IMAGE_SUFFIXES, DataError
 
 NAME = "TrashNet"
 HOME = "https://github.com/garythung/trashnet"
@@ -246,8 +246,8 @@ def extract_split(archive_path: Path, target: Path, source: TrashNetSource, *,
         (building / "SOURCE.txt").write_text(
             f"{NAME}: Gary Thung and Mindy Yang, 'Classification of Trash for Recyclability "
             f"Status', 2016, {HOME} (MIT licence).\nFetched from {source.url}; split by litenas "
-            f"(runner/trashnet.py, split v{SPLIT_VERSION}): {TEST_SHARE:.0%} of each class test, "
-            f"{VAL_SHARE:.0%} val, the rest train.\n"
+            f"(runner/data/trashnet.py, split v{SPLIT_VERSION}): {TEST_SHARE:.0%} of each class "
+            f"test, {VAL_SHARE:.0%} val, the rest train.\n"
         )
         os.replace(building, target)
     finally:

@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from runner.images import DataError, square_resize
-from runner.tensor_cache import cached, files_key
+from runner.data.cache import cached, files_key
+from runner.data.images import DataError, square_resize
 from runner.tv import import_torchvision
 from space.user_input import did_you_mean
 
