@@ -28,7 +28,6 @@ from runner.data.config import DataConfig, load_data_config
 from runner.data.splits import Splits, load_splits
 from runner.training.loop import FitOptions, fit
 from runner.training.schedule import build_optimizer
-from runner.tv import import_torchvision
 from space import build_model, count_cost
 
 MODELS = ("configs/model/mobilenet_v3_small.yaml", "configs/model/shufflenet_v2_x0_5.yaml")
@@ -39,7 +38,6 @@ class SquarePad:
     """The competition's SquarePad: pad a PIL image to a centred square with black."""
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        import_torchvision()
         from torchvision.transforms import functional
 
         w, h = image.size
@@ -82,7 +80,6 @@ def runner_rate(model: nn.Module, splits: Splits, cfg: DataConfig) -> float:
 
 def old_way_rate(model: nn.Module, cfg: DataConfig, size: int) -> float:
     """Images/s of one epoch through ImageFolder + PIL transforms + DataLoader(2 workers)."""
-    import_torchvision()
     from torchvision import datasets, transforms
 
     transform = transforms.Compose([

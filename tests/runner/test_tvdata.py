@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from torchvision import datasets
 
 import runner.data.tv_datasets
 from runner.data.config import DataConfigError, load_data_config
 from runner.data.splits import load_splits
-from runner.tv import import_torchvision
 from tests.runner.local_http import serve
 
-datasets = import_torchvision().datasets
 RNG = np.random.default_rng(0)
 
 
