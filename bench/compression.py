@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import compress
-from runner.data.config import load_data_config
+from runner.data.sources import load_data
 from runner.training.run import add_threads_option, run_command, train_run
 from runner.training.rundir import RunDir
 from space.user_input import positive_float, positive_int
@@ -76,7 +76,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def train_source(args: argparse.Namespace) -> tuple[RunDir, dict[str, Any]]:
     """The trained source run (trained, resumed or found finished) and its metrics."""
-    cfg = load_data_config(args.data)
+    cfg = load_data(args.data)
     cfg = dataclasses.replace(
         cfg, test_ratio=args.test_ratio, epochs=args.epochs or cfg.epochs,
         data_path=str(Path(cfg.data_path).absolute()),

@@ -24,7 +24,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from runner.data.config import DataConfig, load_data_config
+from runner.data.config import DataConfig
+from runner.data.sources import load_data
 from runner.data.splits import Splits, load_splits
 from runner.training.loop import FitOptions, fit
 from runner.training.schedule import build_optimizer
@@ -137,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    cfg = load_data_config(args.data)
+    cfg = load_data(args.data)
     print(f"torch threads {torch.get_num_threads()}, batch {cfg.batch_size}, "
           f"augmentation {cfg.aug_train}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from runner.data.config import load_data_config
+from runner.data.sources import load_data
 from runner.training.run import (
     add_threads_option,
     default_run_path,
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _train(args: argparse.Namespace) -> int:
     """Train (or resume) a run; Ctrl-C keeps the last finished epoch for the next run."""
-    cfg = load_data_config(args.data)
+    cfg = load_data(args.data)
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
     if args.teacher is not None:

@@ -15,7 +15,8 @@ from typing import TypeVar
 
 import optuna
 
-from runner.data.config import DataConfig, load_data_config
+from runner.data.config import DataConfig
+from runner.data.sources import load_data
 from search.front import ParetoStopper
 from search.objectives import TRIAL_ERRORS, Stopper, TrialBudget
 from search.study import (
@@ -150,7 +151,7 @@ def _sampler_seed(args: argparse.Namespace, spec: str, study: optuna.Study) -> i
 
 def data_config(args: argparse.Namespace, **changes: object) -> DataConfig:
     """The data YAML with the CLI's seed (and any other overrides) applied."""
-    cfg = load_data_config(args.data)
+    cfg = load_data(args.data)
     if args.test_ratio is not None:
         changes["test_ratio"] = args.test_ratio
     return dataclasses.replace(cfg, seed=args.seed, **changes)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from runner.data.cache import DEFAULT_CACHE_DIR, cached, files_key
-from runner.data.config import DataConfig, check_data, is_torchvision
+from runner.data.config import DataConfig, is_torchvision
 from runner.data.images import (
     DataError,
     decode_images,
@@ -25,6 +25,7 @@ from runner.data.images import (
     scan_split,
     training_classes,
 )
+from runner.data.sources import check_data
 from runner.data.tv_datasets import DEFAULT_VAL_RATIO, load_torchvision
 
 SPLIT_SEED = 0
