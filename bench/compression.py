@@ -26,11 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from litenas.user_input import positive_float, positive_int
 from runner import compress
+from runner._cli import add_threads_option, run_command
 from runner.data.sources import load_data
-from runner.training.run import add_threads_option, run_command, train_run
+from runner.training.run import train_run
 from runner.training.rundir import RunDir
-from space.user_input import positive_float, positive_int
 
 # The README's Finalize table (trial, MACs, test macro F1 on the same 303 held-out images): the
 # plot's stand-in for a study front when no final.csv is given. Not measured by this bench.

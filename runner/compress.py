@@ -23,6 +23,8 @@ import torch
 import yaml
 from torch import nn
 
+from litenas.user_input import did_you_mean, positive_float, positive_int
+from runner._cli import add_threads_option, report_interrupt, run_command
 from runner.data.config import DataConfig
 from runner.data.splits import Splits, load_splits
 from runner.deploy.compression import (
@@ -36,18 +38,9 @@ from runner.deploy.compression import (
 )
 from runner.training.loop import FitOptions, fit, pick_device, predict
 from runner.training.metrics import macro_f1
-from runner.training.run import (
-    add_threads_option,
-    finished_metrics,
-    load_teacher,
-    report_interrupt,
-    run_command,
-    run_metrics,
-    test_f1,
-)
+from runner.training.run import finished_metrics, load_teacher, run_metrics, test_f1
 from runner.training.rundir import RunDir, RunError, load_trained_model, plot_curve
 from space import build_model, count_cost
-from space.user_input import did_you_mean, positive_float, positive_int
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

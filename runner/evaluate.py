@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from litenas.user_input import exit_on_user_error
 from runner.data.images import scan_split
 from runner.data.splits import decode_cached, load_splits
 from runner.training.loop import pick_device, predict
@@ -25,7 +26,6 @@ from runner.training.metrics import (
     per_class_f1,
 )
 from runner.training.rundir import CHECKPOINTS, RunDir, load_trained_model
-from space.user_input import exit_on_user_error
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

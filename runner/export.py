@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from litenas.user_input import exit_on_user_error, positive_int
 from runner.data.augment import normalize
 from runner.data.splits import load_splits
 from runner.deploy.onnx_model import (
@@ -29,7 +30,6 @@ from runner.training.loop import stratified_subset
 from runner.training.metrics import macro_f1
 from runner.training.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
 from space.latency import interleaved_ms, onnx_session
-from space.user_input import exit_on_user_error, positive_int
 
 F1_TOLERANCE = 0.005  # float ONNX vs PyTorch; more means the export changed the model
 DEFAULT_CALIBRATION = 300

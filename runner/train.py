@@ -6,17 +6,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from litenas.user_input import positive_int
+from runner._cli import add_threads_option, default_run_path, report_interrupt, run_command
 from runner.data.sources import load_data
-from runner.training.run import (
-    add_threads_option,
-    default_run_path,
-    report_interrupt,
-    run_command,
-    train_run,
-)
+from runner.training.run import train_run
 from runner.training.rundir import RunDir
 from space.config_io import load_model_config
-from space.user_input import positive_int
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import optuna
 
+from litenas.user_input import non_negative_int, positive_float, positive_int
 from runner.data.config import DataConfig
 from runner.data.sources import load_data
 from search.front import ParetoStopper
@@ -39,7 +40,6 @@ from search.study import (
     sqlite_file,
     summary_lines,
 )
-from space.user_input import non_negative_int, positive_float, positive_int
 
 DEFAULT_DATA = "configs/data/trashnet.yaml"  # like DATA_PATH inside it: from the current dir
 # The shipped search-space bounds, found from any working directory.

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 import optuna
 
+from litenas.user_input import exit_on_user_error, non_negative_int, positive_float, positive_int
 from runner.data.splits_cache import SplitsCache
 from search._cli import (
     SEARCH_CONFIGS,
@@ -40,7 +41,6 @@ from search.objectives import (
 )
 from search.study import add_bands, default_storage, open_study, open_with_bands
 from space.search_bounds import load_architecture_bounds
-from space.user_input import exit_on_user_error, non_negative_int, positive_float, positive_int
 
 MODULE = "search.architecture"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")

@@ -23,6 +23,7 @@ from pathlib import Path
 import optuna
 import yaml
 
+from litenas.user_input import exit_on_user_error, positive_int
 from search.front import (
     DEFAULT_REF,
     GAP_RATIO,
@@ -43,7 +44,6 @@ from search.full_recipe import FULL_TRAINING, RECIPE_HELP, TRIAL_RECIPE, FullRec
 from search.study import STORAGE_HELP, default_url, open_with_bands
 from space import build_model
 from space.latency import onnx_latency_ms
-from space.user_input import exit_on_user_error, positive_int
 
 RANK_FOLDER = re.compile(r"^\d+-(.+-)?trial\d+$")
 CSV_FIELDS = ("rank", "band", "trial", "picked", "f1", "macs", "params", "latency_ms", "score",

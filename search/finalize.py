@@ -28,6 +28,7 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
+from litenas.user_input import exit_on_user_error, positive_int
 from runner.data.config import DataConfig
 from runner.training.metrics import competition_score
 from runner.training.run import other_run, train_run
@@ -46,7 +47,6 @@ from search.front import (
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
 from search.study import STORAGE_HELP, default_url, open_with_bands
-from space.user_input import exit_on_user_error, positive_int
 
 CSV_FIELDS = (
     "rank", "band", "trial", "picked", "macs", "params", "study_f1", "val_f1", "test_f1",

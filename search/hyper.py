@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import optuna
 
+from litenas.user_input import exit_on_user_error, positive_int
 from runner.data.splits_cache import SplitsCache
 from search._cli import (
     SEARCH_CONFIGS,
@@ -25,7 +26,6 @@ from search.objectives import OBJECTIVES, HyperObjective
 from search.study import open_study
 from space import decode, load_model_config
 from space.search_bounds import load_hyper_bounds
-from space.user_input import exit_on_user_error, positive_int
 
 MODULE = "search.hyper"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "hyper.yaml")

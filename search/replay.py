@@ -20,6 +20,7 @@ import optuna
 import torch
 import yaml
 
+from litenas.user_input import exit_on_user_error, non_negative_int
 from runner.data.config import data_config_from_dict
 from runner.data.splits import load_splits
 from runner.training.loop import FitOptions, fit
@@ -27,7 +28,6 @@ from runner.training.state import EpochStats
 from search.objectives import package_versions
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model
-from space.user_input import exit_on_user_error, non_negative_int
 
 TOLERANCE = 1e-9
 

@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from litenas.user_input import did_you_mean
 from space.config_io import HEADER_KEYS, load_model_config
 from space.errors import HeadRoundingWarning, ModelConfigError, row_label
 from space.layers import make_divisible
 from space.model import SpaceModel
 from space.registry import MODULES, ModuleSpec
-from space.user_input import did_you_mean
 
 # Repeats of one row, after depth_multiple: a lightweight model repeats a block a few times (the
 # competition's largest is 4); a typo like 1000000 would build modules until memory runs out.

@@ -9,12 +9,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from litenas.user_input import exit_on_user_error, positive_int
 from space.builder import build_model
 from space.cost import count_cost
 from space.errors import format_value
 from space.latency import DEFAULT_BLOCKS, onnx_latency_ms
 from space.model import RowSummary
-from space.user_input import exit_on_user_error, positive_int
 
 HEADERS = ("row", "repeat", "module", "args", "output", "params", "MACs")
 RIGHT = {"row", "repeat", "params", "MACs"}

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from litenas.user_input import did_you_mean, read_yaml
 from runner.data.trashnet import NAME as TRASHNET
-from space.user_input import did_you_mean, read_yaml
 
 AUG_TRAIN_POLICIES = ("simple_augment_train", "randaugment_train")
 AUG_TEST_POLICIES = ("simple_augment_test",)

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from litenas.user_input import did_you_mean
 from runner.data.cache import cached, files_key
 from runner.data.images import DataError, square_resize
-from space.user_input import did_you_mean
 
 DEFAULT_VAL_RATIO = 0.1  # VAL_RATIO 0 (the competition's default) would leave val empty
 # torchvision classes that are not a named dataset: image folders are DATASET: TACO here.

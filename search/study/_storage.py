@@ -25,7 +25,7 @@ import optuna
 import sqlalchemy
 import sqlalchemy.exc
 
-from space.user_input import did_you_mean
+from litenas.user_input import did_you_mean
 
 JOURNAL_SUFFIX = ".journal"
 DEFAULT_HEARTBEAT = 60  # seconds; a dead worker's trial is retried after twice that

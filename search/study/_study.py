@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from litenas.user_input import did_you_mean
 from search.study._stale import wait_for_other_workers
 from search.study._storage import (
     StorageError,
@@ -25,7 +26,6 @@ from search.study._storage import (
     make_storage,
     sqlite_file,
 )
-from space.user_input import did_you_mean
 
 DIRECTIONS = ("maximize", "minimize")
 METRIC_NAMES = ("f1", "macs")
