@@ -64,8 +64,7 @@ from search.front import (
     trial_folder,
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
-from search.objectives import tail_mean
-from search.replay import train_like
+from search.objectives import tail_mean, train_like
 from search.study import STORAGE_HELP, default_url, open_with_bands
 
 BOOTSTRAP_DRAWS = 1000  # resamples of the test images behind each 95% interval
