@@ -47,6 +47,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from litenas.resources import config_file
 from runner.data.splits_cache import SplitsCache
 from runner.files import write_text_atomic
 from runner.training.loop import predict
@@ -81,7 +82,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--study-name", default="fidelity")
     add("--storage", help=STORAGE_HELP)
     add("--models", type=int, default=20, help="trials to train: the front, then a spread")
-    add("--recipe", type=Path, default=FULL_TRAINING, help=RECIPE_HELP)
+    add("--recipe", type=config_file, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--epochs", type=int, help="EPOCHS of full training (default: the recipe's)")
     add("--seed", type=int, default=0, help="seed of the draw across MACs bins")
     add("--variants", type=_variant, nargs="+", default=[], metavar="SEED:EPOCHS",

@@ -25,6 +25,7 @@ from torch import nn
 
 from litenas.user_input import did_you_mean, positive_float, positive_int
 from runner._cli import add_threads_option, report_interrupt, run_command
+from runner.data.cache import CACHE_HELP
 from runner.data.config import DataConfig
 from runner.data.splits import Splits, load_splits
 from runner.deploy.compression import (
@@ -75,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--output", type=Path, help="new run folder (default: <run>-<method>-<target>)"
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
-    parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     add_threads_option(parser)
     return parser.parse_args(argv)
 

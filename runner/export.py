@@ -18,6 +18,7 @@ import torch
 
 from litenas.user_input import exit_on_user_error, positive_int
 from runner.data.augment import normalize
+from runner.data.cache import CACHE_HELP
 from runner.data.splits import load_splits
 from runner.deploy.onnx_model import (
     INPUT,
@@ -52,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best",
                         help="weights to export (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     return parser.parse_args(argv)
 
 

@@ -10,11 +10,11 @@ import socket
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TypeVar
 
 import optuna
 
+from litenas.resources import config_file
 from litenas.user_input import non_negative_int, positive_float, positive_int
 from runner.data.config import DataConfig
 from runner.data.sources import load_data
@@ -41,9 +41,9 @@ from search.study import (
     summary_lines,
 )
 
-DEFAULT_DATA = "configs/data/trashnet.yaml"  # like DATA_PATH inside it: from the current dir
-# The shipped search-space bounds, found from any working directory.
-SEARCH_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "search"
+# Shipped configs, found from any folder (litenas.resources.config_file); DATA_PATH inside the
+# data YAML is relative to the current folder.
+DEFAULT_DATA = "configs/data/trashnet.yaml"
 
 
 def _rungs(text: str) -> tuple[int, ...]:
@@ -62,8 +62,13 @@ def study_parser(
     name = module.rsplit(".", 1)[-1]
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.splitlines()[0])
     add = parser.add_argument
-    add("--space", default=space, help=f"{name} space bounds YAML (default: %(default)s)")
-    add("--data", default=DEFAULT_DATA, help="data YAML (default: %(default)s)")
+    add(
+        "--space",
+        type=config_file,
+        default=space,
+        help=f"{name} space bounds YAML (default: %(default)s)",
+    )
+    add("--data", type=config_file, default=DEFAULT_DATA, help="data YAML (default: %(default)s)")
     add("--test-ratio", type=float,
         help="hold out this share of train/ as a test split that no trial and no full training "
         "sees (TEST_RATIO of the data YAML), to score the front honestly: search.finalize and "

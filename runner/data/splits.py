@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from runner.data.cache import DEFAULT_CACHE_DIR, cached, files_key
+from runner.data.cache import cached, default_cache_dir, files_key
 from runner.data.config import DataConfig, is_torchvision
 from runner.data.images import (
     DataError,
@@ -174,7 +174,7 @@ def load_splits(
     """
     root = Path(cfg.data_path)
     size = img_size or cfg.img_size
-    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if not root.is_dir():  # a config from a study's storage, made on a machine that had it
         check_data(cfg)
     val_ratio = cfg.val_ratio

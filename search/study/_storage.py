@@ -65,8 +65,7 @@ def one_machine_hint(spec: str) -> str:
     journal = db.with_suffix(JOURNAL_SUFFIX) if db else Path("studies/NAME.journal")
     return (
         f"use --storage {journal} (Optuna's journal file: several processes on this machine) or "
-        "--storage postgresql://USER@HOST/DB (several machines; see README, Running on many "
-        "machines)"
+        "--storage postgresql://USER@HOST/DB (several machines; see docs/scale-out.md)"
     )
 
 
