@@ -30,6 +30,7 @@ from search.study import (
     creation_lock,
     default_storage,
     finished_count,
+    heartbeat_interval,
     make_sampler,
     make_storage,
     no_heartbeat_note,
@@ -220,6 +221,7 @@ def run_and_report(
         outcome = run_study(
             study, objective, trials=args.trials, timeout=args.timeout, catch=TRIAL_ERRORS,
             callbacks=[print_trial_line, bar], max_failures=args.max_failures,
+            heartbeat=heartbeat_interval(storage, args.heartbeat),
         )  # fmt: skip
         bar.close()
     if outcome.failure:

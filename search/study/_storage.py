@@ -90,6 +90,12 @@ def no_heartbeat_note(spec: str) -> str | None:
     )
 
 
+def heartbeat_interval(spec: str, heartbeat: int | None) -> int | None:
+    """The heartbeat interval make_storage(spec, heartbeat) gives its storage: None for a
+    journal file (no heartbeats there) or when `heartbeat` is off (None or 0)."""
+    return None if is_journal(spec) or not heartbeat else heartbeat
+
+
 def make_storage(
     spec: str, heartbeat: int | None = DEFAULT_HEARTBEAT
 ) -> optuna.storages.BaseStorage:
