@@ -30,7 +30,8 @@ from runner.deploy.onnx_model import (
 from runner.training.loop import stratified_subset
 from runner.training.metrics import macro_f1
 from runner.training.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
-from space.latency import interleaved_ms, onnx_session
+from space.latency import interleaved_ms
+from space.onnx import onnx_session
 
 F1_TOLERANCE = 0.005  # float ONNX vs PyTorch; more means the export changed the model
 DEFAULT_CALIBRATION = 300
