@@ -43,8 +43,8 @@ def make_study(storage: str, data: Path) -> None:
 
 @pytest.fixture
 def study_args(tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """finalize's flags for the two-trial study, run from tmp_path (the decode cache goes to
-    ./.cache), run folders under tmp_path/runs."""
+    """finalize's flags for the two-trial study, run from tmp_path (the decode cache goes to the
+    session's $LITENAS_CACHE), run folders under tmp_path/runs."""
     storage = f"sqlite:///{tmp_path / 's.db'}"
     make_study(storage, tiny_data)
     monkeypatch.chdir(tmp_path)
