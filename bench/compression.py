@@ -7,8 +7,9 @@ from the source unless --teachers says otherwise: `--teachers source none` runs 
 measured in this one run: MACs, params, test (and val) macro F1 of the source, right after
 compression and after fine-tuning, and the seconds each step took. With --front (a finalized
 study's final.csv) the plot puts the compressed models on the same axes as that front; without
-one it plots the README's Finalize figures, labelled as not measured here. Every step skips what
-is finished, so Ctrl-C and a rerun resume, and one process per method can share the work:
+one it plots the front of docs/results/2026-12-finalize.md, labelled as not measured here. Every
+step skips what is finished, so Ctrl-C and a rerun resume, and one process per method can share
+the work:
 
     python bench/compression.py --methods prune --threads 1 &
     python bench/compression.py --methods tucker --threads 1; wait
@@ -26,15 +27,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from litenas.user_input import positive_float, positive_int
 from runner import compress
-from runner.config import load_data_config
-from runner.run import add_threads_option, run_command, train_run
-from runner.rundir import RunDir
-from space.user_input import positive_float, positive_int
+from runner._cli import add_threads_option, run_command
+from runner.data.sources import load_data
+from runner.training.run import train_run
+from runner.training.rundir import RunDir
 
-# The README's Finalize table (trial, MACs, test macro F1 on the same 303 held-out images): the
-# plot's stand-in for a study front when no final.csv is given. Not measured by this bench.
-README_FRONT = (
+# The finalized default front of docs/results/2026-12-finalize.md (trial, MACs, test macro F1 on
+# the same 303 held-out images): the plot's stand-in for a study front when no final.csv is
+# given. Not measured by this bench.
+RECORDED_FRONT = (
     ("196", 94_472, 0.5398), ("193", 96_192, 0.5538), ("162", 97_912, 0.5358),
     ("94", 104_552, 0.5946), ("architecture-0.4M/194", 163_800, 0.6480),
     ("architecture-0.4M/43", 202_216, 0.6053), ("architecture-0.4M/61", 230_464, 0.6440),
@@ -61,7 +64,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--ratios", type=positive_float, nargs="+", default=[0.5],
         help="MACs targets as shares of the source's (default: %(default)s); e.g. 0.1731 puts "
-        "mobilenet_v3_small at the 1.04M MACs of the README front's trial 82",
+        "mobilenet_v3_small at 1.04M MACs",
     )  # fmt: skip
     parser.add_argument("--methods", nargs="+", default=["prune", "tucker"])
     parser.add_argument("--teachers", nargs="+", choices=["source", "none"], default=["source"],
@@ -76,7 +79,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def train_source(args: argparse.Namespace) -> tuple[RunDir, dict[str, Any]]:
     """The trained source run (trained, resumed or found finished) and its metrics."""
-    cfg = load_data_config(args.data)
+    cfg = load_data(args.data)
     cfg = dataclasses.replace(
         cfg, test_ratio=args.test_ratio, epochs=args.epochs or cfg.epochs,
         data_path=str(Path(cfg.data_path).absolute()),
@@ -124,10 +127,10 @@ def table(source: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
 
 
 def front_points(path: Path | None) -> tuple[list[tuple[int, float]], str]:
-    """(MACs, test F1) of a finalized front from final.csv, else the README's, and a label."""
+    """(MACs, test F1) of a finalized front from final.csv, else the recorded one, and a label."""
     if path is None:
-        points = [(macs, f1) for _, macs, f1 in README_FRONT]
-        return points, "study front (README Finalize table, not measured in this run)"
+        points = [(macs, f1) for _, macs, f1 in RECORDED_FRONT]
+        return points, "study front (docs/results/2026-12-finalize.md, not measured in this run)"
     with path.open() as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("test_f1")]
     return [(int(r["macs"]), float(r["test_f1"])) for r in rows], f"finalized front ({path})"

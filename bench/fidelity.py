@@ -47,11 +47,12 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from litenas.resources import config_file
+from runner.data.splits_cache import SplitsCache
 from runner.files import write_text_atomic
-from runner.fit import predict
-from runner.metrics import macro_f1
-from runner.rundir import RunDir, load_trained_model
-from runner.splits_cache import SplitsCache
+from runner.training.loop import predict
+from runner.training.metrics import macro_f1
+from runner.training.rundir import RunDir, load_trained_model
 from search.finalize import FinalRow, table_lines, train_entries
 from search.front import (
     FrontEntry,
@@ -64,8 +65,7 @@ from search.front import (
     trial_folder,
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
-from search.objectives import tail_mean
-from search.replay import train_like
+from search.objectives import tail_mean, train_like
 from search.study import STORAGE_HELP, default_url, open_with_bands
 
 BOOTSTRAP_DRAWS = 1000  # resamples of the test images behind each 95% interval
@@ -82,7 +82,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--study-name", default="fidelity")
     add("--storage", help=STORAGE_HELP)
     add("--models", type=int, default=20, help="trials to train: the front, then a spread")
-    add("--recipe", type=Path, default=FULL_TRAINING, help=RECIPE_HELP)
+    add("--recipe", type=config_file, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--epochs", type=int, help="EPOCHS of full training (default: the recipe's)")
     add("--seed", type=int, default=0, help="seed of the draw across MACs bins")
     add("--variants", type=_variant, nargs="+", default=[], metavar="SEED:EPOCHS",

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import optuna
 
 from search.front import dominates, hypervolume, pareto_front
-from search.replay import train_like
+from search.objectives import train_like
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model, count_cost
 

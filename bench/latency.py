@@ -47,12 +47,8 @@ sys.path.insert(0, str(ROOT))
 from search.front import kendall, spearman  # noqa: E402
 from search.study import default_url, open_existing_study  # noqa: E402
 from space import MODULES, build_model, count_cost  # noqa: E402
-from space.latency import (  # noqa: E402
-    interleaved_ms,
-    onnx_bytes,
-    onnx_latency_ms,
-    onnx_session,
-)
+from space.latency import interleaved_ms, onnx_latency_ms  # noqa: E402
+from space.onnx import onnx_graph, onnx_session  # noqa: E402
 from space.search import suggest_img_size, suggest_model_config  # noqa: E402
 from space.search_bounds import load_architecture_bounds  # noqa: E402
 
@@ -86,7 +82,7 @@ def _paired_ratio(model: torch.nn.Module, reference: torch.nn.Module, img_size: 
                   runs: int = 200) -> float:  # fmt: skip
     """Median latency of `model` over that of `reference`, their runs alternating."""
     feed = {"images": np.zeros((1, 3, img_size, img_size), np.float32)}
-    sessions = [onnx_session(onnx_bytes(net, img_size), threads=1) for net in (model, reference)]
+    sessions = [onnx_session(onnx_graph(net, img_size), threads=1) for net in (model, reference)]
     ms = interleaved_ms({str(i): (lambda s=s: s.run(None, feed)) for i, s in enumerate(sessions)},
                         rounds=runs, block=1)  # fmt: skip
     return ms["0"] / ms["1"]

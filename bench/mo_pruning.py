@@ -37,8 +37,9 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from runner.config import DataConfig, load_data_config
-from runner.splits_cache import SplitsCache
+from runner.data.config import DataConfig
+from runner.data.sources import load_data
+from runner.data.splits_cache import SplitsCache
 from search import architecture
 from search.front import (
     DEFAULT_MIN_PEERS,
@@ -278,7 +279,7 @@ def replay(trials: Sequence[FrozenTrial], stopper: ParetoStopper) -> Replay:
 
 def make_setup(args: argparse.Namespace) -> Setup:
     """Read and check every input before any clock starts; decode the data once."""
-    cfg = load_data_config(args.data)
+    cfg = load_data(args.data)
     cfg = dataclasses.replace(cfg, seed=args.seed)
     bounds = load_architecture_bounds(args.space)
     if args.img_size is not None:

@@ -3,7 +3,7 @@
 For each shipped model YAML and image size, one training epoch on the real data is timed 3 ways:
   ceiling  the same model, batch and optimiser on random tensors already in memory (target: the
            runner reaches >= 0.9 of it: the data pipeline should cost nothing beyond the model);
-  runner   runner.fit.fit on the decode-once cache, with the data YAML's augmentation;
+  runner   runner.training.loop.fit on the decode-once cache, with the data YAML's augmentation;
   old      torchvision ImageFolder + PIL transforms + DataLoader with 2 workers (the old way).
 Then a whole brief trial (data preparation + a few epochs + evaluation) is timed twice: with a
 cold cache, then warm. Run from the repository root:
@@ -24,11 +24,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from runner.config import DataConfig, load_data_config
-from runner.data import Splits, load_splits
-from runner.fit import FitOptions, fit
-from runner.schedule import build_optimizer
-from runner.tv import import_torchvision
+from runner.data.config import DataConfig
+from runner.data.sources import load_data
+from runner.data.splits import Splits, load_splits
+from runner.training.loop import FitOptions, fit
+from runner.training.schedule import build_optimizer
 from space import build_model, count_cost
 
 MODELS = ("configs/model/mobilenet_v3_small.yaml", "configs/model/shufflenet_v2_x0_5.yaml")
@@ -39,7 +39,6 @@ class SquarePad:
     """The competition's SquarePad: pad a PIL image to a centred square with black."""
 
     def __call__(self, image: Image.Image) -> Image.Image:
-        import_torchvision()
         from torchvision.transforms import functional
 
         w, h = image.size
@@ -82,7 +81,6 @@ def runner_rate(model: nn.Module, splits: Splits, cfg: DataConfig) -> float:
 
 def old_way_rate(model: nn.Module, cfg: DataConfig, size: int) -> float:
     """Images/s of one epoch through ImageFolder + PIL transforms + DataLoader(2 workers)."""
-    import_torchvision()
     from torchvision import datasets, transforms
 
     transform = transforms.Compose([
@@ -140,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    cfg = load_data_config(args.data)
+    cfg = load_data(args.data)
     print(f"torch threads {torch.get_num_threads()}, batch {cfg.batch_size}, "
           f"augmentation {cfg.aug_train}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,12 @@ import torch
 import yaml
 from torch import nn
 
-from runner.compression import (
+from litenas.user_input import did_you_mean, positive_float, positive_int
+from runner._cli import add_threads_option, report_interrupt, run_command
+from runner.data.cache import CACHE_HELP
+from runner.data.config import DataConfig
+from runner.data.splits import Splits, load_splits
+from runner.deploy.compression import (
     METHODS,
     Compression,
     CompressionError,
@@ -32,22 +37,11 @@ from runner.compression import (
     restructure,
     write_record,
 )
-from runner.config import DataConfig
-from runner.data import Splits, load_splits
-from runner.fit import FitOptions, fit, pick_device, predict
-from runner.metrics import macro_f1
-from runner.run import (
-    add_threads_option,
-    finished_metrics,
-    load_teacher,
-    report_interrupt,
-    run_command,
-    run_metrics,
-    test_f1,
-)
-from runner.rundir import RunDir, RunError, load_trained_model, plot_curve
+from runner.training.loop import FitOptions, fit, pick_device, predict
+from runner.training.metrics import macro_f1
+from runner.training.run import finished_metrics, load_teacher, run_metrics, test_f1
+from runner.training.rundir import RunDir, RunError, load_trained_model, plot_curve
 from space import build_model, count_cost
-from space.user_input import did_you_mean, positive_float, positive_int
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--output", type=Path, help="new run folder (default: <run>-<method>-<target>)"
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
-    parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     add_threads_option(parser)
     return parser.parse_args(argv)
 

@@ -13,10 +13,12 @@ from typing import Any
 
 import torch
 
-from runner.data import decode_cached, load_splits
-from runner.fit import pick_device, predict
-from runner.images import scan_split
-from runner.metrics import (
+from litenas.user_input import exit_on_user_error
+from runner.data.cache import CACHE_HELP, default_cache_dir
+from runner.data.images import scan_split
+from runner.data.splits import decode_cached, load_splits
+from runner.training.loop import pick_device, predict
+from runner.training.metrics import (
     accuracy,
     cliff_distance,
     competition_score,
@@ -24,8 +26,7 @@ from runner.metrics import (
     macro_f1,
     per_class_f1,
 )
-from runner.rundir import CHECKPOINTS, RunDir, load_trained_model
-from space.user_input import exit_on_user_error
+from runner.training.rundir import CHECKPOINTS, RunDir, load_trained_model
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="best.pt (best val F1) or last.pt (the last finished epoch) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
-    parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     return parser.parse_args(argv)
 
 
@@ -71,7 +72,7 @@ def labelled_images(
         return splits.val_x, splits.val_y
     root = args.data_path / "val" if (args.data_path / "val").is_dir() else args.data_path
     files, labels = scan_split(root, classes)
-    cache = args.cache_dir if args.cache_dir is not None else Path(".cache")
+    cache = args.cache_dir if args.cache_dir is not None else default_cache_dir()
     images, kept = decode_cached(root, files, cfg.img_size, cache)
     return images, torch.tensor(labels)[torch.tensor(kept, dtype=torch.long)]
 

@@ -16,20 +16,22 @@ from typing import Any
 
 import torch
 
-from runner.augment import normalize
-from runner.data import load_splits
-from runner.fit import stratified_subset
-from runner.metrics import macro_f1
-from runner.onnx_model import (
+from litenas.user_input import exit_on_user_error, positive_int
+from runner.data.augment import normalize
+from runner.data.cache import CACHE_HELP
+from runner.data.splits import load_splits
+from runner.deploy.onnx_model import (
     INPUT,
     export_onnx,
     onnx_logits,
     quantize_int8,
     torch_threads,
 )
-from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
-from space.latency import interleaved_ms, onnx_session
-from space.user_input import exit_on_user_error, positive_int
+from runner.training.loop import stratified_subset
+from runner.training.metrics import macro_f1
+from runner.training.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
+from space.latency import interleaved_ms
+from space.onnx import onnx_session
 
 F1_TOLERANCE = 0.005  # float ONNX vs PyTorch; more means the export changed the model
 DEFAULT_CALIBRATION = 300
@@ -52,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best",
                         help="weights to export (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     return parser.parse_args(argv)
 
 

@@ -7,10 +7,10 @@ import csv
 import sys
 from pathlib import Path
 
-from runner.data import load_unlabelled
-from runner.fit import pick_device, predict
-from runner.rundir import CHECKPOINTS, RunDir, load_trained_model
-from space.user_input import exit_on_user_error
+from litenas.user_input import exit_on_user_error
+from runner.data.splits import load_unlabelled
+from runner.training.loop import pick_device, predict
+from runner.training.rundir import CHECKPOINTS, RunDir, load_trained_model
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -6,17 +6,14 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from runner.config import load_data_config
-from runner.run import (
-    add_threads_option,
-    default_run_path,
-    report_interrupt,
-    run_command,
-    train_run,
-)
-from runner.rundir import RunDir
+from litenas.resources import config_file
+from litenas.user_input import positive_int
+from runner._cli import add_threads_option, default_run_path, report_interrupt, run_command
+from runner.data.cache import CACHE_HELP
+from runner.data.sources import load_data
+from runner.training.run import train_run
+from runner.training.rundir import RunDir
 from space.config_io import load_model_config
-from space.user_input import positive_int
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -24,8 +21,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m runner.train",
         description="Train a model YAML on a data YAML; rerun the same command to resume.",
     )
-    parser.add_argument("--model", required=True, type=Path, help="model YAML")
-    parser.add_argument("--data", required=True, type=Path, help="data YAML")
+    parser.add_argument("--model", required=True, type=config_file, help="model YAML")
+    parser.add_argument("--data", required=True, type=config_file, help="data YAML")
     parser.add_argument("--epochs", type=positive_int, help="override EPOCHS of the data YAML")
     parser.add_argument(
         "--teacher", type=Path,
@@ -34,14 +31,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--output", type=Path, help="run folder (default runs/<model>-<data>)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
-    parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     add_threads_option(parser)
     return parser.parse_args(argv)
 
 
 def _train(args: argparse.Namespace) -> int:
     """Train (or resume) a run; Ctrl-C keeps the last finished epoch for the next run."""
-    cfg = load_data_config(args.data)
+    cfg = load_data(args.data)
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
     if args.teacher is not None:

@@ -10,12 +10,14 @@ import socket
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TypeVar
 
 import optuna
 
-from runner.config import DataConfig, load_data_config
+from litenas.resources import config_file
+from litenas.user_input import non_negative_int, positive_float, positive_int
+from runner.data.config import DataConfig
+from runner.data.sources import load_data
 from search.front import ParetoStopper
 from search.objectives import TRIAL_ERRORS, Stopper, TrialBudget
 from search.study import (
@@ -28,6 +30,7 @@ from search.study import (
     creation_lock,
     default_storage,
     finished_count,
+    heartbeat_interval,
     make_sampler,
     make_storage,
     no_heartbeat_note,
@@ -38,11 +41,10 @@ from search.study import (
     sqlite_file,
     summary_lines,
 )
-from space.user_input import non_negative_int, positive_float, positive_int
 
-DEFAULT_DATA = "configs/data/trashnet.yaml"  # like DATA_PATH inside it: from the current dir
-# The shipped search-space bounds, found from any working directory.
-SEARCH_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "search"
+# Shipped configs, found from any folder (litenas.resources.config_file); DATA_PATH inside the
+# data YAML is relative to the current folder.
+DEFAULT_DATA = "configs/data/trashnet.yaml"
 
 
 def _rungs(text: str) -> tuple[int, ...]:
@@ -61,8 +63,13 @@ def study_parser(
     name = module.rsplit(".", 1)[-1]
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.splitlines()[0])
     add = parser.add_argument
-    add("--space", default=space, help=f"{name} space bounds YAML (default: %(default)s)")
-    add("--data", default=DEFAULT_DATA, help="data YAML (default: %(default)s)")
+    add(
+        "--space",
+        type=config_file,
+        default=space,
+        help=f"{name} space bounds YAML (default: %(default)s)",
+    )
+    add("--data", type=config_file, default=DEFAULT_DATA, help="data YAML (default: %(default)s)")
     add("--test-ratio", type=float,
         help="hold out this share of train/ as a test split that no trial and no full training "
         "sees (TEST_RATIO of the data YAML), to score the front honestly: search.finalize and "
@@ -150,7 +157,7 @@ def _sampler_seed(args: argparse.Namespace, spec: str, study: optuna.Study) -> i
 
 def data_config(args: argparse.Namespace, **changes: object) -> DataConfig:
     """The data YAML with the CLI's seed (and any other overrides) applied."""
-    cfg = load_data_config(args.data)
+    cfg = load_data(args.data)
     if args.test_ratio is not None:
         changes["test_ratio"] = args.test_ratio
     return dataclasses.replace(cfg, seed=args.seed, **changes)
@@ -214,6 +221,7 @@ def run_and_report(
         outcome = run_study(
             study, objective, trials=args.trials, timeout=args.timeout, catch=TRIAL_ERRORS,
             callbacks=[print_trial_line, bar], max_failures=args.max_failures,
+            heartbeat=heartbeat_interval(storage, args.heartbeat),
         )  # fmt: skip
         bar.close()
     if outcome.failure:

@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 
 import optuna
 
-from runner.splits_cache import SplitsCache
+from litenas.user_input import exit_on_user_error, non_negative_int, positive_float, positive_int
+from runner.data.splits_cache import SplitsCache
 from search._cli import (
-    SEARCH_CONFIGS,
     budget,
     data_config,
     run_search,
@@ -40,13 +40,12 @@ from search.objectives import (
 )
 from search.study import add_bands, default_storage, open_study, open_with_bands
 from space.search_bounds import load_architecture_bounds
-from space.user_input import exit_on_user_error, non_negative_int, positive_float, positive_int
 
 MODULE = "search.architecture"
-DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
-# Default budget: 200 trials, about 15 minutes on TrashNet with 2 CPU cores. A trial trains 10
-# epochs on the whole train split at its sampled size; no time cap by default, so a trial can be
-# replayed exactly (a time cap makes the learning-rate schedule follow the clock).
+DEFAULT_SPACE = "configs/search/architecture.yaml"
+# Default budget: 200 trials (run time: docs/results/). A trial trains 10 epochs on the whole
+# train split at its sampled size; no time cap by default, so a trial can be replayed exactly (a
+# time cap makes the learning-rate schedule follow the clock).
 DEFAULT_DATA = "configs/search/trashnet_trials.yaml"  # a fast-converging recipe for brief trials
 DEFAULT_TRIALS = 200
 DEFAULT_EPOCHS = 10
@@ -59,7 +58,8 @@ OBJECTIVES = ("f1,macs", "f1,latency")
 MAX_STARTUP_TRIALS = 10  # TPE's own random startup (search/study/_study.py make_sampler)
 DEFAULT_SCORE_EPOCHS = 3  # a trial's F1: mean of its last 3 epochs (objectives/_trial.py)
 # The cheap end's own study: under 0.4M MACs the best models are 3-10k-parameter nets that the
-# main study's sampler, drawn to its costly front, hardly samples (README, Finalize).
+# main study's sampler, drawn to its costly front, hardly samples
+# (docs/results/startup-and-bands.md).
 DEFAULT_BANDS = (400_000,)
 
 

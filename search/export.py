@@ -23,6 +23,8 @@ from pathlib import Path
 import optuna
 import yaml
 
+from litenas.resources import config_file
+from litenas.user_input import exit_on_user_error, positive_int
 from search.front import (
     DEFAULT_REF,
     GAP_RATIO,
@@ -43,7 +45,6 @@ from search.full_recipe import FULL_TRAINING, RECIPE_HELP, TRIAL_RECIPE, FullRec
 from search.study import STORAGE_HELP, default_url, open_with_bands
 from space import build_model
 from space.latency import onnx_latency_ms
-from space.user_input import exit_on_user_error, positive_int
 
 RANK_FOLDER = re.compile(r"^\d+-(.+-)?trial\d+$")
 CSV_FIELDS = ("rank", "band", "trial", "picked", "f1", "macs", "params", "latency_ms", "score",
@@ -67,7 +68,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--f1-min", type=float, help="leave out front trials under this validation macro F1")
     add("--epochs", type=positive_int,
         help="EPOCHS written to each data.yaml (default: the trial's)")
-    add("--recipe", type=Path, default=FULL_TRAINING, help=RECIPE_HELP)
+    add("--recipe", type=config_file, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--latency", action="store_true",
         help="measure the batch-1 latency (ONNX Runtime, one thread) of front models the study "
         "did not measure (--latency-max measures every trial), for pareto.csv")

@@ -9,9 +9,9 @@ final.png (both fronts on the same axes) and prints how well the study's ranking
 already trained is skipped, so a rerun resumes.
 
 With --distill a second stage trains the front again, each model distilled from the front model
-with the best val F1 (Hinton et al. 2015, runner/distill.py), and keeps whichever of a model's
-two runs scores better on val: small nets trained on a few thousand images overfit, and a
-teacher of about their size is the cheapest regulariser (README, Full-training recipe).
+with the best val F1 (Hinton et al. 2015, runner/training/distill.py), and keeps whichever of a
+model's two runs scores better on val: small nets trained on a few thousand images overfit, and a
+teacher of about their size is the cheapest regulariser (docs/finalize.md).
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
-from runner.config import DataConfig
-from runner.metrics import competition_score
-from runner.run import other_run, train_run
-from runner.rundir import RunDir
+from litenas.resources import config_file
+from litenas.user_input import exit_on_user_error, positive_int
+from runner.data.config import DataConfig
+from runner.training.metrics import competition_score
+from runner.training.run import other_run, train_run
+from runner.training.rundir import RunDir
 from search.front import (
     FrontEntry,
     FrontError,
@@ -46,7 +48,6 @@ from search.front import (
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
 from search.study import STORAGE_HELP, default_url, open_with_bands
-from space.user_input import exit_on_user_error, positive_int
 
 CSV_FIELDS = (
     "rank", "band", "trial", "picked", "macs", "params", "study_f1", "val_f1", "test_f1",
@@ -237,7 +238,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--study-name", required=True,
         help="the study to finalize (with its band studies, search.architecture --bands)")
     add("--storage", help=STORAGE_HELP)
-    add("--recipe", type=Path, default=FULL_TRAINING, help=RECIPE_HELP)
+    add("--recipe", type=config_file, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--epochs", type=positive_int, help="EPOCHS of full training (default: the recipe's)")
     add("--top-k", type=positive_int, help="train at most this many front trials, best F1 first")
     add("--macs-max", type=positive_int, help="leave out front trials over this many MACs")

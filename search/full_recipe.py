@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.config import DataConfig, data_config_from_dict, load_yaml_mapping
+from runner.data.config import DataConfig, data_config_from_dict, load_yaml_mapping
 from search.front import FrontEntry
 
-FULL_TRAINING = Path(__file__).resolve().parents[1] / "configs" / "search" / "full_training.yaml"
+FULL_TRAINING = "configs/search/full_training.yaml"  # shipped; resolved by config_file
 # Keys a recipe may not change: they decide what the trial's model and MACs are.
 FIXED_KEYS = ("DATA_PATH", "IMG_SIZE")
 RECIPE_HELP = ("a YAML of data keys laid over each trial's recipe for full training, e.g. "
-               "'CUTMIX: 0' or 'EPOCHS: 90' (default: configs/search/full_training.yaml)")
+               "'CUTMIX: 0' or 'EPOCHS: 90' (default: %(default)s)")
 
 
 @dataclasses.dataclass(frozen=True)

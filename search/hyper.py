@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 
 import optuna
 
-from runner.splits_cache import SplitsCache
+from litenas.resources import config_file
+from litenas.user_input import exit_on_user_error, positive_int
+from runner.data.splits_cache import SplitsCache
 from search._cli import (
-    SEARCH_CONFIGS,
     budget,
     data_config,
     run_search,
@@ -25,10 +26,9 @@ from search.objectives import OBJECTIVES, HyperObjective
 from search.study import open_study
 from space import decode, load_model_config
 from space.search_bounds import load_hyper_bounds
-from space.user_input import exit_on_user_error, positive_int
 
 MODULE = "search.hyper"
-DEFAULT_SPACE = str(SEARCH_CONFIGS / "hyper.yaml")
+DEFAULT_SPACE = "configs/search/hyper.yaml"
 DEFAULT_TRIALS = 20
 DEFAULT_RUNGS = (2, 4)  # early: a sampled recipe may train only 4 epochs (see hyper.yaml)
 
@@ -36,7 +36,12 @@ DEFAULT_RUNGS = (2, 4)  # early: a sampled recipe may train only 4 epochs (see h
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE, DEFAULT_RUNGS)
     add = parser.add_argument
-    add("--model", required=True, help="model YAML whose training recipe is searched")
+    add(
+        "--model",
+        required=True,
+        type=config_file,
+        help="model YAML whose training recipe is searched",
+    )
     add(
         "--objective",
         choices=tuple(OBJECTIVES),

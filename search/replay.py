@@ -11,33 +11,21 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import optuna
-import torch
-import yaml
 
-from runner.config import data_config_from_dict
-from runner.data import load_splits
-from runner.fit import FitOptions, fit
-from runner.state import EpochStats
-from search.objectives import package_versions
+from litenas.user_input import exit_on_user_error, non_negative_int
+from runner.training.state import EpochStats
+from search.objectives import package_versions, train_like
 from search.study import STORAGE_HELP, default_url, open_existing_study
-from space import build_model
-from space.user_input import exit_on_user_error, non_negative_int
 
 TOLERANCE = 1e-9
 
 
 class ReplayError(ValueError):
     """The trial cannot be replayed (unknown number, or it was never trained)."""
-
-
-class _Enough(Exception):
-    """Raised from the epoch callback once the replay reached the trial's last epoch."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -75,45 +63,6 @@ def load_trial(args: argparse.Namespace) -> optuna.trial.FrozenTrial:
 def replay(trial: optuna.trial.FrozenTrial, device: str | None = None) -> list[EpochStats]:
     """Train the trial's model with its stored recipe up to its last recorded epoch."""
     return train_like(trial, stop_after=len(trial.user_attrs["f1_history"]), device=device)
-
-
-def train_like(
-    trial: optuna.trial.FrozenTrial,
-    model_cfg: str | os.PathLike[str] | Mapping[str, Any] | None = None,
-    *,
-    stop_after: int | None = None,
-    device: str | None = None,
-    seed: int | None = None,
-    epochs: int | None = None,
-) -> list[EpochStats]:
-    """Train a model (the trial's own by default, or another to compare) with the trial's stored
-    recipe: data config, seed, budget and threads; stop after `stop_after` epochs if given. `seed`
-    and `epochs` replace the trial's to train it as another reading of the same candidate would."""
-    attrs = trial.user_attrs
-    raw = attrs["data_config"] if seed is None else {**attrs["data_config"], "SEED": seed}
-    cfg = data_config_from_dict(raw, source=f"trial {trial.number}")
-    budget = attrs["budget"] if epochs is None else {**attrs["budget"], "epochs": epochs}
-    splits = load_splits(cfg, img_size=cfg.img_size)
-    if model_cfg is None:
-        model_cfg = yaml.safe_load(attrs["model_yaml"])
-    model = build_model(model_cfg, num_classes=len(splits.classes), seed=cfg.seed)
-    history: list[EpochStats] = []
-
-    def on_epoch(stats: EpochStats) -> None:
-        history.append(stats)
-        if stop_after is not None and len(history) >= stop_after:
-            raise _Enough
-
-    torch.set_num_threads(int(attrs.get("threads", torch.get_num_threads())))
-    try:
-        options = FitOptions(
-            budget["epochs"] or cfg.epochs, budget["seconds"], budget["train_fraction"],
-            cfg.seed, device or "cpu",
-        )  # fmt: skip
-        fit(model, splits, cfg, options, on_epoch=on_epoch)
-    except _Enough:
-        pass
-    return history
 
 
 def compare(

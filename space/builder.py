@@ -16,42 +16,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from litenas.user_input import did_you_mean
 from space.config_io import HEADER_KEYS, load_model_config
 from space.errors import HeadRoundingWarning, ModelConfigError, row_label
 from space.layers import make_divisible
 from space.model import SpaceModel
 from space.registry import MODULES, ModuleSpec
-from space.user_input import did_you_mean
+from space.spec import BlockSpec
 
 # Repeats of one row, after depth_multiple: a lightweight model repeats a block a few times (the
 # competition's largest is 4); a typo like 1000000 would build modules until memory runs out.
 MAX_REPEAT = 100
-
-
-@dataclasses.dataclass(frozen=True)
-class BlockSpec:
-    """One decoded backbone row: pure data (``dataclasses.asdict`` is JSON-able).
-
-    ``args`` holds every YAML arg by name, defaults filled in and channels already rounded, so
-    writing ``[repeat, module, args.values()]`` back at multiples 1.0 rebuilds the same row.
-    """
-
-    index: int
-    repeat: int
-    module: str
-    args: dict[str, Any]
-    in_chs: int
-    out_chs: int
-    row: list[Any]
-    source: str = "<dict>"
-
-    def positional(self) -> list[Any]:
-        """The args in the module's YAML order."""
-        return list(self.args.values())
-
-    def label(self) -> str:
-        """``file, backbone row N [row]``, the prefix of errors about this row."""
-        return row_label(self.source, self.index, self.row)
 
 
 def _number(cfg: Mapping[str, Any], key: str, default: float, source: str) -> float:

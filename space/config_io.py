@@ -7,8 +7,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from litenas.user_input import read_yaml
 from space.errors import ModelConfigError
-from space.user_input import read_yaml
 
 HEADER_KEYS = ("input_channel", "depth_multiple", "width_multiple")
 

@@ -1,9 +1,9 @@
 """What a model costs: MACs with thop (the competition's count) and a flop_counter cross-check.
 
-thop registers ``total_ops`` / ``total_params`` buffers on every module and leaves some behind; we
-strip them before and after each count, restore the training flag, and count a model that lives
-elsewhere than on the CPU through a CPU copy. So the caller's model keeps its device, mode and
-state_dict, and a count never depends on whether the model ran or was counted before.
+thop registers ``total_ops`` / ``total_params`` buffers and forward hooks on every module it
+counts, and leaves some behind (all of them when the forward pass fails), so it counts a CPU copy
+of the model in eval mode and the caller's model keeps its device, mode and state_dict: a count
+never depends on whether the model ran or was counted before.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ with warnings.catch_warnings():  # thop imports distutils, deprecated in recent 
     import thop
     from thop.vision.basic_hooks import zero_ops
 
-_THOP_BUFFERS = ("total_ops", "total_params")
 # thop counts these besides conv and linear; the cross-check zeroes them.
 _NOT_CONV_OR_LINEAR = (nn.BatchNorm2d, nn.AdaptiveAvgPool2d, nn.AvgPool2d)
 
@@ -38,33 +37,21 @@ class Cost:
     params: int
 
 
-def _strip_thop_state(model: nn.Module) -> None:
-    """Remove thop's buffers, and its hooks too: thop leaves them when the forward pass fails."""
-    for module in model.modules():
-        for name in _THOP_BUFFERS:
-            module._buffers.pop(name, None)
-        for key, hook in list(module._forward_hooks.items()):
-            if getattr(hook, "__module__", "").startswith("thop"):
-                del module._forward_hooks[key]
-
-
 @contextlib.contextmanager
 def eval_on_cpu(model: nn.Module) -> Iterator[nn.Module]:
-    """The model in eval mode on CPU, float, without thop buffers; put back as it was afterwards.
+    """The model in eval mode on CPU, float; put back as it was afterwards.
 
-    A CPU float32 model is used in place (no copy: copying costs more than the count) and its
-    training flag restored; any other model is counted through a CPU copy.
+    A CPU float32 model is used in place (no copy) and its training flag restored; any other
+    model runs as a CPU copy.
     """
     tensors = [*model.parameters(), *model.buffers()]
     in_place = all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.int64)
                    for t in tensors)
     net = model if in_place else copy.deepcopy(model).cpu().float()
     training = net.training
-    _strip_thop_state(net)
     try:
         yield net.eval()
     finally:
-        _strip_thop_state(net)
         net.train(training)
 
 
@@ -78,9 +65,11 @@ def _probe(model: nn.Module, img_size: int) -> torch.Tensor:
 def profile_macs(module: nn.Module, x: torch.Tensor, *, conv_linear_only: bool = False) -> int:
     """thop MACs of ``module`` on input ``x``; ``conv_linear_only`` drops BN and pooling terms."""
     custom = {t: zero_ops for t in _NOT_CONV_OR_LINEAR} if conv_linear_only else None
-    with torch.no_grad(), eval_on_cpu(module) as net:
-        macs, _ = thop.profile(net, inputs=(x.detach().cpu().float(),), custom_ops=custom,
-                               verbose=False)
+    net = copy.deepcopy(module).cpu().float().eval()  # thop's buffers and hooks stay on the copy
+    with torch.no_grad():
+        macs, _ = thop.profile(
+            net, inputs=(x.detach().cpu().float(),), custom_ops=custom, verbose=False
+        )
     return int(round(float(macs)))
 
 

@@ -9,12 +9,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from litenas.resources import config_file
+from litenas.user_input import exit_on_user_error, positive_int
 from space.builder import build_model
 from space.cost import count_cost
 from space.errors import format_value
 from space.latency import DEFAULT_BLOCKS, onnx_latency_ms
 from space.model import RowSummary
-from space.user_input import exit_on_user_error, positive_int
 
 HEADERS = ("row", "repeat", "module", "args", "output", "params", "MACs")
 RIGHT = {"row", "repeat", "params", "MACs"}
@@ -61,7 +62,9 @@ def describe(
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; a bad config prints its error (file, row, fix) and exits with status 2."""
     parser = argparse.ArgumentParser(prog="python -m space.describe", description=__doc__)
-    parser.add_argument("config", help="model YAML ([repeat, Module, [args]] rows)")
+    parser.add_argument(
+        "config", type=config_file, help="model YAML ([repeat, Module, [args]] rows)"
+    )
     parser.add_argument("--img-size", type=positive_int, default=64,
                         help="square input size (default 64)")
     parser.add_argument("--num-classes", type=positive_int, default=None,

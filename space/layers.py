@@ -12,7 +12,7 @@ from types import MappingProxyType
 import torch
 from torch import nn
 
-from space.user_input import did_you_mean
+from litenas.user_input import did_you_mean
 
 ACTIVATIONS: MappingProxyType[str, type[nn.Module]] = MappingProxyType({
     "ReLU": nn.ReLU,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,9 +12,7 @@ from torch import nn
 from space.config_io import dump_model_config
 from space.cost import eval_on_cpu, profile_macs
 from space.errors import ModelConfigError
-
-if TYPE_CHECKING:
-    from space.builder import BlockSpec
+from space.spec import BlockSpec
 
 
 @dataclasses.dataclass(frozen=True)

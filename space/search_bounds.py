@@ -11,9 +11,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from litenas.user_input import did_you_mean, read_yaml
 from space.layers import ACTIVATIONS as ACTIVATION_LAYERS
 from space.registry import MODULES
-from space.user_input import did_you_mean, read_yaml
 
 CHANNEL_STEP = 8
 # Choices come from the registry, so a block or activation it gains is searchable at once. A stage

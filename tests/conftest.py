@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,20 @@ def make_image_folder(
                 pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(folder / f"{name}_{i:03d}.jpg", quality=90)
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """$LITENAS_CACHE of this test session: the tests never write to (or read from) the real
+    user cache, and the decoded real data is shared by the tests of one session."""
+    folder = tmp_path_factory.mktemp("user-cache")
+    before = os.environ.get("LITENAS_CACHE")
+    os.environ["LITENAS_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["LITENAS_CACHE"]
+    else:
+        os.environ["LITENAS_CACHE"] = before
 
 
 @pytest.fixture

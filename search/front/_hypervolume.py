@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from runner.metrics import REF_MACS
+from runner.training.metrics import REF_MACS
 
 DEFAULT_REF: tuple[float, float] = (0.0, float(REF_MACS))
 

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from runner.metrics import cliff_distance, competition_score
+from runner.training.metrics import cliff_distance, competition_score
 
 # The user attrs the search objectives write and export needs (see search/objectives/).
 REQUIRED_ATTRS = ("model_yaml", "data_config", "macs", "params")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner.metrics import F1_CLIFF, REF_F1, REF_MACS
+from runner.training.metrics import F1_CLIFF, REF_F1, REF_MACS
 from search.front._pareto import LATENCY_AXIS, FrontEntry, StudyPoint
 
 FRONT_COLOUR = "#d62728"

@@ -1,7 +1,9 @@
-"""What a trial computes: the architecture and recipe objectives and the pipeline they share."""
+"""What a trial computes: the architecture and recipe objectives, the pipeline they share, and
+training again with a stored trial's recipe."""
 
 from search.objectives._architecture import COST_OBJECTIVES, ArchitectureObjective
 from search.objectives._hyper import OBJECTIVES, HyperObjective
+from search.objectives._retrain import train_like
 from search.objectives._startup import STARTUP_ATTR, enqueue_startup, spread_over_cost
 from search.objectives._trial import (
     TRIAL_ERRORS,
@@ -27,5 +29,6 @@ __all__ = [
     "package_versions",
     "spread_over_cost",
     "tail_mean",
+    "train_like",
     "trial_score",
 ]

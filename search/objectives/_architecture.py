@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 import optuna
 import torch
 
-from runner.config import DataConfig
-from runner.data import Splits
-from runner.splits_cache import SplitsCache
+from runner.data.config import DataConfig
+from runner.data.splits import Splits
+from runner.data.splits_cache import SplitsCache
 from search.objectives._trial import (
     EpochReporter,
     Stopper,

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import optuna
 
-from runner.config import DataConfig
-from runner.metrics import competition_score
-from runner.splits_cache import SplitsCache
+from runner.data.config import DataConfig
+from runner.data.splits_cache import SplitsCache
+from runner.training.metrics import competition_score
 from search.objectives._trial import (
     EpochReporter,
     Stopper,

@@ -21,10 +21,10 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
-from runner.config import DataConfig
-from runner.data import Splits
-from runner.fit import FitOptions, fit
-from runner.state import EpochStats, FitResult
+from runner.data.config import DataConfig
+from runner.data.splits import Splits
+from runner.training.loop import FitOptions, fit
+from runner.training.state import EpochStats, FitResult
 from search.study import INTERRUPTED
 from space import Cost, SpaceModel, build_model, count_cost
 

@@ -6,7 +6,7 @@ import shlex
 
 import optuna
 
-from runner.metrics import competition_score
+from runner.training.metrics import competition_score
 from search.front import pareto_front, trial_f1
 from search.study._study import finished_count
 

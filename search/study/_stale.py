@@ -15,7 +15,6 @@ import warnings
 from collections.abc import Callable
 
 import optuna
-from optuna.storages._heartbeat import is_heartbeat_enabled  # what Optuna's own loop checks
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
@@ -24,17 +23,20 @@ from search.study._storage import GRACE_HEARTBEATS
 POLL_SECONDS = 5.0
 
 
-def wait_for_other_workers(study: optuna.Study, full: Callable[[optuna.Study], bool]) -> None:
+def wait_for_other_workers(
+    study: optuna.Study, full: Callable[[optuna.Study], bool], heartbeat: float | None
+) -> None:
     """While the study is `full` but trials still run, wait until they finish or go stale.
 
     Called only between this process's trials (at the start of a run, or after its trial is
-    recorded), so every RUNNING trial is another worker's. Returns at once on a storage without
-    heartbeats (nothing would ever go stale), and when the wait runs out, saying so. A retry
-    queued meanwhile makes the study not `full`: the caller goes on and runs it.
+    recorded), so every RUNNING trial is another worker's. `heartbeat` is the interval the
+    study's storage was made with (search.study.heartbeat_interval); returns at once without one
+    (nothing would ever go stale), and when the wait runs out, saying so. A retry queued
+    meanwhile makes the study not `full`: the caller goes on and runs it.
     """
-    if not is_heartbeat_enabled(study._storage) or not full(study):
+    if not heartbeat or not full(study):
         return
-    interval = study._storage.get_heartbeat_interval()
+    interval = heartbeat
     poll = min(POLL_SECONDS, interval)
     # A trial already dead is stale and seen by then (+1 s: SQLite keeps heartbeats to the second).
     limit = GRACE_HEARTBEATS * interval + 2 * poll + 1

@@ -25,7 +25,7 @@ import optuna
 import sqlalchemy
 import sqlalchemy.exc
 
-from space.user_input import did_you_mean
+from litenas.user_input import did_you_mean
 
 JOURNAL_SUFFIX = ".journal"
 DEFAULT_HEARTBEAT = 60  # seconds; a dead worker's trial is retried after twice that
@@ -65,8 +65,7 @@ def one_machine_hint(spec: str) -> str:
     journal = db.with_suffix(JOURNAL_SUFFIX) if db else Path("studies/NAME.journal")
     return (
         f"use --storage {journal} (Optuna's journal file: several processes on this machine) or "
-        "--storage postgresql://USER@HOST/DB (several machines; see README, Running on many "
-        "machines)"
+        "--storage postgresql://USER@HOST/DB (several machines; see docs/scale-out.md)"
     )
 
 
@@ -89,6 +88,12 @@ def no_heartbeat_note(spec: str) -> str | None:
         "killed stays RUNNING there and is not retried; for that, use a database URL "
         "(--storage postgresql://USER@HOST/DB) with --heartbeat"
     )
+
+
+def heartbeat_interval(spec: str, heartbeat: int | None) -> int | None:
+    """The heartbeat interval make_storage(spec, heartbeat) gives its storage: None for a
+    journal file (no heartbeats there) or when `heartbeat` is off (None or 0)."""
+    return None if is_journal(spec) or not heartbeat else heartbeat
 
 
 def make_storage(

@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from litenas.user_input import did_you_mean
 from search.study._stale import wait_for_other_workers
 from search.study._storage import (
     StorageError,
@@ -25,7 +26,6 @@ from search.study._storage import (
     make_storage,
     sqlite_file,
 )
-from space.user_input import did_you_mean
 
 DIRECTIONS = ("maximize", "minimize")
 METRIC_NAMES = ("f1", "macs")
@@ -128,6 +128,7 @@ class StopRule:
 
     trials: int
     max_failures: int = DEFAULT_MAX_FAILURES
+    heartbeat: float | None = None  # the storage's heartbeat interval; None: none
     streak: int = 0
     failure: str | None = None  # set when the failure streak stopped the study
 
@@ -151,7 +152,7 @@ class StopRule:
     def full_for_good(self, study: optuna.Study) -> bool:
         """Full, and still full once other workers' running trials have finished or gone stale
         (a stale one is re-queued, so the study is no longer full: its retry is run here)."""
-        wait_for_other_workers(study, self.full)
+        wait_for_other_workers(study, self.full, self.heartbeat)
         return self.full(study)
 
 
@@ -192,13 +193,16 @@ def run_study(
     catch: tuple[type[BaseException], ...],
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
     max_failures: int = DEFAULT_MAX_FAILURES,
+    heartbeat: float | None = None,
 ) -> RunOutcome:
     """Run until the study holds `trials` finished trials, the timeout, Ctrl-C or a failure streak.
 
     Ctrl-C ends the running trial, which Optuna records as failed (marked interrupted, so it
-    does not count), or the wait for other workers' trials; finished trials stay.
+    does not count), or the wait for other workers' trials; finished trials stay. `heartbeat`
+    is the interval the study's storage was made with (heartbeat_interval): with one, a full
+    study waits for other workers' running trials to finish or go stale.
     """
-    rule = StopRule(trials, max_failures)
+    rule = StopRule(trials, max_failures, heartbeat)
     try:
         with _sigint_ends_the_trial():
             if rule.full_for_good(study):

@@ -11,8 +11,8 @@ import yaml
 from torch import nn
 
 from runner import train as train_cli
-from runner.config import DataConfig
-from runner.data import Splits, load_splits
+from runner.data.config import DataConfig
+from runner.data.splits import Splits, load_splits
 from tests.conftest import make_image_folder
 
 TINY_MODEL_YAML = """\

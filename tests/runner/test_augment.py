@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from runner.augment import (
+from runner.data.augment import (
     IMAGENET_MEAN,
     Cutout,
     RandomFlip,
@@ -18,7 +18,7 @@ from runner.augment import (
     simple_augment_train,
     train_augment,
 )
-from runner.config import DataConfig
+from runner.data.config import DataConfig
 
 
 @pytest.fixture

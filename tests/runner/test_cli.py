@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-import runner.rundir
+import runner.training.rundir
 from runner import evaluate, predict
 from runner import train as train_cli
-from runner.rundir import RunDir
-from runner.state import TrainState
+from runner.training.rundir import RunDir
+from runner.training.state import TrainState
 from tests.conftest import make_image_folder
 
 
@@ -70,17 +70,17 @@ def test_interrupted_run_resumes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     run = tmp_path / "runs" / "tiny"
-    real_save = runner.rundir.RunDir.save_state
+    real_save = runner.training.rundir.RunDir.save_state
 
     def save_then_interrupt(self: RunDir, state: TrainState, classes: list[str]) -> None:
         real_save(self, state, classes)
         if state.epochs_done == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner.rundir.RunDir, "save_state", save_then_interrupt)
+    monkeypatch.setattr(runner.training.rundir.RunDir, "save_state", save_then_interrupt)
     assert train(tiny_model_yaml, data_yaml, run) == 130
     assert "2 epoch(s) saved" in capsys.readouterr().err
-    monkeypatch.setattr(runner.rundir.RunDir, "save_state", real_save)
+    monkeypatch.setattr(runner.training.rundir.RunDir, "save_state", real_save)
     assert train(tiny_model_yaml, data_yaml, run) == 0
     assert "resuming" in capsys.readouterr().err
     history = json.loads((run / "metrics.json").read_text())["history"]

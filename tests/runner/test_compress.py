@@ -14,8 +14,8 @@ from torch import nn
 
 from runner import compress, evaluate, predict
 from runner import train as train_cli
-from runner.compression.tucker import LowRankLinear, TuckerConv2d, decomposed
-from runner.rundir import RunDir, load_trained_model
+from runner.deploy.compression.tucker import LowRankLinear, TuckerConv2d, decomposed
+from runner.training.rundir import RunDir, load_trained_model
 from space import count_cost
 from tests.runner.conftest import train_tiny_run
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.config import (
+from runner.data.config import (
     COMPETITION_KEYS,
     DataConfig,
     DataConfigError,
     is_torchvision,
     load_data_config,
 )
+from runner.data.sources import load_data
 
 COMPETITION_YAML = """\
 DATA_PATH: "{path}"
@@ -99,7 +100,22 @@ def test_exponent_floats_without_a_dot_are_numbers(tmp_path: Path, tiny_data: Pa
 def test_missing_data_folder_names_the_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, "DATA_PATH: no/such/folder\n")
     with pytest.raises(DataConfigError, match=r"data\.yaml: DATA_PATH 'no/such/folder' is not"):
-        load_data_config(path)
+        load_data(path)
+
+
+def test_parsing_a_trashnet_yaml_fetches_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a config (a study's stored recipe, an export) must not start a download."""
+    monkeypatch.setenv("LITENAS_TRASHNET_URL", "http://127.0.0.1:9/unreachable.zip")
+    monkeypatch.setenv("LITENAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, "DATA_PATH: data/trashnet\nDATASET: TrashNet\n")
+    cfg = load_data_config(path)
+    assert (cfg.dataset, cfg.download) == ("TrashNet", True)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "data").exists()
+    with pytest.raises(DataConfigError, match="unreachable.zip"):
+        load_data(path)  # the step that fetches does try
 
 
 @pytest.mark.parametrize("dataset", ["TACO", "taco", "TrashNet", "TRASHNET"])
@@ -116,7 +132,7 @@ def test_image_folder_datasets_with_a_folder_use_it_and_fetch_nothing(
 def test_taco_never_fetches_and_says_where_the_folder_should_be(tmp_path: Path) -> None:
     path = write(tmp_path, "DATA_PATH: no/such/folder\nDATASET: TACO\nDOWNLOAD: true\n")
     with pytest.raises(DataConfigError, match="point it at the folder holding train/<class>/"):
-        load_data_config(path)
+        load_data(path)
 
 
 def test_any_other_dataset_is_a_torchvision_name_and_empty_is_refused() -> None:

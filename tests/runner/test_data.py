@@ -13,23 +13,23 @@ import pytest
 import torch
 from PIL import Image
 
-import runner.data
-from runner.config import DataConfig
-from runner.data import load_splits, load_unlabelled, stratified_split
-from runner.images import DataError, square_resize
+import runner.data.splits
+from runner.data.config import DataConfig
+from runner.data.images import DataError, square_resize
+from runner.data.splits import load_splits, load_unlabelled, stratified_split
 from tests.conftest import TINY_CLASSES, make_image_folder
 
 
 def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record how many files each decode call gets."""
     calls: list[int] = []
-    real = runner.data.decode_images
+    real = runner.data.splits.decode_images
 
     def spy(files: list[Path], size: int, **kwargs: Any) -> tuple[torch.Tensor, list[int]]:
         calls.append(len(files))
         return real(files, size, **kwargs)
 
-    monkeypatch.setattr(runner.data, "decode_images", spy)
+    monkeypatch.setattr(runner.data.splits, "decode_images", spy)
     return calls
 
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from runner import export
-from runner.augment import normalize
-from runner.data import load_splits
-from runner.onnx_model import float_fallback, onnx_logits
-from runner.rundir import RunDir, load_trained_model
-from space.latency import onnx_session
+from runner.data.augment import normalize
+from runner.data.splits import load_splits
+from runner.deploy.onnx_model import float_fallback, onnx_logits
+from runner.training.rundir import RunDir, load_trained_model
+from space.onnx import onnx_session
 from tests.runner.conftest import train_tiny_run
 
 

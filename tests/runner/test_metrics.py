@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from runner.metrics import (
+from runner.training.metrics import (
     accuracy,
     cliff_distance,
     competition_score,

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from runner.config import DataConfig
-from runner.data import Splits
-from runner.fit import FitOptions, TrainingDiverged, fit, stratified_subset
-from runner.state import EpochStats, TrainState
+from runner.data.config import DataConfig
+from runner.data.splits import Splits
+from runner.training.loop import FitOptions, TrainingDiverged, fit, stratified_subset
+from runner.training.state import EpochStats, TrainState
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -185,7 +185,7 @@ def test_ema_scores_the_weight_average_and_resumes_exactly(
 def test_distillation_mixes_the_teachers_soft_labels(
     tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
 ) -> None:
-    from runner.distill import Teacher
+    from runner.training.distill import Teacher
 
     teacher_model = make_model(seed=3)
     fit(teacher_model, tiny_splits, tiny_cfg, FitOptions(epochs=4, progress=False))

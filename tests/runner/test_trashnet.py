@@ -21,9 +21,10 @@ import pytest
 from PIL import Image
 
 import search.architecture
-from runner.config import DataConfig, DataConfigError, load_data_config
-from runner.data import load_splits
-from runner.trashnet import ARCHIVE, TrashNetSource, extract_split, split_of
+from runner.data.config import DataConfig, DataConfigError
+from runner.data.sources import load_data
+from runner.data.splits import load_splits
+from runner.data.trashnet import ARCHIVE, TrashNetSource, extract_split, split_of
 from tests.runner.local_http import Served, serve
 
 COUNTS = {"cardboard": 7, "glass": 10, "trash": 5}
@@ -77,7 +78,7 @@ def listing(root: Path) -> list[str]:
 def test_missing_trashnet_is_fetched_checked_split_and_linked(
     tmp_path: Path, mirror: Served
 ) -> None:
-    cfg = load_data_config(data_yaml(tmp_path))
+    cfg = load_data(data_yaml(tmp_path))
     data = Path(cfg.data_path)
     assert data.is_symlink() and (tmp_path / "cache" / "trashnet") in data.resolve().parents
     assert mirror.requests == [f"/{ARCHIVE}"]
@@ -91,7 +92,7 @@ def test_missing_trashnet_is_fetched_checked_split_and_linked(
     assert len(splits.train_y) + len(splits.val_y) + len(splits.test_y) == sum(COUNTS.values())
 
     data.unlink()  # a second clone: the cached archive and split are reused, nothing downloaded
-    assert load_data_config(data_yaml(tmp_path)) == cfg
+    assert load_data(data_yaml(tmp_path)) == cfg
     assert mirror.requests == [f"/{ARCHIVE}"] and data.is_dir()
 
 
@@ -121,7 +122,7 @@ def test_a_corrupt_cached_archive_is_removed_and_fetched_again(
     cached.parent.mkdir(parents=True)
     cached.write_bytes((tmp_path / "mirror" / ARCHIVE).read_bytes()[:-100])  # cut short
     with pytest.warns(UserWarning, match="not a readable zip.*removed it, fetching again"):
-        load_data_config(data_yaml(tmp_path))
+        load_data(data_yaml(tmp_path))
     assert mirror.requests == [f"/{ARCHIVE}"]
     assert cached.read_bytes() == (tmp_path / "mirror" / ARCHIVE).read_bytes()
 
@@ -129,7 +130,7 @@ def test_a_corrupt_cached_archive_is_removed_and_fetched_again(
 def test_a_transfer_cut_short_is_fetched_again(tmp_path: Path, mirror: Served) -> None:
     mirror.cut_next.add(f"/{ARCHIVE}")
     with pytest.warns(UserWarning, match=r"transfer cut short .* fetching it again"):
-        cfg = load_data_config(data_yaml(tmp_path))
+        cfg = load_data(data_yaml(tmp_path))
     assert len(mirror.requests) == 2 and (Path(cfg.data_path) / "train").is_dir()
     assert not list((tmp_path / "cache" / "trashnet").glob(".*.part")), "no partial file stays"
 
@@ -147,7 +148,7 @@ def test_an_archive_failing_its_checks_is_never_used(
 ) -> None:  # fmt: skip
     monkeypatch.setenv(variable, value)
     with pytest.warns(UserWarning), pytest.raises(DataConfigError, match=message) as error:
-        load_data_config(data_yaml(tmp_path))
+        load_data(data_yaml(tmp_path))
     assert "\n" not in str(error.value) and "to do it by hand" in str(error.value)
     assert len(mirror.requests) == 2, "removed and fetched once more"
     assert not (tmp_path / "cache" / "trashnet" / ARCHIVE).exists()
@@ -159,7 +160,7 @@ def test_a_known_sha256_is_checked_and_passes(
 ) -> None:
     digest = hashlib.sha256((tmp_path / "mirror" / ARCHIVE).read_bytes()).hexdigest()
     monkeypatch.setenv("LITENAS_TRASHNET_SHA256", digest.upper())
-    assert (Path(load_data_config(data_yaml(tmp_path)).data_path) / "val").is_dir()
+    assert (Path(load_data(data_yaml(tmp_path)).data_path) / "val").is_dir()
 
 
 def free_port() -> int:
@@ -184,16 +185,16 @@ def test_without_network_the_cli_says_the_manual_steps_and_exits_2(
 
 def test_download_false_names_the_key_and_fetches_nothing(tmp_path: Path, mirror: Served) -> None:
     with pytest.raises(DataConfigError, match="is not a folder .* set DOWNLOAD: true"):
-        load_data_config(data_yaml(tmp_path, "DOWNLOAD: false\n"))
+        load_data(data_yaml(tmp_path, "DOWNLOAD: false\n"))
     assert mirror.requests == []
 
 
 def test_a_link_left_dangling_by_a_cleared_cache_is_remade(tmp_path: Path, mirror: Served) -> None:
-    data = Path(load_data_config(data_yaml(tmp_path)).data_path)
+    data = Path(load_data(data_yaml(tmp_path)).data_path)
     for split in (tmp_path / "cache" / "trashnet").glob("split-*"):
         shutil.rmtree(split)
     assert data.is_symlink() and not data.exists()
-    load_data_config(data_yaml(tmp_path))
+    load_data(data_yaml(tmp_path))
     assert (data / "train").is_dir() and mirror.requests == [f"/{ARCHIVE}"]
 
 
@@ -201,7 +202,7 @@ def test_a_foreign_dangling_link_is_left_to_the_user(tmp_path: Path, mirror: Ser
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "trashnet").symlink_to(tmp_path / "unmounted")
     with pytest.raises(DataConfigError, match="is a broken link to .*unmounted"):
-        load_data_config(data_yaml(tmp_path))
+        load_data(data_yaml(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -216,7 +217,7 @@ def test_bad_settings_name_the_variable(
 ) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(DataConfigError, match=message):
-        load_data_config(data_yaml(tmp_path))
+        load_data(data_yaml(tmp_path))
 
 
 def test_the_cache_defaults_to_xdg_and_is_overridable(monkeypatch: pytest.MonkeyPatch) -> None:

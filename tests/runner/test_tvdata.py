@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from torchvision import datasets
 
-import runner.tvdata
-from runner.config import DataConfigError, load_data_config
-from runner.data import load_splits
-from runner.tv import import_torchvision
+import runner.data.tv_datasets
+from runner.data.config import DataConfigError
+from runner.data.sources import load_data
+from runner.data.splits import load_splits
 from tests.runner.local_http import serve
 
-datasets = import_torchvision().datasets
 RNG = np.random.default_rng(0)
 
 
@@ -66,13 +66,13 @@ def fake_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    real = runner.tvdata._decode
+    real = runner.data.tv_datasets._decode
 
     def spy(dataset: Any, size: int, desc: str, progress: bool) -> Any:
         calls.append(desc)
         return real(dataset, size, desc, progress)
 
-    monkeypatch.setattr(runner.tvdata, "_decode", spy)
+    monkeypatch.setattr(runner.data.tv_datasets, "_decode", spy)
     return calls
 
 
@@ -81,7 +81,7 @@ def test_cifar10_by_name_decodes_once_with_its_classes_and_test_split(
 ) -> None:
     written = fake_cifar10(tmp_path / "cifar", monkeypatch)
     calls = count_decodes(monkeypatch)
-    cfg = load_data_config(data_yaml(tmp_path, "CIFAR10", tmp_path / "cifar", "VAL_RATIO: 0.2\n"))
+    cfg = load_data(data_yaml(tmp_path, "CIFAR10", tmp_path / "cifar", "VAL_RATIO: 0.2\n"))
     first = load_splits(cfg, cache_dir=tmp_path / "c", progress=False)
     assert first.classes == ["cat", "dog", "frog"]
     assert (len(first.train_y), len(first.val_y), len(first.test_y)) == (24, 6, 4)
@@ -98,7 +98,7 @@ def test_val_ratio_zero_holds_out_the_default_share(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_cifar10(tmp_path / "cifar", monkeypatch)
-    cfg = load_data_config(data_yaml(tmp_path, "cifar10", tmp_path / "cifar"))  # any case
+    cfg = load_data(data_yaml(tmp_path, "cifar10", tmp_path / "cifar"))  # any case
     splits = load_splits(cfg, cache_dir=tmp_path / "c", progress=False)
     assert len(splits.val_y) == 3 and len(splits.train_y) == 27, "10% of 30, one per class"
 
@@ -125,7 +125,7 @@ def fashion_files(folder: Path) -> dict[str, np.ndarray]:
 
 def test_fashionmnist_gray_images_get_three_equal_channels(tmp_path: Path) -> None:
     fashion_files(tmp_path / "fm" / "FashionMNIST" / "raw")
-    cfg = load_data_config(data_yaml(tmp_path, "FashionMNIST", tmp_path / "fm", "IMG_SIZE: 28"))
+    cfg = load_data(data_yaml(tmp_path, "FashionMNIST", tmp_path / "fm", "IMG_SIZE: 28"))
     splits = load_splits(cfg, cache_dir=tmp_path / "c", progress=False)
     assert splits.classes == datasets.FashionMNIST.classes
     assert splits.test_y.tolist() == [2, 1, 0, 9] and splits.train_x.shape[1:] == (3, 28, 28)
@@ -146,7 +146,7 @@ def test_download_fetches_into_data_path_from_the_mirror(
     with serve(tmp_path / "mirror") as served:
         monkeypatch.setattr(datasets.FashionMNIST, "mirrors", [f"{served.url}/"])
         root = tmp_path / "not" / "yet"
-        cfg = load_data_config(data_yaml(tmp_path, "FashionMNIST", root, "DOWNLOAD: true"))
+        cfg = load_data(data_yaml(tmp_path, "FashionMNIST", root, "DOWNLOAD: true"))
         assert set(served.requests) == {f"/{name}.gz" for name in arrays}  # + redirect probes
     assert (root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
     assert len(load_splits(cfg, cache_dir=tmp_path / "c", progress=False).test_y) == 4
@@ -166,7 +166,7 @@ def test_stl10_split_argument_and_96px_images(
     monkeypatch.setattr(datasets.STL10, "train_list",
                         table("train_X.bin", "train_y.bin", "unlabeled_X.bin"))  # fmt: skip
     monkeypatch.setattr(datasets.STL10, "test_list", table("test_X.bin", "test_y.bin"))
-    cfg = load_data_config(data_yaml(tmp_path, "STL10", tmp_path / "stl", "VAL_RATIO: 0.5"))
+    cfg = load_data(data_yaml(tmp_path, "STL10", tmp_path / "stl", "VAL_RATIO: 0.5"))
     splits = load_splits(cfg, img_size=24, cache_dir=tmp_path / "c", progress=False)
     assert splits.classes == ["airplane", "bird", "car"] and splits.val_x.shape == (3, 3, 24, 24)
     assert splits.test_y.tolist() == [0, 1, 2]
@@ -184,7 +184,7 @@ def test_svhn_without_class_names_uses_its_labels(
         entry = datasets.SVHN.split_list[split]
         monkeypatch.setitem(datasets.SVHN.split_list, split, [entry[0], entry[1], md5(
             root / entry[1])])  # fmt: skip
-    cfg = load_data_config(data_yaml(tmp_path, "SVHN", root, "VAL_RATIO: 0.25"))
+    cfg = load_data(data_yaml(tmp_path, "SVHN", root, "VAL_RATIO: 0.25"))
     splits = load_splits(cfg, cache_dir=tmp_path / "c", progress=False)
     assert splits.classes == ["0", "1", "2", "3"] and splits.test_y.tolist() == [3, 0]
 
@@ -200,10 +200,10 @@ def test_unknown_name_or_missing_root_without_download(
     tmp_path: Path, name: str, extra: str, message: str
 ) -> None:
     with pytest.raises(DataConfigError, match=message):
-        load_data_config(data_yaml(tmp_path, name, tmp_path / "missing", extra))
+        load_data(data_yaml(tmp_path, name, tmp_path / "missing", extra))
 
 
 def test_missing_files_without_download_say_so_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataConfigError, match="CIFAR10 at .* not found .* set DOWNLOAD: true"):
-        load_data_config(data_yaml(tmp_path, "CIFAR10", tmp_path / "empty", "DOWNLOAD: false"))
+        load_data(data_yaml(tmp_path, "CIFAR10", tmp_path / "empty", "DOWNLOAD: false"))

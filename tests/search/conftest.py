@@ -18,11 +18,11 @@ import torch
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from runner.config import DataConfig
-from runner.data import Splits
-from runner.fit import FitOptions
-from runner.splits_cache import SplitsCache
-from runner.state import EpochStats, FitResult
+from runner.data.config import DataConfig
+from runner.data.splits import Splits
+from runner.data.splits_cache import SplitsCache
+from runner.training.loop import FitOptions
+from runner.training.state import EpochStats, FitResult
 from search.study import make_storage
 from space.search_bounds import ArchitectureBounds, load_architecture_bounds
 
@@ -80,8 +80,8 @@ def fake_cfg(tmp_path: Path) -> DataConfig:
 
 
 class FakeFit:
-    """Replaces runner.fit.fit: F1 rises by 0.1 per epoch (times `pace(call)`); records its
-    calls; may raise."""
+    """Replaces runner.training.loop.fit: F1 rises by 0.1 per epoch (times `pace(call)`); records
+    its calls; may raise."""
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from runner.metrics import competition_score
+from runner.training.metrics import competition_score
 from search import architecture, export, hyper
 from search.front import MACS_MAX_ATTR
 

@@ -20,8 +20,8 @@ from typing import Any
 import optuna
 import pytest
 
-from runner.config import DataConfig
-from runner.splits_cache import SplitsCache
+from runner.data.config import DataConfig
+from runner.data.splits_cache import SplitsCache
 from search.objectives import ArchitectureObjective, TrialBudget
 from search.study import open_study, run_study
 from space.search_bounds import ArchitectureBounds

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from runner.config import DataConfig, load_data_config
-from runner.metrics import competition_score
+from runner.data.config import DataConfig, load_data_config
+from runner.training.metrics import competition_score
 from search.export import main as export_main
 from search.front import (
     FrontError,

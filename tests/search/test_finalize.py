@@ -10,7 +10,7 @@ import optuna
 import pytest
 import yaml
 
-from runner.config import DataConfig
+from runner.data.config import DataConfig
 from search.finalize import FinalRow, on_val_front, table_lines
 from search.finalize import main as finalize_main
 from search.study import add_bands
@@ -43,8 +43,8 @@ def make_study(storage: str, data: Path) -> None:
 
 @pytest.fixture
 def study_args(tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """finalize's flags for the two-trial study, run from tmp_path (the decode cache goes to
-    ./.cache), run folders under tmp_path/runs."""
+    """finalize's flags for the two-trial study, run from tmp_path (the decode cache goes to the
+    session's $LITENAS_CACHE), run folders under tmp_path/runs."""
     storage = f"sqlite:///{tmp_path / 's.db'}"
     make_study(storage, tiny_data)
     monkeypatch.chdir(tmp_path)
@@ -55,7 +55,7 @@ def forbid_training(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_training(*args: object, **kw: object) -> None:
         raise AssertionError("a finished model was trained again")
 
-    monkeypatch.setattr("runner.run.fit", no_training)
+    monkeypatch.setattr("runner.training.run.fit", no_training)
 
 
 def test_finalize_trains_scores_on_test_and_resumes(

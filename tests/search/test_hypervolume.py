@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from runner.metrics import REF_MACS
+from runner.training.metrics import REF_MACS
 from search.front import hypervolume
 
 M = 1_000_000  # MACs of the hand examples, with a reference of 10 M

@@ -11,8 +11,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from runner.splits_cache import SplitsCache
-from runner.state import EpochStats
+from runner.data.splits_cache import SplitsCache
+from runner.training.state import EpochStats
 from search import hyper
 from search.front import ParetoStopper, dominates, front_ranks
 from search.objectives import TRIAL_ERRORS, EpochReporter, HyperObjective, TrialBudget

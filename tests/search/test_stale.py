@@ -26,24 +26,32 @@ def _objective(trial: optuna.Trial) -> tuple[float, float]:
     return trial.suggest_int("x", 0, 9) / 10, 1000.0
 
 
-def _study_with_another_workers_trial(tmp_path: Path) -> tuple[optuna.Study, optuna.Trial]:
+HEARTBEAT = 1  # seconds: the interval the storage below is made with
+
+
+def _study_with_another_workers_trial(
+    tmp_path: Path,
+) -> tuple[optuna.Study, optuna.Trial, optuna.storages.RDBStorage]:
     """One finished trial, and one RUNNING trial of another worker that has sent one heartbeat."""
-    storage = make_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat=1)
+    storage = make_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat=HEARTBEAT)
     study = open_study("s", storage, optuna.samplers.RandomSampler(0))
     study.add_trial(create_trial(values=[0.5, 1000.0], params={"x": 5}, distributions=X))
     with warnings.catch_warnings():  # asked outside optimize, as another worker would have
         warnings.simplefilter("ignore", UserWarning)
         other = study.ask(X)
     storage.record_heartbeat(other._trial_id)
-    return study, other
+    return study, other, storage
 
 
 @pytest.mark.parametrize("trials", [1, 2])  # full at the start; full after a trial of its own
 def test_a_full_study_waits_for_a_dead_workers_trial_and_runs_its_retry(
     trials: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    study, dead = _study_with_another_workers_trial(tmp_path)  # its worker never beats again
-    assert run_study(study, _objective, trials=trials, timeout=None, catch=()) == RunOutcome()
+    study, dead, _ = _study_with_another_workers_trial(tmp_path)  # its worker never beats again
+    outcome = run_study(
+        study, _objective, trials=trials, timeout=None, catch=(), heartbeat=HEARTBEAT
+    )
+    assert outcome == RunOutcome()
     out = capsys.readouterr().out
     assert (
         "study full; waiting up to 5 s for 1 running trial of another worker (trial 1) to "
@@ -62,12 +70,12 @@ def test_a_full_study_waits_for_a_dead_workers_trial_and_runs_its_retry(
 @pytest.fixture
 def live_worker(tmp_path: Path) -> Iterator[tuple[optuna.Study, optuna.Trial]]:
     """The study, its other worker's trial kept alive by a heartbeat every 0.2 s."""
-    study, other = _study_with_another_workers_trial(tmp_path)
+    study, other, storage = _study_with_another_workers_trial(tmp_path)
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(0.2):
-            study._storage.record_heartbeat(other._trial_id)
+            storage.record_heartbeat(other._trial_id)
 
     thread = threading.Thread(target=beat)
     thread.start()
@@ -80,7 +88,8 @@ def test_the_wait_is_bounded_by_the_grace_period(
     live_worker: tuple[optuna.Study, optuna.Trial], capsys: pytest.CaptureFixture[str]
 ) -> None:
     study, other = live_worker
-    assert run_study(study, _objective, trials=1, timeout=None, catch=()) == RunOutcome()
+    outcome = run_study(study, _objective, trials=1, timeout=None, catch=(), heartbeat=HEARTBEAT)
+    assert outcome == RunOutcome()
     out = capsys.readouterr().out
     assert "waiting up to 5 s for 1 running trial of another worker (trial 1)" in out
     assert (
@@ -99,7 +108,7 @@ def test_ctrl_c_during_the_wait_stops_cleanly(
     monkeypatch.setattr(_stale.time, "sleep", ctrl_c)
     study, _ = live_worker
     before = signal.getsignal(signal.SIGINT)
-    outcome = run_study(study, _objective, trials=1, timeout=None, catch=())
+    outcome = run_study(study, _objective, trials=1, timeout=None, catch=(), heartbeat=HEARTBEAT)
     assert outcome == RunOutcome(interrupted=True)
     assert signal.getsignal(signal.SIGINT) is before
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.RUNNING]

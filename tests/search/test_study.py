@@ -12,11 +12,11 @@ import torch
 import yaml
 from optuna.trial import TrialState
 
-from runner.config import DataConfig
-from runner.data import Splits
-from runner.fit import TrainingDiverged
-from runner.splits_cache import SplitsCache
-from runner.state import EpochStats, FitResult
+from runner.data.config import DataConfig
+from runner.data.splits import Splits
+from runner.data.splits_cache import SplitsCache
+from runner.training.loop import TrainingDiverged
+from runner.training.state import EpochStats, FitResult
 from search.front import FrontFilter, ParetoStopper, front_entries, pareto_front
 from search.objectives import TRIAL_ERRORS, ArchitectureObjective, TrialBudget, trial_score
 from search.objectives._trial import build_and_cost

@@ -123,7 +123,7 @@ def test_downsample_range_keeps_the_map_within_the_feature_bounds() -> None:
 
 
 def test_hyper_space_gives_valid_data_keys(tiny_data: Path) -> None:
-    from runner.config import data_config_from_dict
+    from runner.data.config import data_config_from_dict
 
     bounds = load_hyper_bounds(HYPER)
     for seed in range(10):

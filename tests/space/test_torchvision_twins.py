@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from runner.tv import import_torchvision
 from space import build_model, count_cost
 from tests.conftest import REPO
 
@@ -14,7 +13,8 @@ TWINS = ("mobilenet_v3_small", "shufflenet_v2_x0_5")
 @pytest.mark.parametrize("num_classes", [6, 9])
 @pytest.mark.parametrize("name", TWINS)
 def test_twin_matches_torchvision(name: str, num_classes: int) -> None:
-    models = import_torchvision().models
+    from torchvision import models
+
     reference = getattr(models, name)(num_classes=num_classes)
     twin = build_model(REPO / "configs" / "model" / f"{name}.yaml", num_classes=num_classes)
     assert sum(p.numel() for p in twin.parameters()) == sum(

@@ -2,8 +2,8 @@
 
 Hundreds of brief trials read the same images: decoding them every epoch (as the old code did)
 cost more than the models. The data is an image folder in the competition layout (DATASET: TACO,
-or TrashNet) or a torchvision dataset named by DATASET (runner.tvdata); both decode into the same
-tensor cache (runner.tensor_cache) and are split here by the same rules.
+or TrashNet) or a torchvision dataset named by DATASET (runner.data.tv_datasets); both decode
+into the same tensor cache (runner.data.cache) and are split here by the same rules.
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ from pathlib import Path
 
 import torch
 
-from runner.config import DataConfig, check_data, is_torchvision
-from runner.images import (
+from runner.data.cache import cached, default_cache_dir, files_key
+from runner.data.config import DataConfig, is_torchvision
+from runner.data.images import (
     DataError,
     decode_images,
     list_images,
     scan_split,
     training_classes,
 )
-from runner.tensor_cache import DEFAULT_CACHE_DIR, cached, files_key
-from runner.tvdata import DEFAULT_VAL_RATIO, load_torchvision
+from runner.data.sources import check_data
+from runner.data.tv_datasets import DEFAULT_VAL_RATIO, load_torchvision
 
 SPLIT_SEED = 0
 TEST_SEED = 1  # TEST_RATIO draws apart from VAL_RATIO
@@ -173,7 +174,7 @@ def load_splits(
     """
     root = Path(cfg.data_path)
     size = img_size or cfg.img_size
-    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if not root.is_dir():  # a config from a study's storage, made on a machine that had it
         check_data(cfg)
     val_ratio = cfg.val_ratio

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from runner.config import DataConfig
-from runner.data import Splits, load_splits
+from runner.data.config import DataConfig
+from runner.data.splits import Splits, load_splits
 
 
 @dataclasses.dataclass

@@ -17,27 +17,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from runner.augment import IMAGENET_MEAN, IMAGENET_STD, normalize
-from space.latency import onnx_session
+from runner.data.augment import IMAGENET_MEAN, IMAGENET_STD, normalize
+from space.onnx import INPUT, OUTPUT, onnx_graph, onnx_session
 
-INPUT, OUTPUT = "images", "logits"
 ONNX_BATCH = 256  # images per session.run when scoring a split
 
 
 def export_onnx(model: nn.Module, img_size: int, target: Path, classes: list[str]) -> None:
-    """Write `model` (eval mode, CPU) as one ONNX file, input S x S fixed, batch dynamic; the
-    classes and the preprocessing go into its metadata so a user of the file needs nothing else."""
+    """Write `model` as one ONNX file (space.onnx.onnx_graph: the graph the latency objective
+    times, input S x S fixed, batch dynamic); the classes and the preprocessing go into its
+    metadata so a user of the file needs nothing else."""
     import onnx
 
-    model = model.eval().cpu()
-    x = torch.zeros(2, getattr(model, "input_channel", 3), img_size, img_size)
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its stages
-        torch.onnx.export(
-            model, (x,), str(target), dynamo=True, external_data=False, verbose=False,
-            input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=({0: batch},),
-        )  # fmt: skip
-    proto = onnx.load(str(target))
+    proto = onnx.load_from_string(onnx_graph(model, img_size))
     meta = {"classes": json.dumps(classes), "img_size": str(img_size),
             "preprocess": f"RGB, centred square pad, resize to {img_size}, x/255, "
                           f"(x - {list(IMAGENET_MEAN)}) / {list(IMAGENET_STD)}"}  # fmt: skip

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from runner.config import DataConfig
+from runner.data.config import DataConfig
 
 ONECYCLE_WARMUP = 0.3  # torch.optim.lr_scheduler.OneCycleLR's defaults
 ONECYCLE_START_DIV = 25.0

@@ -8,26 +8,29 @@ or TEST_RATIO), on test with the weights runner.evaluate would load.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
-from runner.config import DataConfig
-from runner.data import Splits, load_splits
-from runner.distill import Teacher
-from runner.fit import FitOptions, fit, pick_device, predict
-from runner.metrics import cliff_distance, competition_score, macro_f1
-from runner.rundir import CheckpointError, RunDir, RunError, load_trained_model, plot_curve
-from runner.state import FitResult
-from space.user_input import exit_on_user_error, positive_int
+from runner.data.config import DataConfig
+from runner.data.splits import Splits, load_splits
+from runner.training.distill import Teacher
+from runner.training.loop import FitOptions, fit, pick_device, predict
+from runner.training.metrics import cliff_distance, competition_score, macro_f1
+from runner.training.rundir import (
+    CheckpointError,
+    RunDir,
+    RunError,
+    load_trained_model,
+    plot_curve,
+)
+from runner.training.state import FitResult
 
 
 def prepare_run(run: RunDir, model_text: str, cfg: DataConfig) -> bool:
@@ -154,33 +157,3 @@ def train_run(
     run.write_metrics(metrics)
     plot_curve(result.history, run.curve)
     return metrics
-
-
-def default_run_path(model: Path, data: Path) -> Path:
-    """runs/<model>-<data>, the folder runner.train uses without --output."""
-    return Path("runs") / f"{model.stem}-{data.stem}"
-
-
-def add_threads_option(parser: argparse.ArgumentParser) -> None:
-    """--threads, the same on every command that trains."""
-    parser.add_argument(
-        "--threads", type=positive_int,
-        help="CPU threads for torch (default: all cores; 1 is faster on a busy shared machine)",
-    )  # fmt: skip
-
-
-def run_command(threads: int | None, body: Callable[[], int]) -> int:
-    """A training command's body with torch's thread count set from --threads (when given) and
-    bad input said in one line (exit code 2)."""
-    if threads is not None:
-        torch.set_num_threads(threads)
-    return exit_on_user_error(body)
-
-
-def report_interrupt(run: RunDir) -> int:
-    """After Ctrl-C: say how many epochs last.pt keeps and how to resume; the exit code 130."""
-    done = run.load_state()
-    epochs = done[0].epochs_done if done else 0
-    print(f"\ninterrupted: {epochs} epoch(s) saved in {run.last}; run the same command again "
-          "to resume", file=sys.stderr)  # fmt: skip
-    return 130

@@ -1,8 +1,8 @@
 """What users write and how they hear of their mistakes: YAML files, name hints, CLI errors.
 
-Every package reads user YAML and names choices, so this lives in space, the lowest layer: runner
-and search import it, and space imports neither. One reader names file and line the same way for
-model, data and search-space YAMLs; one hint says "did you mean"; one error path ends every CLI.
+Every package reads user YAML and names choices, so this lives below them all: space, runner and
+search import it. One reader names file and line the same way for model, data and search-space
+YAMLs; one hint says "did you mean"; one error path ends every CLI.
 """
 
 from __future__ import annotations

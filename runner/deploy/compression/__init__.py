@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from runner.compression.prune import apply_kept_channels, prune_to_macs
-from runner.compression.record import (
+from runner.deploy.compression.prune import apply_kept_channels, prune_to_macs
+from runner.deploy.compression.record import (
     METHODS,
     Compression,
     CompressionError,
     read_record,
     write_record,
 )
-from runner.compression.tucker import apply_ranks, tucker_to_macs
+from runner.deploy.compression.tucker import apply_ranks, tucker_to_macs
 
 __all__ = [
     "METHODS",

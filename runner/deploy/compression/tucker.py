@@ -20,9 +20,9 @@ import torch
 from tensorly.decomposition import partial_tucker
 from torch import nn
 
-from runner.compression.prune import class_head, probe
-from runner.compression.record import CompressionError
-from runner.compression.target import bisect_knob
+from runner.deploy.compression.prune import class_head, probe
+from runner.deploy.compression.record import CompressionError
+from runner.deploy.compression.target import bisect_knob
 from space import count_cost
 from space.cost import profile_macs
 

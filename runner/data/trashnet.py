@@ -28,7 +28,8 @@ from types import MappingProxyType
 from filelock import FileLock
 from tqdm import tqdm
 
-from runner.images import IMAGE_SUFFIXES, DataError
+from litenas.resources import user_cache
+from runner.data.images import IMAGE_SUFFIXES, DataError
 
 NAME = "TrashNet"
 HOME = "https://github.com/garythung/trashnet"
@@ -47,17 +48,9 @@ DOWNLOAD_ATTEMPTS = 2  # a damaged archive is removed and fetched once more, nev
 CHUNK = 1 << 16
 TIMEOUT_SECONDS = 60
 
-ENV_CACHE = "LITENAS_CACHE"
 ENV_URL = "LITENAS_TRASHNET_URL"
 ENV_SHA256 = "LITENAS_TRASHNET_SHA256"
 ENV_COUNTS = "LITENAS_TRASHNET_COUNTS"
-
-
-def default_cache(environ: Mapping[str, str]) -> Path:
-    """$LITENAS_CACHE, else $XDG_CACHE_HOME/litenas, else ~/.cache/litenas."""
-    if environ.get(ENV_CACHE):
-        return Path(environ[ENV_CACHE]).expanduser()
-    return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "litenas"
 
 
 def _parse_counts(text: str) -> dict[str, int]:
@@ -83,7 +76,7 @@ class TrashNetSource:
     url: str = DEFAULT_URL
     sha256: str = ""  # unknown for the public archive until measured; checked when set
     counts: Mapping[str, int] = dataclasses.field(default_factory=lambda: PUBLISHED_COUNTS)
-    cache: Path = Path.home() / ".cache" / "litenas"
+    cache: Path = dataclasses.field(default_factory=user_cache)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrashNetSource:
@@ -93,7 +86,7 @@ class TrashNetSource:
         if sha256 and not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise DataError(f"{ENV_SHA256}={sha256!r} is not a sha256 (64 hex digits)")
         counts = _parse_counts(env[ENV_COUNTS]) if env.get(ENV_COUNTS) else PUBLISHED_COUNTS
-        return cls(env.get(ENV_URL) or DEFAULT_URL, sha256, counts, default_cache(env))
+        return cls(env.get(ENV_URL) or DEFAULT_URL, sha256, counts, user_cache(env))
 
     @property
     def folder(self) -> Path:
@@ -246,8 +239,8 @@ def extract_split(archive_path: Path, target: Path, source: TrashNetSource, *,
         (building / "SOURCE.txt").write_text(
             f"{NAME}: Gary Thung and Mindy Yang, 'Classification of Trash for Recyclability "
             f"Status', 2016, {HOME} (MIT licence).\nFetched from {source.url}; split by litenas "
-            f"(runner/trashnet.py, split v{SPLIT_VERSION}): {TEST_SHARE:.0%} of each class test, "
-            f"{VAL_SHARE:.0%} val, the rest train.\n"
+            f"(runner/data/trashnet.py, split v{SPLIT_VERSION}): {TEST_SHARE:.0%} of each class "
+            f"test, {VAL_SHARE:.0%} val, the rest train.\n"
         )
         os.replace(building, target)
     finally:

@@ -1,7 +1,7 @@
 """What a training run produces and resumes from: per-epoch stats, the result, a resumable state.
 
-Plain data, apart from the training loop (runner/fit.py), so that a run folder, the search and
-the benchmarks can read and write them without importing the loop.
+Plain data, apart from the training loop (runner/training/loop.py), so that a run folder, the
+search and the benchmarks can read and write them without importing the loop.
 """
 
 from __future__ import annotations

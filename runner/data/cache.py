@@ -14,10 +14,17 @@ from typing import Any
 
 import torch
 
+from litenas.resources import user_cache
 from runner.files import save_atomic
 
 CACHE_VERSION = 1
-DEFAULT_CACHE_DIR = Path(".cache")
+CACHE_HELP = "decoded-image cache (default: decoded/ in $LITENAS_CACHE, else ~/.cache/litenas)"
+
+
+def default_cache_dir() -> Path:
+    """decoded/ in the user cache, beside the TrashNet download: shared by every folder a
+    command runs from, so a second project on the same images decodes nothing."""
+    return user_cache() / "decoded"
 
 
 def files_key(root: Path, files: Sequence[Path], size: int, extra: str = "") -> str:

@@ -17,14 +17,14 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from runner.augment import cutmix, normalize, train_augment
-from runner.config import DataConfig
-from runner.data import Splits, shuffled_classes
-from runner.distill import Teacher
-from runner.ema import make_ema
-from runner.metrics import accuracy, confusion_matrix, macro_f1, per_class_f1
-from runner.schedule import build_optimizer, lr_at, set_lr
-from runner.state import EpochStats, FitResult, TrainState
+from runner.data.augment import cutmix, normalize, train_augment
+from runner.data.config import DataConfig
+from runner.data.splits import Splits, shuffled_classes
+from runner.training.distill import Teacher
+from runner.training.ema import make_ema
+from runner.training.metrics import accuracy, confusion_matrix, macro_f1, per_class_f1
+from runner.training.schedule import build_optimizer, lr_at, set_lr
+from runner.training.state import EpochStats, FitResult, TrainState
 
 EVAL_BATCH = 256
 CUTMIX_PROBABILITY = 0.5
@@ -180,7 +180,7 @@ class FitOptions:
 
     epochs defaults to the config's EPOCHS; with seconds as well, whichever ends first stops the
     run; with only seconds, epochs are unbounded. train_fraction trains on a seeded stratified
-    share of the train split. A teacher adds distillation (runner/distill.py).
+    share of the train split. A teacher adds distillation (runner/training/distill.py).
     """
 
     epochs: int | None = None

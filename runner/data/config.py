@@ -12,11 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.images import DataError
-from runner.trashnet import NAME as TRASHNET
-from runner.trashnet import fetch_trashnet
-from runner.tvdata import open_splits
-from space.user_input import did_you_mean, read_yaml
+from litenas.user_input import did_you_mean, read_yaml
+from runner.data.trashnet import NAME as TRASHNET
 
 AUG_TRAIN_POLICIES = ("simple_augment_train", "randaugment_train")
 AUG_TEST_POLICIES = ("simple_augment_test",)
@@ -196,38 +193,8 @@ def data_config_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> Dat
         raise DataConfigError(f"{source}: {e}") from e
 
 
-def check_data(cfg: DataConfig) -> None:
-    """DATA_PATH holds the data, or the data is fetched now (DOWNLOAD): TrashNet into the cache,
-    linked at DATA_PATH; a torchvision dataset into DATA_PATH by torchvision. A study thus fails
-    (or downloads) before its first trial, not in it."""
-    folder = Path(cfg.data_path)
-    if is_torchvision(cfg.dataset):
-        if folder.is_dir() or cfg.download:
-            open_splits(cfg.dataset, folder, cfg.download)
-            return
-        hint = f"set DOWNLOAD: true to let torchvision download {cfg.dataset} into it"
-    elif folder.is_dir():
-        return
-    elif cfg.dataset.casefold() == TRASHNET.casefold() and cfg.download:
-        fetch_trashnet(folder)
-        return
-    elif cfg.dataset.casefold() == TRASHNET.casefold():
-        hint = f"set DOWNLOAD: true to fetch {TRASHNET} there, or point it at your copy"
-    else:
-        hint = "point it at the folder holding train/<class>/ images"
-    raise DataError(
-        f"DATA_PATH {cfg.data_path!r} is not a folder (resolved from the current directory "
-        f"{Path.cwd()}); {hint}"
-    )
-
-
 def load_data_config(path: str | os.PathLike[str]) -> DataConfig:
-    """Load and validate a data YAML and make sure its data is there (fetching what DOWNLOAD
-    allows); DATA_PATH is relative to the current directory."""
+    """Load and validate a data YAML; nothing is read from DATA_PATH or fetched (for that, see
+    runner.data.sources.load_data). Errors name the file."""
     path = Path(path)
-    cfg = data_config_from_dict(load_yaml_mapping(path), source=str(path))
-    try:
-        check_data(cfg)
-    except DataError as e:
-        raise DataConfigError(f"{path}: {e}") from e
-    return cfg
+    return data_config_from_dict(load_yaml_mapping(path), source=str(path))

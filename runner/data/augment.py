@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torchvision.transforms import v2
 
-from runner.config import MAX_RANDAUGMENT_LEVEL, DataConfig
-from runner.tv import import_torchvision
-
-import_torchvision()
-from torchvision.transforms import v2  # noqa: E402
+from runner.data.config import MAX_RANDAUGMENT_LEVEL, DataConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -19,7 +19,10 @@ from torch.optim.swa_utils import AveragedModel
 def _warm_ema(
     decay: float,
 ) -> Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor], torch.Tensor], None]:
-    """AveragedModel's multi_avg_fn: lerp float tensors, copy the rest (BN's step counters)."""
+    """AveragedModel's multi_avg_fn: lerp float tensors, copy the rest (BN's step counters).
+
+    Per tensor, through public ops: on the CPU this is what a fused foreach lerp runs anyway,
+    so the averages (and a replayed trial's F1) stay bit for bit the same."""
 
     @torch.no_grad()
     def update(
@@ -27,10 +30,10 @@ def _warm_ema(
     ) -> None:
         step = float(n)
         weight = 1.0 - min(decay, (1.0 + step) / (10.0 + step))
-        if averaged and averaged[0].is_floating_point():
-            torch._foreach_lerp_(list(averaged), list(current), weight)
-        else:
-            for a, c in zip(averaged, current, strict=True):
+        for a, c in zip(averaged, current, strict=True):
+            if a.is_floating_point():
+                a.lerp_(c, weight)
+            else:
                 a.copy_(c)
 
     return update

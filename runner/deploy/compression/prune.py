@@ -14,8 +14,8 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from runner.compression.record import CompressionError
-from runner.compression.target import bisect_knob
+from runner.deploy.compression.record import CompressionError
+from runner.deploy.compression.target import bisect_knob
 from space import count_cost
 
 MAX_RATIO = 0.9  # the strongest pruning searched: a tenth of each group's channels left

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
-from runner.compression.record import CompressionError
+from runner.deploy.compression.record import CompressionError
 
 STEPS = 14
 

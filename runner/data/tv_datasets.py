@@ -18,10 +18,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from runner.images import DataError, square_resize
-from runner.tensor_cache import cached, files_key
-from runner.tv import import_torchvision
-from space.user_input import did_you_mean
+from litenas.user_input import did_you_mean
+from runner.data.cache import cached, files_key
+from runner.data.images import DataError, square_resize
 
 DEFAULT_VAL_RATIO = 0.1  # VAL_RATIO 0 (the competition's default) would leave val empty
 # torchvision classes that are not a named dataset: image folders are DATASET: TACO here.
@@ -33,7 +32,8 @@ EXAMPLES = "CIFAR10, CIFAR100, STL10, SVHN, FashionMNIST"
 
 def dataset_class(name: str) -> type:
     """torchvision.datasets' class called name (exactly, else ignoring case)."""
-    datasets = import_torchvision().datasets
+    from torchvision import datasets
+
     names = sorted(
         n for n in dir(datasets)
         if isinstance(getattr(datasets, n), type)

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from space.user_input import read_yaml
+from litenas.user_input import read_yaml
 
 METHODS = ("prune", "tucker")
 

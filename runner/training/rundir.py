@@ -15,9 +15,9 @@ import torch
 import yaml
 from torch import nn
 
-from runner.config import DataConfig, data_config_from_dict
+from runner.data.config import DataConfig, data_config_from_dict
 from runner.files import save_atomic, write_text_atomic
-from runner.state import EpochStats, TrainState
+from runner.training.state import EpochStats, TrainState
 
 
 class RunError(ValueError):
@@ -181,7 +181,7 @@ def _model_with_weights(run: RunDir, checkpoint: str) -> tuple[nn.Module, list[s
 def _compressed_structure(run: RunDir, model: nn.Module) -> nn.Module:
     """The original model given the structure compression.yaml records."""
     try:
-        from runner.compression import read_record, restructure
+        from runner.deploy.compression import read_record, restructure
     except ImportError as e:
         raise RunError(f"{run.compression}: loading a compressed run needs torch-pruning and "
                        f"tensorly: pip install -e '.[deploy]' ({e})") from e  # fmt: skip
