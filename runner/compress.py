@@ -47,7 +47,7 @@ from runner.run import (
 )
 from runner.rundir import RunDir, RunError, load_trained_model, plot_curve
 from space import build_model, count_cost
-from space.user_input import did_you_mean, positive_float, positive_int
+from space.user_input import add_debug_option, did_you_mean, positive_float, positive_int
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,6 +84,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
     add_threads_option(parser)
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -247,7 +248,7 @@ def _compress(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input (a run, a method, a target) ends with its message, exit code 2."""
     args = parse_args(argv)
-    return run_command(args.threads, lambda: _compress(args))
+    return run_command(args.threads, lambda: _compress(args), args.debug)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from runner.images import DataError
 from runner.trashnet import NAME as TRASHNET
 from runner.trashnet import fetch_trashnet
 from runner.tvdata import open_splits
+from space.errors import UserError
 from space.user_input import did_you_mean, read_yaml
 
 AUG_TRAIN_POLICIES = ("simple_augment_train", "randaugment_train")
@@ -30,7 +31,7 @@ MAX_RANDAUGMENT_LEVEL = 30
 IMAGE_FOLDERS = ("TACO", TRASHNET)
 
 
-class DataConfigError(ValueError):
+class DataConfigError(UserError):
     """A data YAML (or a DataConfig field) that cannot be used; the message says what would be."""
 
 

@@ -24,8 +24,8 @@ from runner.metrics import (
     macro_f1,
     per_class_f1,
 )
-from runner.rundir import CHECKPOINTS, RunDir, load_trained_model
-from space.user_input import exit_on_user_error
+from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
+from space.user_input import add_debug_option, exit_on_user_error
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -60,10 +61,10 @@ def labelled_images(
     if args.data_path is None:
         splits = load_splits(cfg, cache_dir=args.cache_dir)
         if splits.classes != classes:
-            raise ValueError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")
+            raise RunError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")
         if args.split == "test":
             if len(splits.test_y) == 0:
-                raise ValueError(
+                raise RunError(
                     f"{cfg.data_path} has no test split: add test/<class>/ folders, or train "
                     "with TEST_RATIO (e.g. 0.2) in the data YAML to hold out part of train/"
                 )
@@ -119,7 +120,7 @@ def report(result: dict[str, Any], classes: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input (a run, a folder, an image) ends with its message, exit code 2."""
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _evaluate(args))
+    return exit_on_user_error(lambda: _evaluate(args), args.debug)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -28,14 +28,15 @@ from runner.onnx_model import (
     torch_threads,
 )
 from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
+from space.errors import UserError
 from space.latency import interleaved_ms, onnx_session
-from space.user_input import exit_on_user_error, positive_int
+from space.user_input import add_debug_option, exit_on_user_error, positive_int
 
 F1_TOLERANCE = 0.005  # float ONNX vs PyTorch; more means the export changed the model
 DEFAULT_CALIBRATION = 300
 
 
-class ExportMismatchError(ValueError):
+class ExportMismatchError(UserError):
     """The exported model does not predict as the PyTorch model does."""
 
 
@@ -53,12 +54,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best",
                         help="weights to export (default: %(default)s)")  # fmt: skip
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _export(args))
+    return exit_on_user_error(lambda: _export(args), args.debug)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -17,11 +17,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from space.errors import UserError
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 DECODE_THREADS = 4
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """An image folder that cannot be used as a dataset; the message names the folder."""
 
 

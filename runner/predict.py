@@ -10,7 +10,7 @@ from pathlib import Path
 from runner.data import load_unlabelled
 from runner.fit import pick_device, predict
 from runner.rundir import CHECKPOINTS, RunDir, load_trained_model
-from space.user_input import exit_on_user_error
+from space.user_input import add_debug_option, exit_on_user_error
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -25,12 +25,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="best.pt (best val F1) or last.pt (the last finished epoch) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _predict(args))
+    return exit_on_user_error(lambda: _predict(args), args.debug)
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -18,9 +18,10 @@ from torch import nn
 from runner.config import DataConfig, data_config_from_dict
 from runner.files import save_atomic, write_text_atomic
 from runner.state import EpochStats, TrainState
+from space.errors import UserError
 
 
-class RunError(ValueError):
+class RunError(UserError):
     """A run folder that is missing files or belongs to another model or data config."""
 
 

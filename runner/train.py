@@ -16,7 +16,7 @@ from runner.run import (
 )
 from runner.rundir import RunDir
 from space.config_io import load_model_config
-from space.user_input import positive_int
+from space.user_input import add_debug_option, positive_int
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="decoded-image cache (default .cache/)")
     add_threads_option(parser)
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -64,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input (a YAML, a folder, a run) ends with its message, not a traceback."""
     args = parse_args(argv)
-    return run_command(args.threads, lambda: _train(args))
+    return run_command(args.threads, lambda: _train(args), args.debug)
 
 
 if __name__ == "__main__":

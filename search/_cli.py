@@ -38,7 +38,7 @@ from search.study import (
     sqlite_file,
     summary_lines,
 )
-from space.user_input import non_negative_int, positive_float, positive_int
+from space.user_input import add_debug_option, non_negative_int, positive_float, positive_int
 
 DEFAULT_DATA = "configs/data/trashnet.yaml"  # like DATA_PATH inside it: from the current dir
 # The shipped search-space bounds, found from any working directory.
@@ -104,6 +104,7 @@ def study_parser(
              "for twice that (its worker died) is retried (0: off; %(default)s)")  # fmt: skip
     add("--max-failures", type=positive_int, default=DEFAULT_MAX_FAILURES,
         help="stop after this many failed trials in a row (%(default)s)")  # fmt: skip
+    add_debug_option(parser)
     add("--worker-label", help=argparse.SUPPRESS)  # set on the processes --workers starts
     add("--band-of", help=argparse.SUPPRESS)  # set on a band study: the study it is a band of
     return parser

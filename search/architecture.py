@@ -39,8 +39,14 @@ from search.objectives import (
     spread_over_cost,
 )
 from search.study import add_bands, default_storage, open_study, open_with_bands
+from space.errors import UserError
 from space.search_bounds import load_architecture_bounds
-from space.user_input import exit_on_user_error, non_negative_int, positive_float, positive_int
+from space.user_input import (
+    exit_on_user_error,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 MODULE = "search.architecture"
 DEFAULT_SPACE = str(SEARCH_CONFIGS / "architecture.yaml")
@@ -113,7 +119,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or resume) the study and print the Pareto front and where to look at it."""
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _search(args, argv))
+    return exit_on_user_error(lambda: _search(args, argv), args.debug)
 
 
 def band_studies(args: argparse.Namespace) -> dict[str, int]:
@@ -123,7 +129,7 @@ def band_studies(args: argparse.Namespace) -> dict[str, int]:
     else:
         over = [m for m in args.bands if m >= args.macs_max]
         if over:
-            raise ValueError(f"--bands {over[0]} is not under --macs-max {args.macs_max}: a band "
+            raise UserError(f"--bands {over[0]} is not under --macs-max {args.macs_max}: a band "
                              "searches below the study's own MACs budget")  # fmt: skip
         ceilings = list(args.bands)
     return {f"{args.study_name}-{m / 1e6:g}M": m for m in sorted(set(ceilings), reverse=True)}

@@ -43,7 +43,7 @@ from search.full_recipe import FULL_TRAINING, RECIPE_HELP, TRIAL_RECIPE, FullRec
 from search.study import STORAGE_HELP, default_url, open_with_bands
 from space import build_model
 from space.latency import onnx_latency_ms
-from space.user_input import exit_on_user_error, positive_int
+from space.user_input import add_debug_option, exit_on_user_error, positive_int
 
 RANK_FOLDER = re.compile(r"^\d+-(.+-)?trial\d+$")
 CSV_FIELDS = ("rank", "band", "trial", "picked", "f1", "macs", "params", "latency_ms", "score",
@@ -72,6 +72,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="measure the batch-1 latency (ONNX Runtime, one thread) of front models the study "
         "did not measure (--latency-max measures every trial), for pareto.csv")
     add("--output", type=Path, default=Path("exports"), help="(default: %(default)s)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -218,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(export(args)))
         return 0
 
-    return exit_on_user_error(run)
+    return exit_on_user_error(run, args.debug)
 
 
 if __name__ == "__main__":

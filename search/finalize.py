@@ -46,7 +46,8 @@ from search.front import (
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
 from search.study import STORAGE_HELP, default_url, open_with_bands
-from space.user_input import exit_on_user_error, positive_int
+from space.errors import UserError
+from space.user_input import add_debug_option, exit_on_user_error, positive_int
 
 CSV_FIELDS = (
     "rank", "band", "trial", "picked", "macs", "params", "study_f1", "val_f1", "test_f1",
@@ -251,6 +252,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "best val F1, into OUTPUT/<study>/distilled/, and keep per model the run with the "
         "better val F1 (about twice the training time)")  # fmt: skip
     add("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -264,7 +266,7 @@ def finalize(args: argparse.Namespace) -> list[str]:
         raise FrontError(f"study {args.study_name!r} has no front trial to finalize")
     recipe = FullRecipe.load(args.recipe, args.epochs)
     if args.distill and "TEACHER" in recipe.keys:
-        raise ValueError(f"{args.recipe}: sets TEACHER, and --distill picks the teacher from "
+        raise UserError(f"{args.recipe}: sets TEACHER, and --distill picks the teacher from "
                          "the front; use one or the other")  # fmt: skip
     folder = args.output / safe_folder_name(study.study_name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -301,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     try:
-        return exit_on_user_error(run)
+        return exit_on_user_error(run, args.debug)
     except KeyboardInterrupt:
         print("\ninterrupted: finished models are kept; run the same command to resume",
               file=sys.stderr)  # fmt: skip

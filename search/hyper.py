@@ -68,7 +68,7 @@ def _open_fn(args: argparse.Namespace) -> Callable[..., optuna.Study]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or resume) the recipe study and print its best trials and where they are."""
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _search(args, argv))
+    return exit_on_user_error(lambda: _search(args, argv), args.debug)
 
 
 def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:

@@ -27,12 +27,13 @@ from runner.state import EpochStats
 from search.objectives import package_versions
 from search.study import STORAGE_HELP, default_url, open_existing_study
 from space import build_model
-from space.user_input import exit_on_user_error, non_negative_int
+from space.errors import UserError
+from space.user_input import add_debug_option, exit_on_user_error, non_negative_int
 
 TOLERANCE = 1e-9
 
 
-class ReplayError(ValueError):
+class ReplayError(UserError):
     """The trial cannot be replayed (unknown number, or it was never trained)."""
 
 
@@ -50,6 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--storage", help=STORAGE_HELP)
     add("--trial", type=non_negative_int, required=True, help="the trial number")
     add("--device", help="cpu, cuda (default: cpu: F1 is only bit-exact on the CPU)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -171,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(lines))
         return 0 if same else 1
 
-    return exit_on_user_error(run)
+    return exit_on_user_error(run, args.debug)
 
 
 if __name__ == "__main__":

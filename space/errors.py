@@ -1,4 +1,7 @@
-"""Errors and warnings for model configs: every message names the file, the row and the fix."""
+"""The project's error model, and the errors and warnings of model configs.
+
+Every message names the file, the row and the fix.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,16 @@ from collections.abc import Sequence
 from typing import Any
 
 
-class ModelConfigError(ValueError):
+class UserError(ValueError):
+    """Something the user can fix: a bad file, value, flag, run folder or unreachable storage.
+
+    The CLIs print it as one ``error: ...`` line (exit code 2); any other exception is a bug and
+    keeps its traceback. Every package's own error for bad input derives from it. It is a
+    ValueError so that library callers catching ValueError keep working.
+    """
+
+
+class ModelConfigError(UserError):
     """A model YAML or dict that cannot be built; the message says where and what is right."""
 
 

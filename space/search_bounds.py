@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from space.errors import UserError
 from space.layers import ACTIVATIONS as ACTIVATION_LAYERS
 from space.registry import MODULES
 from space.user_input import did_you_mean, read_yaml
@@ -30,7 +31,7 @@ OPTIMIZERS = ("sgd", "adamw")
 AUG_POLICIES = ("simple_augment_train", "randaugment_train")
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(UserError):
     """A search-space YAML that cannot be used; the message names the file and the key."""
 
 

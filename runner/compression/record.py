@@ -13,12 +13,13 @@ from typing import Any
 
 import yaml
 
+from space.errors import UserError
 from space.user_input import read_yaml
 
 METHODS = ("prune", "tucker")
 
 
-class CompressionError(ValueError):
+class CompressionError(UserError):
     """A compression request or compression.yaml that cannot be used; says what would be."""
 
 

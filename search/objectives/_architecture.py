@@ -25,6 +25,7 @@ from search.objectives._trial import (
     reuse_or_train,
 )
 from space import build_model, count_cost
+from space.errors import UserError
 from space.latency import onnx_latency_ms
 from space.search import suggest_img_size, suggest_model_config
 from space.search_bounds import ArchitectureBounds
@@ -73,7 +74,7 @@ class ArchitectureObjective:
 
     def __post_init__(self) -> None:
         if self.objective not in COST_OBJECTIVES:
-            raise ValueError(f"objective must be one of {list(COST_OBJECTIVES)}, "
+            raise UserError(f"objective must be one of {list(COST_OBJECTIVES)}, "
                              f"got {self.objective!r}")  # fmt: skip
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:

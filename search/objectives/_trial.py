@@ -27,6 +27,7 @@ from runner.fit import FitOptions, fit
 from runner.state import EpochStats, FitResult
 from search.study import INTERRUPTED
 from space import Cost, SpaceModel, build_model, count_cost
+from space.errors import UserError
 
 VERSIONED = ("litenas", "torch", "torchvision", "optuna", "numpy", "pillow")
 RECIPE_ATTRS = ("model_yaml", "data_config", "budget")
@@ -59,13 +60,13 @@ class TrialBudget:
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
+            raise UserError(f"--epochs must be >= 1, got {self.epochs}")
         if self.seconds is not None and self.seconds <= 0:
-            raise ValueError(f"--trial-seconds must be > 0, got {self.seconds}")
+            raise UserError(f"--trial-seconds must be > 0, got {self.seconds}")
         if not 0.0 < self.train_fraction <= 1.0:
-            raise ValueError(f"--train-fraction must be in (0, 1], got {self.train_fraction}")
+            raise UserError(f"--train-fraction must be in (0, 1], got {self.train_fraction}")
         if self.score_epochs < 1:
-            raise ValueError(f"--score-epochs must be >= 1, got {self.score_epochs}")
+            raise UserError(f"--score-epochs must be >= 1, got {self.score_epochs}")
 
 
 class Stopper(Protocol):

@@ -25,6 +25,7 @@ import optuna
 import sqlalchemy
 import sqlalchemy.exc
 
+from space.errors import UserError
 from space.user_input import did_you_mean
 
 JOURNAL_SUFFIX = ".journal"
@@ -38,7 +39,7 @@ STORAGE_FORMS = ("sqlite:///FILE.db, postgresql://USER@HOST[:PORT]/DB, "
                  "mysql+pymysql://USER@HOST[:PORT]/DB or a FILE.journal path")
 
 
-class StorageError(ValueError):
+class StorageError(UserError):
     """A storage the command cannot use as asked; the message says what to use instead."""
 
 

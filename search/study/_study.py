@@ -25,6 +25,7 @@ from search.study._storage import (
     make_storage,
     sqlite_file,
 )
+from space.errors import UserError
 from space.user_input import did_you_mean
 
 DIRECTIONS = ("maximize", "minimize")
@@ -37,7 +38,7 @@ DEFAULT_MAX_FAILURES = 5
 INTERRUPTED_EXIT = 130  # the exit code of a run ended by Ctrl-C, as a shell reports SIGINT
 
 
-class StudyNotFoundError(ValueError):
+class StudyNotFoundError(UserError):
     """The study to read cannot be found or opened; the message lists what is there."""
 
 
@@ -55,7 +56,7 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
+    raise UserError(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
 
 
 def open_study(
