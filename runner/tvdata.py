@@ -80,10 +80,21 @@ def _with_split(cls: type, root: Path, download: bool, choices: tuple[str, ...])
     for choice in choices:
         try:
             return _construct(cls, root, download, {"split": choice})
-        except ValueError as e:  # torchvision's verify_str_arg: "Unknown value ... argument split"
-            if isinstance(e, DataError) or "argument split" not in str(e):
+        except ValueError as e:
+            if isinstance(e, DataError) or not _refused_split(e):
                 raise
     return None
+
+
+def _refused_split(error: ValueError) -> bool:
+    """Whether torchvision's verify_str_arg raised `error` for the split argument, read from the
+    raising frame's arguments rather than from the message's wording."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or tb.tb_frame.f_code.co_name != "verify_str_arg":
+        return False
+    return tb.tb_frame.f_locals.get("arg") == "split"
 
 
 def open_splits(name: str, root: Path, download: bool) -> tuple[Any, Any | None]:

@@ -50,9 +50,8 @@ class _Loader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is written twice (the first one would be ignored)",
-                    key_node.start_mark)  # fmt: skip
+                problem = f"key {key!r} is written twice (the first one would be ignored)"
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -125,9 +124,10 @@ def _int_at_least(text: str, low: int) -> int:
 def add_debug_option(parser: argparse.ArgumentParser) -> None:
     """--debug, the same on every command: the traceback of a user error too."""
     parser.add_argument(
-        "--debug", action="store_true",
+        "--debug",
+        action="store_true",
         help=f"show the traceback of an input error too (or set {DEBUG_ENV}=1)",
-    )  # fmt: skip
+    )
 
 
 def debugging(flag: bool = False) -> bool:

@@ -24,7 +24,7 @@ from search.objectives._trial import (
     recording_failures,
     reuse_or_train,
 )
-from space import build_model, count_cost
+from space import ModelConfigError, build_model, count_cost
 from space.errors import UserError
 from space.latency import onnx_latency_ms
 from space.search import suggest_img_size, suggest_model_config
@@ -111,7 +111,7 @@ class ArchitectureObjective:
         cfg, splits, config = self._suggest(trial)
         try:
             cost = count_cost(build_model(config, num_classes=len(splits.classes)), cfg.img_size)
-        except ValueError:  # e.g. a feature map that collapses at this size
+        except ModelConfigError:  # e.g. a feature map that collapses at this size
             return None
         if any(check.broken for check in self._budgets(cost.macs, cost.params, None)):
             return None

@@ -23,7 +23,7 @@ from torch import nn
 
 from runner.config import DataConfig
 from runner.data import Splits
-from runner.fit import FitOptions, fit
+from runner.fit import FitOptions, TrainingDiverged, fit
 from runner.state import EpochStats, FitResult
 from search.study import INTERRUPTED
 from space import Cost, SpaceModel, build_model, count_cost
@@ -37,12 +37,18 @@ TWIN_RESULT_ATTRS = (
     "f1_history", "per_class_f1", "epochs_run", "f1", "pruned_at_epoch", "pruned_reason",
 )  # fmt: skip
 
-# What fails one trial but not the study: an error of its own (a diverged loss or out of memory:
-# RuntimeError; an architecture the builder rejects: ValueError; an unreadable file: OSError). The
-# reason is stored on the trial; a run of failures in a row stops the study (search/study/_study.py
-# StopRule). A programming error (TypeError, AttributeError, NameError, ...) is not one: it stops
-# the study with its traceback instead of failing every trial alike.
-TRIAL_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError, ArithmeticError)
+# What fails one trial but not the study: an architecture or recipe the user's space allows but
+# that cannot be built or trained as asked (UserError, e.g. a map that collapses at the sampled
+# size), a loss that diverged, or memory that ran out on the device. The reason is stored on the
+# trial; a run of failures in a row stops the study (search/study/_study.py StopRule). Anything
+# else (a TypeError, a KeyError, a ValueError or RuntimeError from inside a library) is a bug: it
+# stops the study with its traceback instead of failing every trial alike.
+TRIAL_ERRORS: tuple[type[Exception], ...] = (
+    UserError,
+    TrainingDiverged,
+    torch.OutOfMemoryError,
+    MemoryError,
+)
 
 
 @dataclasses.dataclass(frozen=True)
