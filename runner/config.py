@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.images import DataError
+from runner.images import DataError, check_fits_in_memory
 from runner.trashnet import NAME as TRASHNET
 from runner.trashnet import fetch_trashnet
 from runner.tvdata import open_splits
@@ -136,6 +136,10 @@ def _validate(cfg: DataConfig) -> None:
         _check_type(field.name, getattr(cfg, field.name), kind)
     for name in ("img_size", "batch_size", "epochs"):
         _check_range(name, getattr(cfg, name), 1, 1_000_000)
+    try:  # a size that cannot train at all, before a decode or a study starts on it
+        check_fits_in_memory(cfg.batch_size, cfg.img_size, "one training batch of BATCH_SIZE", 4)
+    except DataError as e:
+        raise DataConfigError(str(e)) from None
     _check_range("val_ratio", cfg.val_ratio, 0.0, 0.9)
     _check_range("test_ratio", cfg.test_ratio, 0.0, 0.9)
     _check_range("label_smoothing", cfg.label_smoothing, 0.0, 0.5)

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from runner.images import DataError, square_resize
+from runner.images import DataError, check_fits_in_memory, square_resize
 from runner.tensor_cache import cached, files_key
 from runner.tv import import_torchvision
 from space.user_input import did_you_mean
@@ -124,6 +124,7 @@ def _label(target: Any, desc: str) -> int:
 
 def _decode(dataset: Any, size: int, desc: str, progress: bool) -> tuple[torch.Tensor, list[int]]:
     """Every image of dataset as [N, 3, size, size] uint8 (square_resize), and its labels."""
+    check_fits_in_memory(len(dataset), size, f"decoding {desc}")
     out = torch.empty((len(dataset), size, size, 3), dtype=torch.uint8)
     labels = []
     for i in tqdm(range(len(dataset)), desc=desc, disable=not progress):

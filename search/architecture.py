@@ -40,6 +40,7 @@ from search.objectives import (
 )
 from search.study import add_bands, default_storage, open_study, open_with_bands
 from space.errors import UserError
+from space.search import check_sizes
 from space.search_bounds import load_architecture_bounds
 from space.user_input import (
     exit_on_user_error,
@@ -180,6 +181,7 @@ def _search_one(
     bounds = load_architecture_bounds(args.space)
     if args.img_size is not None:
         bounds = dataclasses.replace(bounds, img_sizes=(args.img_size,))
+    check_sizes(bounds, cfg.img_size)
     trial_budget = budget(args)
     objective = args.objectives.split(",")[1]
     rule = stopper(args)
