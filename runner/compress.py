@@ -236,6 +236,7 @@ def summary(run: RunDir, metrics: dict[str, Any]) -> str:
 
 
 def _compress(args: argparse.Namespace) -> int:
+    pick_device(args.device)  # a device this machine lacks, before any work
     request = make_request(args)
     try:
         metrics = fine_tune(request, args)

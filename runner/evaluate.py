@@ -124,10 +124,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    device = pick_device(args.device)
     run = RunDir(args.run)
     model, classes, cfg = load_trained_model(run, args.checkpoint)
     images, labels = labelled_images(args, run, classes)
-    result = score(model, images, labels, classes, cfg.img_size, pick_device(args.device))
+    result = score(model, images, labels, classes, cfg.img_size, device)
     result["data"] = str(args.data_path or cfg.data_path)
     result["split"] = None if args.data_path else args.split
     (run.path / "evaluation.json").write_text(json.dumps(result, indent=2))

@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Predict a class per image into the CSV; user errors propagate to main's one error path."""
+    device = pick_device(args.device)
     model, classes, cfg = load_trained_model(RunDir(args.run), args.checkpoint)
     images, files = load_unlabelled(args.images, cfg.img_size)
-    device = pick_device(args.device)
     preds = predict(model.to(device), images, device).tolist()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with args.output.open("w", newline="") as handle:

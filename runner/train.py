@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from runner.config import load_data_config
+from runner.fit import pick_device
 from runner.run import (
     add_threads_option,
     default_run_path,
@@ -42,6 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _train(args: argparse.Namespace) -> int:
     """Train (or resume) a run; Ctrl-C keeps the last finished epoch for the next run."""
+    pick_device(args.device)  # a device this machine lacks, before any work
     cfg = load_data_config(args.data)
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)

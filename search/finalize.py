@@ -29,6 +29,7 @@ import optuna
 from tqdm import tqdm
 
 from runner.config import DataConfig
+from runner.fit import pick_device
 from runner.metrics import competition_score
 from runner.run import other_run, train_run
 from runner.rundir import RunDir
@@ -258,6 +259,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def finalize(args: argparse.Namespace) -> list[str]:
     """Train the filtered front; returns the lines to print. Ctrl-C keeps what is done."""
+    pick_device(args.device)  # a device this machine lacks, before any work
     storage = args.storage or default_url(args.study_name)
     study, bands = open_with_bands(args.study_name, storage)
     keep = FrontFilter(args.top_k, args.macs_max, args.f1_min, args.params_max)

@@ -22,7 +22,7 @@ import yaml
 
 from runner.config import data_config_from_dict
 from runner.data import load_splits
-from runner.fit import FitOptions, fit
+from runner.fit import FitOptions, fit, pick_device
 from runner.state import EpochStats
 from search.objectives import package_versions
 from search.study import STORAGE_HELP, default_url, open_existing_study
@@ -168,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def run() -> int:
+        pick_device(args.device)  # a device this machine lacks, before any work
         trial = load_trial(args)
         same, lines = compare(trial, replay(trial, args.device))
         print("\n".join(lines))
