@@ -45,7 +45,7 @@ from runner.run import (
     run_metrics,
     test_f1,
 )
-from runner.rundir import RunDir, RunError, load_trained_model, plot_curve
+from runner.rundir import RunDir, RunError, check_run_data, load_trained_model, plot_curve
 from space import build_model, count_cost
 from space.user_input import add_debug_option, did_you_mean, positive_float, positive_int
 
@@ -184,6 +184,7 @@ def fine_tune(request: Request, args: argparse.Namespace) -> dict[str, Any]:
     record = existing_record(request)
     if record is not None and (done := finished_metrics(run, cfg)) is not None:
         return done
+    check_run_data(RunDir(args.run), cfg)  # before compressing: nothing is fetched for a run
     saved = run.load_state() if record is not None else None
     if saved is None:  # a new folder, or one stopped before its first fine-tuned epoch
         start = time.perf_counter()

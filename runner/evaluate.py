@@ -24,7 +24,7 @@ from runner.metrics import (
     macro_f1,
     per_class_f1,
 )
-from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
+from runner.rundir import CHECKPOINTS, RunDir, RunError, check_run_data, load_trained_model
 from space.user_input import add_debug_option, exit_on_user_error
 
 
@@ -59,6 +59,7 @@ def labelled_images(
     """The images and labels to score, with labels in the run's class order."""
     cfg = run.data_config()
     if args.data_path is None:
+        check_run_data(run, cfg)
         splits = load_splits(cfg, cache_dir=args.cache_dir)
         if splits.classes != classes:
             raise RunError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")

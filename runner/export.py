@@ -27,7 +27,7 @@ from runner.onnx_model import (
     quantize_int8,
     torch_threads,
 )
-from runner.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
+from runner.rundir import CHECKPOINTS, RunDir, RunError, check_run_data, load_trained_model
 from space.errors import UserError
 from space.latency import interleaved_ms, onnx_session
 from space.user_input import add_debug_option, exit_on_user_error, positive_int
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 def _export(args: argparse.Namespace) -> int:
     run = RunDir(args.run)
     model, classes, cfg = load_trained_model(run, args.checkpoint)
+    check_run_data(run, cfg)
     splits = load_splits(cfg, cache_dir=args.cache_dir)
     if splits.classes != classes:
         raise RunError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")

@@ -53,7 +53,7 @@ def _train(args: argparse.Namespace) -> int:
     run = RunDir(args.output or default_run_path(args.model, args.data))
     try:
         metrics = train_run(run, args.model.read_text(), cfg, device=args.device,
-                            cache_dir=args.cache_dir)  # fmt: skip
+                            cache_dir=args.cache_dir, model_source=str(args.model))  # fmt: skip
     except KeyboardInterrupt:
         return report_interrupt(run)
     test = f", test macro F1 {metrics['test_f1']:.4f}" if "test_f1" in metrics else ""
