@@ -12,6 +12,7 @@ from torch import nn
 from space.config_io import dump_model_config
 from space.cost import eval_on_cpu, profile_macs
 from space.errors import ModelConfigError
+from space.registry import MODULES
 
 if TYPE_CHECKING:
     from space.builder import BlockSpec
@@ -82,10 +83,12 @@ class SpaceModel(nn.Module):
             pass
 
     def check_kernels(self, img_size: int) -> None:
-        """Raise a ModelConfigError naming the first row whose kernel is larger than the image.
+        """Raise a ModelConfigError naming the first row whose kernel or stride is larger than
+        the image.
 
         Checked before any forward pass: with 'same' padding such a conv is legal to torch, but
-        a 1000x1000 kernel on a 32 px image costs tens of GMACs and can abort the process.
+        a 1000x1000 kernel on a 32 px image costs tens of GMACs and can abort the process; a
+        stride that large skips all but the first pixel.
         """
         for spec in self.specs:
             kernel = spec.args.get("kernel", spec.args.get("k"))
@@ -94,6 +97,11 @@ class SpaceModel(nn.Module):
                     f"{spec.label()}: kernel {kernel} is larger than the {img_size}x{img_size} "
                     f"input image; use a kernel of at most {img_size} (3, 5 and 7 are usual) "
                     f"or a larger img_size")
+            stride = spec.args.get(MODULES[spec.module].stride_arg or "", 1)
+            if isinstance(stride, int) and stride > img_size:
+                raise ModelConfigError(
+                    f"{spec.label()}: stride {stride} is larger than the {img_size}x{img_size} "
+                    f"input image; use a stride of 1 or 2")
 
     def _trace(self, img_size: int) -> Any:
         """Yield (spec, row, input, output) per row, run in eval mode on the CPU."""

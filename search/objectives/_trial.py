@@ -24,9 +24,11 @@ from torch import nn
 from runner.config import DataConfig
 from runner.data import Splits
 from runner.fit import FitOptions, TrainingDiverged, fit
+from runner.images import memory_bytes
 from runner.state import EpochStats, FitResult
 from search.study import INTERRUPTED
-from space import Cost, SpaceModel, build_model, count_cost
+from space import Cost, ModelConfigError, SpaceModel, build_model, count_cost
+from space.cost import meta_cost
 from space.errors import UserError
 
 VERSIONED = ("litenas", "torch", "torchvision", "optuna", "numpy", "pillow")
@@ -121,12 +123,37 @@ def build_and_cost(
     before anything else (a feature map that collapses at IMG_SIZE is a ModelConfigError naming
     the row, not torch's RuntimeError), then store its YAML. Returns the model and its cost."""
     describe_setup(trial, cfg, budget)
+    plan_cost(model_cfg, cfg.img_size, num_classes)
     model = build_model(model_cfg, num_classes=num_classes, seed=cfg.seed)
     cost = count_cost(model, cfg.img_size)
     trial.set_user_attr("macs", int(cost.macs))
     trial.set_user_attr("params", int(cost.params))
     trial.set_user_attr("model_yaml", model.to_yaml(cfg.img_size))
     return model, cost
+
+
+# Bytes per parameter in training: the weights, their gradients, SGD momentum or AdamW's two
+# moments, and the EMA copy.
+TRAINING_BYTES_PER_PARAM = 4 * 5
+
+
+def plan_cost(
+    model_cfg: str | os.PathLike[str] | Mapping[str, Any], img_size: int, num_classes: int
+) -> tuple[SpaceModel, Cost | None]:
+    """The model built on the meta device (rows and shapes, no weights) and its cost counted from
+    that, before any weight is allocated (None when the meta pass cannot run); a model whose
+    training cannot fit in this machine's memory is a ModelConfigError with the figures."""
+    with torch.device("meta"):
+        planned = build_model(model_cfg, num_classes=num_classes)
+    params = sum(p.numel() for p in planned.parameters())
+    memory = memory_bytes()
+    need = params * TRAINING_BYTES_PER_PARAM
+    if memory is not None and need > memory:
+        raise ModelConfigError(
+            f"the model has {params:,} parameters; training it takes about {need / 1e9:,.0f} GB, "
+            f"more than this machine's {memory / 1e9:,.1f} GB of memory: lower the channels"
+        )
+    return planned, meta_cost(planned, img_size)
 
 
 def reuse_or_train(
