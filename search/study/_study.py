@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import signal
 import threading
 import warnings
@@ -31,7 +32,7 @@ from space.user_input import did_you_mean
 DIRECTIONS = ("maximize", "minimize")
 METRIC_NAMES = ("f1", "macs")
 SAMPLERS = ("tpe", "nsga2", "random")
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # the trials --trials counts
 INTERRUPTED = "interrupted"  # user attr of a trial ended by Ctrl-C
 BANDS_ATTR = "bands"  # study user attr: its band studies, name -> MACs ceiling
 DEFAULT_MAX_FAILURES = 5
@@ -93,18 +94,13 @@ def open_study(
 
 
 def finished_count(study: optuna.Study) -> int:
-    """Trials that count toward --trials: completed, pruned, or failed for a reason of their own.
+    """Trials that count toward --trials: completed or pruned ones.
 
-    A trial failed because its worker died and re-queued (RetryHeartbeatStaleTrialCallback), or
-    one interrupted by Ctrl-C, does not count: its retry, or the rerun, takes its place.
+    A failed trial does not count (a worker that died, Ctrl-C, or a candidate that cannot be
+    built or trained): another takes its place, so --trials 20 gives 20 results. A run of
+    --max-failures failures in a row stops the study (StopRule), so it cannot loop forever.
     """
-    trials = study.get_trials(deepcopy=False)
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-    return sum(
-        t.state in FINISHED
-        and (t.state != TrialState.FAIL or (t.number not in retried and not is_interrupted(t)))
-        for t in trials
-    )
+    return len(study.get_trials(deepcopy=False, states=COUNTED))
 
 
 def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
@@ -171,6 +167,33 @@ def _interrupt_once(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+class _ReportedFailures(logging.Filter):
+    """Drops Optuna's log record (with its traceback) of a trial that failed with one of the
+    errors the study catches, or was ended by Ctrl-C: the trial's own line gives the reason."""
+
+    def __init__(self, catch: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.catch = (*catch, KeyboardInterrupt)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, self.catch)
+
+
+@contextlib.contextmanager
+def _quiet_reported_failures(catch: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """Install _ReportedFailures on Optuna's log handlers for the run."""
+    handlers = logging.getLogger("optuna").handlers
+    quiet = _ReportedFailures(catch)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
 @contextlib.contextmanager
 def _sigint_ends_the_trial() -> Iterator[None]:
     """Install _interrupt_once for the run (main thread only), restoring the handler after."""
@@ -196,12 +219,13 @@ def run_study(
 ) -> RunOutcome:
     """Run until the study holds `trials` finished trials, the timeout, Ctrl-C or a failure streak.
 
-    Ctrl-C ends the running trial, which Optuna records as failed (marked interrupted, so it
-    does not count), or the wait for other workers' trials; finished trials stay.
+    Ctrl-C ends the running trial, which Optuna records as failed and we mark interrupted (it
+    does not count), or the wait for other workers' trials; finished trials stay. A trial that
+    fails with an error of `catch` is reported by its trial line, without Optuna's traceback.
     """
     rule = StopRule(trials, max_failures)
     try:
-        with _sigint_ends_the_trial():
+        with _sigint_ends_the_trial(), _quiet_reported_failures(catch):
             if rule.full_for_good(study):
                 return RunOutcome()
             study.optimize(
