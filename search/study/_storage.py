@@ -92,6 +92,21 @@ def no_heartbeat_note(spec: str) -> str | None:
     )
 
 
+def storage_name(storage: str | optuna.storages.BaseStorage) -> str:
+    """How a user names the storage (its URL without a password, or its journal file) for
+    messages, never the storage object's repr."""
+    url = storage if isinstance(storage, str) else getattr(storage, "url", None)
+    if isinstance(url, str):
+        if "://" not in url:
+            return url
+        try:
+            return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+        except sqlalchemy.exc.ArgumentError:
+            return url
+    path = getattr(getattr(storage, "_backend", None), "_file_path", None)
+    return str(path) if path is not None else type(storage).__name__
+
+
 def make_storage(
     spec: str, heartbeat: int | None = DEFAULT_HEARTBEAT
 ) -> optuna.storages.BaseStorage:

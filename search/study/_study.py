@@ -25,6 +25,7 @@ from search.study._storage import (
     is_journal,
     make_storage,
     sqlite_file,
+    storage_name,
 )
 from space.errors import UserError
 from space.user_input import did_you_mean
@@ -78,12 +79,12 @@ def open_study(
     if list(study.directions) != wanted:
         have = [d.name.lower() for d in study.directions]
         raise StorageError(
-            f"study {study_name!r} in {storage} optimises {have}, not {list(directions)}; "
-            "pick another --study-name"
+            f"study {study_name!r} in {storage_name(storage)} optimises {have}, not "
+            f"{list(directions)}; pick another --study-name"
         )
     if study.metric_names is not None and study.metric_names != list(metric_names):
         raise StorageError(
-            f"study {study_name!r} in {storage} optimises {study.metric_names}, not "
+            f"study {study_name!r} in {storage_name(storage)} optimises {study.metric_names}, not "
             f"{list(metric_names)}; pick another --study-name"
         )
     if study.metric_names is None:
