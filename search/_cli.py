@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import optuna
 
-from runner.config import DataConfig, load_data_config
+from runner.config import DataConfig, DataConfigError, load_data_config
 from search.front import ParetoStopper
 from search.objectives import TRIAL_ERRORS, Stopper, TrialBudget
 from search.study import (
@@ -38,6 +38,7 @@ from search.study import (
     sqlite_file,
     summary_lines,
 )
+from space.search_bounds import SearchSpaceError
 from space.user_input import add_debug_option, non_negative_int, positive_float, positive_int
 
 DEFAULT_DATA = "configs/data/trashnet.yaml"  # like DATA_PATH inside it: from the current dir
@@ -155,6 +156,16 @@ def data_config(args: argparse.Namespace, **changes: object) -> DataConfig:
     if args.test_ratio is not None:
         changes["test_ratio"] = args.test_ratio
     return dataclasses.replace(cfg, seed=args.seed, **changes)
+
+
+def check_img_sizes(cfg: DataConfig, sizes: Sequence[int], space: object) -> None:
+    """Each img_size_choices value of the space `space` makes a valid data config (in range,
+    one training batch fits in memory), checked before a trial decodes or trains at it."""
+    for size in sizes:
+        try:
+            dataclasses.replace(cfg, img_size=size)
+        except DataConfigError as e:
+            raise SearchSpaceError(f"{space}: img_size_choices {size}: {e}") from None
 
 
 def stopper(args: argparse.Namespace) -> Stopper | None:

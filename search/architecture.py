@@ -25,6 +25,7 @@ from runner.splits_cache import SplitsCache
 from search._cli import (
     SEARCH_CONFIGS,
     budget,
+    check_img_sizes,
     data_config,
     run_search,
     stopper,
@@ -182,6 +183,7 @@ def _search_one(
     if args.img_size is not None:
         bounds = dataclasses.replace(bounds, img_sizes=(args.img_size,))
     check_sizes(bounds, cfg.img_size)
+    check_img_sizes(cfg, bounds.img_sizes, args.space)
     trial_budget = budget(args)
     objective = args.objectives.split(",")[1]
     rule = stopper(args)

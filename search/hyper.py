@@ -16,6 +16,7 @@ from runner.splits_cache import SplitsCache
 from search._cli import (
     SEARCH_CONFIGS,
     budget,
+    check_img_sizes,
     data_config,
     run_search,
     stopper,
@@ -77,6 +78,7 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     decode(load_model_config(args.model), source=str(args.model))
     cfg = data_config(args)
     bounds = load_hyper_bounds(args.space)
+    check_img_sizes(cfg, bounds.img_sizes, args.space)
     trial_budget = budget(args)
     rule = stopper(args)
     objective = HyperObjective(

@@ -123,7 +123,7 @@ def build_and_cost(
     before anything else (a feature map that collapses at IMG_SIZE is a ModelConfigError naming
     the row, not torch's RuntimeError), then store its YAML. Returns the model and its cost."""
     describe_setup(trial, cfg, budget)
-    plan_cost(model_cfg, cfg.img_size, num_classes)
+    check_trainable(plan_cost(model_cfg, cfg.img_size, num_classes)[0])
     model = build_model(model_cfg, num_classes=num_classes, seed=cfg.seed)
     cost = count_cost(model, cfg.img_size)
     trial.set_user_attr("macs", int(cost.macs))
@@ -141,19 +141,23 @@ def plan_cost(
     model_cfg: str | os.PathLike[str] | Mapping[str, Any], img_size: int, num_classes: int
 ) -> tuple[SpaceModel, Cost | None]:
     """The model built on the meta device (rows and shapes, no weights) and its cost counted from
-    that, before any weight is allocated (None when the meta pass cannot run); a model whose
-    training cannot fit in this machine's memory is a ModelConfigError with the figures."""
+    that, before any weight is allocated (None when the meta pass cannot run)."""
     with torch.device("meta"):
         planned = build_model(model_cfg, num_classes=num_classes)
-    params = sum(p.numel() for p in planned.parameters())
+    return planned, meta_cost(planned, img_size)
+
+
+def check_trainable(model: nn.Module) -> None:
+    """A ModelConfigError with the figures when training `model` (built on any device, the meta
+    one included) cannot fit in this machine's memory, before its weights are allocated."""
+    params = sum(p.numel() for p in model.parameters())
     memory = memory_bytes()
     need = params * TRAINING_BYTES_PER_PARAM
     if memory is not None and need > memory:
         raise ModelConfigError(
-            f"the model has {params:,} parameters; training it takes about {need / 1e9:,.0f} GB, "
+            f"the model has {params:,} parameters; training it takes about {need / 1e9:,.1f} GB, "
             f"more than this machine's {memory / 1e9:,.1f} GB of memory: lower the channels"
         )
-    return planned, meta_cost(planned, img_size)
 
 
 def reuse_or_train(

@@ -169,8 +169,9 @@ def _interrupt_once(signum: int, frame: object) -> None:
 
 
 class _ReportedFailures(logging.Filter):
-    """Drops Optuna's log record (with its traceback) of a trial that failed with one of the
-    errors the study catches, or was ended by Ctrl-C: the trial's own line gives the reason."""
+    """Drops Optuna's log records of a failed trial (with its traceback) when it failed with one
+    of the errors the study catches or by Ctrl-C: the trial's own line gives the reason, and a
+    bug's traceback is shown when it stops the study."""
 
     def __init__(self, catch: tuple[type[BaseException], ...]) -> None:
         super().__init__()
@@ -178,7 +179,9 @@ class _ReportedFailures(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, self.catch)
+        if error is not None:
+            return not isinstance(error, self.catch)
+        return record.funcName != "_log_failed_trial"  # its "failed with value None" line
 
 
 @contextlib.contextmanager
