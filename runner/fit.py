@@ -64,7 +64,7 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     usable = picked.type == "cpu" or (
         f"{picked.type}:{picked.index or 0}" in have if picked.type == "cuda" else "mps" in have)
     if not usable:
-        raise DeviceError(f"--device {device}: this machine has no such device; it has: "
+        raise DeviceError(f"--device {device} is not on this machine; this machine has: "
                           f"{', '.join(have)}")
     return picked
 
