@@ -18,10 +18,11 @@ from typing import Any
 
 import yaml
 
-# What a user's input (a flag, a file, a folder) can raise: said as "error: ..." with exit code
-# 2. A programming error (TypeError, AttributeError, ...) keeps its traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, yaml.YAMLError)
+from litenas.errors import UserError
+
 USER_ERROR_EXIT = 2
+# Set to 1 to see the traceback of a user error too (as --debug does).
+DEBUG_ENV = "LITENAS_DEBUG"
 
 
 def did_you_mean(
@@ -40,8 +41,19 @@ class _Loader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that also reads ``1e6`` and ``3e-4`` as floats, as YAML 1.2 does.
 
     PyYAML follows YAML 1.1, where an exponent float needs a dot (``1.0e6``); users write
-    ``INIT_LR: 3e-4`` and would get a string and a type error.
+    ``INIT_LR: 3e-4`` and would get a string and a type error. A key written twice is refused
+    (PyYAML keeps the last one silently, so an edit of the first would do nothing).
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                problem = f"key {key!r} is written twice (the first one would be ignored)"
+                raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -109,10 +121,35 @@ def _int_at_least(text: str, low: int) -> int:
     return value
 
 
-def exit_on_user_error(run: Callable[[], int]) -> int:
-    """`run()`'s exit code; a user error becomes "error: ..." on stderr and exit code 2."""
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    """--debug, the same on every command: the traceback of a user error too."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an input error too (or set {DEBUG_ENV}=1)",
+    )
+
+
+def debugging(flag: bool = False) -> bool:
+    """Whether a user error keeps its traceback: --debug, or LITENAS_DEBUG set to a non-0 value."""
+    return flag or os.environ.get(DEBUG_ENV, "0") not in ("", "0")
+
+
+def is_user_error(error: BaseException) -> bool:
+    """A UserError, or an OSError on a named path (a file or folder the user gave or that the
+    run writes: missing, unreadable, disk full); anything else is a bug to show in full."""
+    return isinstance(error, UserError) or (
+        isinstance(error, OSError) and getattr(error, "filename", None) is not None
+    )
+
+
+def exit_on_user_error(run: Callable[[], int], debug: bool = False) -> int:
+    """`run()`'s exit code; a user error becomes one "error: ..." line on stderr and exit code 2
+    (with its traceback too under --debug). Any other exception propagates with its traceback."""
     try:
         return run()
-    except USER_ERRORS as e:
+    except (UserError, OSError) as e:
+        if not is_user_error(e) or debugging(debug):
+            raise
         print(f"error: {e}", file=sys.stderr)
         return USER_ERROR_EXIT

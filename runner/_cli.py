@@ -26,12 +26,12 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def run_command(threads: int | None, body: Callable[[], int]) -> int:
+def run_command(threads: int | None, body: Callable[[], int], debug: bool = False) -> int:
     """A training command's body with torch's thread count set from --threads (when given) and
     bad input said in one line (exit code 2)."""
     if threads is not None:
         torch.set_num_threads(threads)
-    return exit_on_user_error(body)
+    return exit_on_user_error(body, debug)
 
 
 def report_interrupt(run: RunDir) -> int:

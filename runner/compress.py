@@ -23,7 +23,7 @@ import torch
 import yaml
 from torch import nn
 
-from litenas.user_input import did_you_mean, positive_float, positive_int
+from litenas.user_input import add_debug_option, did_you_mean, positive_float, positive_int
 from runner._cli import add_threads_option, report_interrupt, run_command
 from runner.data.cache import CACHE_HELP
 from runner.data.config import DataConfig
@@ -39,8 +39,13 @@ from runner.deploy.compression import (
 )
 from runner.training.loop import FitOptions, fit, pick_device, predict
 from runner.training.metrics import macro_f1
-from runner.training.run import finished_metrics, load_teacher, run_metrics, test_f1
-from runner.training.rundir import RunDir, RunError, load_trained_model, plot_curve
+from runner.training.run import (
+    finished_metrics,
+    load_teacher,
+    run_metrics,
+    test_f1,
+)
+from runner.training.rundir import RunDir, RunError, check_run_data, load_trained_model, plot_curve
 from space import build_model, count_cost
 
 
@@ -78,6 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     add_threads_option(parser)
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -177,6 +183,7 @@ def fine_tune(request: Request, args: argparse.Namespace) -> dict[str, Any]:
     record = existing_record(request)
     if record is not None and (done := finished_metrics(run, cfg)) is not None:
         return done
+    check_run_data(RunDir(args.run), cfg)  # before compressing: nothing is fetched for a run
     saved = run.load_state() if record is not None else None
     if saved is None:  # a new folder, or one stopped before its first fine-tuned epoch
         start = time.perf_counter()
@@ -229,6 +236,7 @@ def summary(run: RunDir, metrics: dict[str, Any]) -> str:
 
 
 def _compress(args: argparse.Namespace) -> int:
+    pick_device(args.device)  # a device this machine lacks, before any work
     request = make_request(args)
     try:
         metrics = fine_tune(request, args)
@@ -241,7 +249,7 @@ def _compress(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input (a run, a method, a target) ends with its message, exit code 2."""
     args = parse_args(argv)
-    return run_command(args.threads, lambda: _compress(args))
+    return run_command(args.threads, lambda: _compress(args), args.debug)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from litenas.user_input import exit_on_user_error
+from litenas.user_input import add_debug_option, exit_on_user_error
 from runner.data.cache import CACHE_HELP, default_cache_dir
 from runner.data.images import scan_split
 from runner.data.splits import decode_cached, load_splits
@@ -26,7 +26,13 @@ from runner.training.metrics import (
     macro_f1,
     per_class_f1,
 )
-from runner.training.rundir import CHECKPOINTS, RunDir, load_trained_model
+from runner.training.rundir import (
+    CHECKPOINTS,
+    RunDir,
+    RunError,
+    check_run_data,
+    load_trained_model,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -50,6 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -59,12 +66,13 @@ def labelled_images(
     """The images and labels to score, with labels in the run's class order."""
     cfg = run.data_config()
     if args.data_path is None:
+        check_run_data(run, cfg)
         splits = load_splits(cfg, cache_dir=args.cache_dir)
         if splits.classes != classes:
-            raise ValueError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")
+            raise RunError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")
         if args.split == "test":
             if len(splits.test_y) == 0:
-                raise ValueError(
+                raise RunError(
                     f"{cfg.data_path} has no test split: add test/<class>/ folders, or train "
                     "with TEST_RATIO (e.g. 0.2) in the data YAML to hold out part of train/"
                 )
@@ -120,14 +128,15 @@ def report(result: dict[str, Any], classes: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input (a run, a folder, an image) ends with its message, exit code 2."""
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _evaluate(args))
+    return exit_on_user_error(lambda: _evaluate(args), args.debug)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    device = pick_device(args.device)
     run = RunDir(args.run)
     model, classes, cfg = load_trained_model(run, args.checkpoint)
     images, labels = labelled_images(args, run, classes)
-    result = score(model, images, labels, classes, cfg.img_size, pick_device(args.device))
+    result = score(model, images, labels, classes, cfg.img_size, device)
     result["data"] = str(args.data_path or cfg.data_path)
     result["split"] = None if args.data_path else args.split
     (run.path / "evaluation.json").write_text(json.dumps(result, indent=2))

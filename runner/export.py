@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from litenas.user_input import exit_on_user_error, positive_int
+from litenas.user_input import add_debug_option, exit_on_user_error, positive_int
 from runner.data.augment import normalize
 from runner.data.cache import CACHE_HELP
 from runner.data.splits import load_splits
@@ -29,7 +29,14 @@ from runner.deploy.onnx_model import (
 )
 from runner.training.loop import stratified_subset
 from runner.training.metrics import macro_f1
-from runner.training.rundir import CHECKPOINTS, RunDir, RunError, load_trained_model
+from runner.training.rundir import (
+    CHECKPOINTS,
+    RunDir,
+    RunError,
+    check_run_data,
+    load_trained_model,
+)
+from space.errors import UserError
 from space.latency import interleaved_ms
 from space.onnx import onnx_session
 
@@ -37,7 +44,7 @@ F1_TOLERANCE = 0.005  # float ONNX vs PyTorch; more means the export changed the
 DEFAULT_CALIBRATION = 300
 
 
-class ExportMismatchError(ValueError):
+class ExportMismatchError(UserError):
     """The exported model does not predict as the PyTorch model does."""
 
 
@@ -55,17 +62,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best",
                         help="weights to export (default: %(default)s)")  # fmt: skip
     parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _export(args))
+    return exit_on_user_error(lambda: _export(args), args.debug)
 
 
 def _export(args: argparse.Namespace) -> int:
     run = RunDir(args.run)
     model, classes, cfg = load_trained_model(run, args.checkpoint)
+    check_run_data(run, cfg)
     splits = load_splits(cfg, cache_dir=args.cache_dir)
     if splits.classes != classes:
         raise RunError(f"{cfg.data_path} has classes {splits.classes}, the run {classes}")

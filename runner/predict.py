@@ -7,7 +7,7 @@ import csv
 import sys
 from pathlib import Path
 
-from litenas.user_input import exit_on_user_error
+from litenas.user_input import add_debug_option, exit_on_user_error
 from runner.data.splits import load_unlabelled
 from runner.training.loop import pick_device, predict
 from runner.training.rundir import CHECKPOINTS, RunDir, load_trained_model
@@ -25,19 +25,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="best.pt (best val F1) or last.pt (the last finished epoch) (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _predict(args))
+    return exit_on_user_error(lambda: _predict(args), args.debug)
 
 
 def _predict(args: argparse.Namespace) -> int:
     """Predict a class per image into the CSV; user errors propagate to main's one error path."""
+    device = pick_device(args.device)
     model, classes, cfg = load_trained_model(RunDir(args.run), args.checkpoint)
     images, files = load_unlabelled(args.images, cfg.img_size)
-    device = pick_device(args.device)
     preds = predict(model.to(device), images, device).tolist()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with args.output.open("w", newline="") as handle:

@@ -7,11 +7,14 @@ import dataclasses
 from pathlib import Path
 
 from litenas.resources import config_file
-from litenas.user_input import positive_int
+from litenas.user_input import add_debug_option, positive_int
 from runner._cli import add_threads_option, default_run_path, report_interrupt, run_command
 from runner.data.cache import CACHE_HELP
 from runner.data.sources import load_data
-from runner.training.run import train_run
+from runner.training.loop import pick_device
+from runner.training.run import (
+    train_run,
+)
 from runner.training.rundir import RunDir
 from space.config_io import load_model_config
 
@@ -33,11 +36,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     add_threads_option(parser)
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
 def _train(args: argparse.Namespace) -> int:
     """Train (or resume) a run; Ctrl-C keeps the last finished epoch for the next run."""
+    pick_device(args.device)  # a device this machine lacks, before any work
     cfg = load_data(args.data)
     if args.epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
@@ -47,7 +52,7 @@ def _train(args: argparse.Namespace) -> int:
     run = RunDir(args.output or default_run_path(args.model, args.data))
     try:
         metrics = train_run(run, args.model.read_text(), cfg, device=args.device,
-                            cache_dir=args.cache_dir)  # fmt: skip
+                            cache_dir=args.cache_dir, model_source=str(args.model))  # fmt: skip
     except KeyboardInterrupt:
         return report_interrupt(run)
     test = f", test macro F1 {metrics['test_f1']:.4f}" if "test_f1" in metrics else ""
@@ -61,7 +66,7 @@ def _train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input (a YAML, a folder, a run) ends with its message, not a traceback."""
     args = parse_args(argv)
-    return run_command(args.threads, lambda: _train(args))
+    return run_command(args.threads, lambda: _train(args), args.debug)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from typing import TypeVar
 import optuna
 
 from litenas.resources import config_file
-from litenas.user_input import non_negative_int, positive_float, positive_int
-from runner.data.config import DataConfig
+from litenas.user_input import add_debug_option, non_negative_int, positive_float, positive_int
+from runner.data.config import DataConfig, DataConfigError
 from runner.data.sources import load_data
 from search.front import ParetoStopper
 from search.objectives import TRIAL_ERRORS, Stopper, TrialBudget
@@ -41,6 +41,7 @@ from search.study import (
     sqlite_file,
     summary_lines,
 )
+from space.search_bounds import SearchSpaceError
 
 # Shipped configs, found from any folder (litenas.resources.config_file); DATA_PATH inside the
 # data YAML is relative to the current folder.
@@ -111,6 +112,7 @@ def study_parser(
              "for twice that (its worker died) is retried (0: off; %(default)s)")  # fmt: skip
     add("--max-failures", type=positive_int, default=DEFAULT_MAX_FAILURES,
         help="stop after this many failed trials in a row (%(default)s)")  # fmt: skip
+    add_debug_option(parser)
     add("--worker-label", help=argparse.SUPPRESS)  # set on the processes --workers starts
     add("--band-of", help=argparse.SUPPRESS)  # set on a band study: the study it is a band of
     return parser
@@ -161,6 +163,16 @@ def data_config(args: argparse.Namespace, **changes: object) -> DataConfig:
     if args.test_ratio is not None:
         changes["test_ratio"] = args.test_ratio
     return dataclasses.replace(cfg, seed=args.seed, **changes)
+
+
+def check_img_sizes(cfg: DataConfig, sizes: Sequence[int], space: object) -> None:
+    """Each img_size_choices value of the space `space` makes a valid data config (in range,
+    one training batch fits in memory), checked before a trial decodes or trains at it."""
+    for size in sizes:
+        try:
+            dataclasses.replace(cfg, img_size=size)
+        except DataConfigError as e:
+            raise SearchSpaceError(f"{space}: img_size_choices {size}: {e}") from None
 
 
 def stopper(args: argparse.Namespace) -> Stopper | None:

@@ -25,6 +25,7 @@ from litenas.user_input import exit_on_user_error, non_negative_int, positive_fl
 from runner.data.splits_cache import SplitsCache
 from search._cli import (
     budget,
+    check_img_sizes,
     data_config,
     run_search,
     stopper,
@@ -39,6 +40,8 @@ from search.objectives import (
     spread_over_cost,
 )
 from search.study import add_bands, default_storage, open_study, open_with_bands
+from space.errors import UserError
+from space.search import check_sizes
 from space.search_bounds import load_architecture_bounds
 
 MODULE = "search.architecture"
@@ -113,7 +116,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or resume) the study and print the Pareto front and where to look at it."""
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _search(args, argv))
+    return exit_on_user_error(lambda: _search(args, argv), args.debug)
 
 
 def band_studies(args: argparse.Namespace) -> dict[str, int]:
@@ -123,7 +126,7 @@ def band_studies(args: argparse.Namespace) -> dict[str, int]:
     else:
         over = [m for m in args.bands if m >= args.macs_max]
         if over:
-            raise ValueError(f"--bands {over[0]} is not under --macs-max {args.macs_max}: a band "
+            raise UserError(f"--bands {over[0]} is not under --macs-max {args.macs_max}: a band "
                              "searches below the study's own MACs budget")  # fmt: skip
         ceilings = list(args.bands)
     return {f"{args.study_name}-{m / 1e6:g}M": m for m in sorted(set(ceilings), reverse=True)}
@@ -174,6 +177,8 @@ def _search_one(
     bounds = load_architecture_bounds(args.space)
     if args.img_size is not None:
         bounds = dataclasses.replace(bounds, img_sizes=(args.img_size,))
+    check_sizes(bounds, cfg.img_size)
+    check_img_sizes(cfg, bounds.img_sizes, args.space)
     trial_budget = budget(args)
     objective = args.objectives.split(",")[1]
     rule = stopper(args)

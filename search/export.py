@@ -24,7 +24,7 @@ import optuna
 import yaml
 
 from litenas.resources import config_file
-from litenas.user_input import exit_on_user_error, positive_int
+from litenas.user_input import add_debug_option, exit_on_user_error, positive_int
 from search.front import (
     DEFAULT_REF,
     GAP_RATIO,
@@ -73,6 +73,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="measure the batch-1 latency (ONNX Runtime, one thread) of front models the study "
         "did not measure (--latency-max measures every trial), for pareto.csv")
     add("--output", type=Path, default=Path("exports"), help="(default: %(default)s)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -219,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(export(args)))
         return 0
 
-    return exit_on_user_error(run)
+    return exit_on_user_error(run, args.debug)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ import optuna
 from tqdm import tqdm
 
 from litenas.resources import config_file
-from litenas.user_input import exit_on_user_error, positive_int
+from litenas.user_input import add_debug_option, exit_on_user_error, positive_int
 from runner.data.config import DataConfig
+from runner.training.loop import pick_device
 from runner.training.metrics import competition_score
 from runner.training.run import other_run, train_run
 from runner.training.rundir import RunDir
@@ -48,6 +49,7 @@ from search.front import (
 )
 from search.full_recipe import FULL_TRAINING, RECIPE_HELP, FullRecipe
 from search.study import STORAGE_HELP, default_url, open_with_bands
+from space.errors import UserError
 
 CSV_FIELDS = (
     "rank", "band", "trial", "picked", "macs", "params", "study_f1", "val_f1", "test_f1",
@@ -252,11 +254,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "best val F1, into OUTPUT/<study>/distilled/, and keep per model the run with the "
         "better val F1 (about twice the training time)")  # fmt: skip
     add("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
 def finalize(args: argparse.Namespace) -> list[str]:
     """Train the filtered front; returns the lines to print. Ctrl-C keeps what is done."""
+    pick_device(args.device)  # a device this machine lacks, before any work
     storage = args.storage or default_url(args.study_name)
     study, bands = open_with_bands(args.study_name, storage)
     keep = FrontFilter(args.top_k, args.macs_max, args.f1_min, args.params_max)
@@ -265,7 +269,7 @@ def finalize(args: argparse.Namespace) -> list[str]:
         raise FrontError(f"study {args.study_name!r} has no front trial to finalize")
     recipe = FullRecipe.load(args.recipe, args.epochs)
     if args.distill and "TEACHER" in recipe.keys:
-        raise ValueError(f"{args.recipe}: sets TEACHER, and --distill picks the teacher from "
+        raise UserError(f"{args.recipe}: sets TEACHER, and --distill picks the teacher from "
                          "the front; use one or the other")  # fmt: skip
     folder = args.output / safe_folder_name(study.study_name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -302,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     try:
-        return exit_on_user_error(run)
+        return exit_on_user_error(run, args.debug)
     except KeyboardInterrupt:
         print("\ninterrupted: finished models are kept; run the same command to resume",
               file=sys.stderr)  # fmt: skip

@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.data.config import DataConfig, data_config_from_dict, load_yaml_mapping
+from runner.data.config import (
+    DataConfig,
+    DataConfigError,
+    data_config_from_dict,
+    load_yaml_mapping,
+)
 from search.front import FrontEntry
 
 FULL_TRAINING = "configs/search/full_training.yaml"  # shipped; resolved by config_file
@@ -37,7 +42,7 @@ class FullRecipe:
         keys = load_yaml_mapping(path, "recipe YAML")
         fixed = sorted(set(keys) & set(FIXED_KEYS))
         if fixed:
-            raise ValueError(f"{path}: a recipe may not set {fixed}: they define the trial's "
+            raise DataConfigError(f"{path}: a recipe may not set {fixed}: they define the trial's "
                              "model")  # fmt: skip
         return cls(keys, epochs, str(path))
 

@@ -17,6 +17,7 @@ from litenas.user_input import exit_on_user_error, positive_int
 from runner.data.splits_cache import SplitsCache
 from search._cli import (
     budget,
+    check_img_sizes,
     data_config,
     run_search,
     stopper,
@@ -73,7 +74,7 @@ def _open_fn(args: argparse.Namespace) -> Callable[..., optuna.Study]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (or resume) the recipe study and print its best trials and where they are."""
     args = parse_args(argv)
-    return exit_on_user_error(lambda: _search(args, argv))
+    return exit_on_user_error(lambda: _search(args, argv), args.debug)
 
 
 def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
@@ -82,6 +83,7 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     decode(load_model_config(args.model), source=str(args.model))
     cfg = data_config(args)
     bounds = load_hyper_bounds(args.space)
+    check_img_sizes(cfg, bounds.img_sizes, args.space)
     trial_budget = budget(args)
     rule = stopper(args)
     objective = HyperObjective(

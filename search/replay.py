@@ -16,15 +16,17 @@ from collections.abc import Sequence
 
 import optuna
 
-from litenas.user_input import exit_on_user_error, non_negative_int
+from litenas.user_input import add_debug_option, exit_on_user_error, non_negative_int
+from runner.training.loop import pick_device
 from runner.training.state import EpochStats
 from search.objectives import package_versions, train_like
 from search.study import STORAGE_HELP, default_url, open_existing_study
+from space.errors import UserError
 
 TOLERANCE = 1e-9
 
 
-class ReplayError(ValueError):
+class ReplayError(UserError):
     """The trial cannot be replayed (unknown number, or it was never trained)."""
 
 
@@ -38,6 +40,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--storage", help=STORAGE_HELP)
     add("--trial", type=non_negative_int, required=True, help="the trial number")
     add("--device", help="cpu, cuda (default: cpu: F1 is only bit-exact on the CPU)")
+    add_debug_option(parser)
     return parser.parse_args(argv)
 
 
@@ -115,12 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def run() -> int:
+        pick_device(args.device)  # a device this machine lacks, before any work
         trial = load_trial(args)
         same, lines = compare(trial, replay(trial, args.device))
         print("\n".join(lines))
         return 0 if same else 1
 
-    return exit_on_user_error(run)
+    return exit_on_user_error(run, args.debug)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from space.builder import build_model, decode, instantiate
 from space.config_io import dump_model_config, load_model_config
 from space.cost import Cost, count_cost, flop_counter_macs, thop_conv_linear_macs
-from space.errors import HeadRoundingWarning, ModelConfigError
+from space.errors import HeadRoundingWarning, ModelConfigError, UserError
 from space.layers import make_divisible
 from space.model import RowSummary, SpaceModel
 from space.registry import MODULES, ModuleSpec
@@ -18,6 +18,7 @@ __all__ = [
     "ModuleSpec",
     "RowSummary",
     "SpaceModel",
+    "UserError",
     "build_model",
     "count_cost",
     "decode",

@@ -209,16 +209,15 @@ def build_model(
     *,
     num_classes: int | None = None,
     seed: int | None = None,
+    source: str = "<dict>",
 ) -> SpaceModel:
     """YAML path or config dict -> model (``instantiate(decode(cfg))``).
 
     With `seed`, the initial weights depend on it alone (the global RNG is left as it was), so a
-    trial or a training run can be repeated exactly.
+    trial or a training run can be repeated exactly. `source` names a dict's file in errors.
     """
     if isinstance(cfg, (str, os.PathLike)):
         source, cfg = str(cfg), load_model_config(cfg)
-    else:
-        source = "<dict>"
     specs = decode(cfg, num_classes=num_classes, source=source)
     if seed is None:
         return instantiate(specs, input_channel=specs[0].in_chs)

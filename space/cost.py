@@ -94,6 +94,24 @@ def count_cost(model: nn.Module, img_size: int) -> Cost:
     return Cost(macs=macs, params=sum(p.numel() for p in model.parameters()))
 
 
+def meta_cost(model: nn.Module, img_size: int) -> Cost | None:
+    """MACs and parameters of a model built on the meta device (``with torch.device("meta")``),
+    which holds shapes and no data: a model too large for memory is measured without allocating
+    it. None when the meta pass cannot run; building the model then names the problem."""
+    x = _probe(model, img_size).to("meta")
+    check_kernels = getattr(model, "check_kernels", None)
+    if check_kernels is not None:
+        check_kernels(img_size)
+    params = sum(p.numel() for p in model.parameters())
+    net = copy.deepcopy(model).eval()  # thop's buffers and hooks stay on the copy (no data: meta)
+    try:
+        with torch.no_grad():
+            macs, _ = thop.profile(net, inputs=(x,), verbose=False)
+    except RuntimeError:
+        return None
+    return Cost(macs=int(round(float(macs))), params=params)
+
+
 def flop_counter_macs(model: nn.Module, img_size: int) -> int:
     """Conv + linear MACs from ``torch.utils.flop_counter`` (FLOPs / 2): an independent count.
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from litenas.resources import config_file
-from litenas.user_input import exit_on_user_error, positive_int
+from litenas.user_input import add_debug_option, exit_on_user_error, positive_int
 from space.builder import build_model
 from space.cost import count_cost
 from space.errors import format_value
@@ -71,13 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="class count for the final FixedConv/Linear row")
     parser.add_argument("--latency", action="store_true",
                         help="also measure batch-1 latency on this CPU (ONNX Runtime, one thread)")
+    add_debug_option(parser)
     args = parser.parse_args(argv)
 
     def run() -> int:
         print(describe(args.config, args.img_size, args.num_classes, latency=args.latency))
         return 0
 
-    return exit_on_user_error(run)
+    return exit_on_user_error(run, args.debug)
 
 
 if __name__ == "__main__":

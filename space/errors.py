@@ -1,12 +1,19 @@
-"""Errors and warnings for model configs: every message names the file, the row and the fix."""
+"""The errors and warnings of model configs (UserError, the base, lives in litenas.errors).
+
+Every message names the file, the row and the fix.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from litenas.errors import UserError
 
-class ModelConfigError(ValueError):
+__all__ = ["HeadRoundingWarning", "ModelConfigError", "UserError", "format_value", "row_label"]
+
+
+class ModelConfigError(UserError):
     """A model YAML or dict that cannot be built; the message says where and what is right."""
 
 

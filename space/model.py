@@ -12,6 +12,7 @@ from torch import nn
 from space.config_io import dump_model_config
 from space.cost import eval_on_cpu, profile_macs
 from space.errors import ModelConfigError
+from space.registry import MODULES
 from space.spec import BlockSpec
 
 
@@ -80,10 +81,12 @@ class SpaceModel(nn.Module):
             pass
 
     def check_kernels(self, img_size: int) -> None:
-        """Raise a ModelConfigError naming the first row whose kernel is larger than the image.
+        """Raise a ModelConfigError naming the first row whose kernel or stride is larger than
+        the image.
 
         Checked before any forward pass: with 'same' padding such a conv is legal to torch, but
-        a 1000x1000 kernel on a 32 px image costs tens of GMACs and can abort the process.
+        a 1000x1000 kernel on a 32 px image costs tens of GMACs and can abort the process; a
+        stride that large skips all but the first pixel.
         """
         for spec in self.specs:
             kernel = spec.args.get("kernel", spec.args.get("k"))
@@ -92,6 +95,11 @@ class SpaceModel(nn.Module):
                     f"{spec.label()}: kernel {kernel} is larger than the {img_size}x{img_size} "
                     f"input image; use a kernel of at most {img_size} (3, 5 and 7 are usual) "
                     f"or a larger img_size")
+            stride = spec.args.get(MODULES[spec.module].stride_arg or "", 1)
+            if isinstance(stride, int) and stride > img_size:
+                raise ModelConfigError(
+                    f"{spec.label()}: stride {stride} is larger than the {img_size}x{img_size} "
+                    f"input image; use a stride of 1 or 2")
 
     def _trace(self, img_size: int) -> Any:
         """Yield (spec, row, input, output) per row, run in eval mode on the CPU."""
@@ -104,8 +112,27 @@ class SpaceModel(nn.Module):
                 x = y
 
 
-# What torch says when a feature map is smaller than a kernel (conv) or pools to nothing.
-_COLLAPSE_SIGNS = ("too small", "can't be greater than actual input size")
+class _Collapsed(Exception):
+    """Raised by _refuse_small_maps before a conv or pool gets a map smaller than its window."""
+
+
+def _window_too_large(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+    """Forward pre-hook: the padded input map must hold the (dilated) kernel of a conv or pool,
+    checked here so that no torch error message has to be read."""
+    size = inputs[0].shape[-2:]
+    kernel, padding = module.kernel_size, module.padding
+    if isinstance(padding, str):  # "same" keeps the size; "valid" pads nothing
+        if padding == "same":
+            return
+        padding = 0
+    dilation = getattr(module, "dilation", 1)
+    pairs = [v if isinstance(v, tuple) else (v, v) for v in (kernel, padding, dilation)]
+    for side, k, p, d in zip(size, *pairs, strict=True):
+        if side + 2 * p < d * (k - 1) + 1:
+            raise _Collapsed
+
+
+_WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 
 
 def _run_row(spec: BlockSpec, row: nn.Module, x: torch.Tensor, img_size: int) -> torch.Tensor:
@@ -113,16 +140,22 @@ def _run_row(spec: BlockSpec, row: nn.Module, x: torch.Tensor, img_size: int) ->
     shape = "x".join(str(d) for d in x.shape[1:])
     collapse = (f"{spec.label()}: at img_size={img_size} this row receives a {shape} feature map "
                 f"and collapses it")
+    hooks = [m.register_forward_pre_hook(_window_too_large)
+             for m in row.modules() if isinstance(m, _WINDOWED)]
     try:
         y = row(x)
+    except _Collapsed:
+        raise ModelConfigError(f"{collapse} (a kernel or pool window is larger than the map); "
+                               f"the strides before it shrink the image too much: use a larger "
+                               f"img_size") from None
     except RuntimeError as e:
-        if any(sign in str(e) for sign in _COLLAPSE_SIGNS):
-            raise ModelConfigError(f"{collapse} ({str(e).splitlines()[0]}); the strides before "
-                                   f"it shrink the image too much: use a larger img_size") from e
         hint = ("; Linear takes a pooled map: put [1, GlobalAvgPool, []] before it"
                 if spec.module == "Linear" else "")
         raise ModelConfigError(f"{spec.label()}: cannot run on a {shape} input at "
                                f"img_size={img_size}: {str(e).splitlines()[0]}{hint}") from e
+    finally:
+        for hook in hooks:
+            hook.remove()
     if y.numel() == 0:
         raise ModelConfigError(f"{collapse} to {'x'.join(str(d) for d in y.shape[1:])}; "
                                f"use a larger img_size")

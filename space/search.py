@@ -50,6 +50,36 @@ def downsample_range(img_size: int, bounds: ArchitectureBounds) -> tuple[int, in
     return fewest, most
 
 
+def check_sizes(bounds: ArchitectureBounds, img_size: int) -> None:
+    """Refuse a space in which a value can never give a valid trial at the sizes it samples
+    (img_size_choices, else the data YAML's `img_size`), before any trial fails on it.
+
+    Each size must leave room for the stem's stride and min_feature, and each kernel choice must
+    fit the largest image: a kernel larger than the image is refused by every trial.
+    """
+    sizes = bounds.img_sizes or (img_size,)
+    where = f"{bounds.source}: " if bounds.source else ""
+    for size in sizes:
+        if bounds.min_feature > size:
+            raise SearchSpaceError(
+                f"{where}min_feature {bounds.min_feature} is larger than the {size} px images "
+                f"(img sizes {list(sizes)}): no final feature map can be that large; lower "
+                f"min_feature or use larger images")
+        try:
+            downsample_range(size, bounds)
+        except SearchSpaceError as e:
+            raise SearchSpaceError(f"{where}{e}") from None
+    largest = max(sizes)
+    for key, kernels in (("stem.kernel_choices", bounds.stem_kernels),
+                         ("kernel_choices", bounds.kernels)):
+        too_large = [k for k in kernels if k > largest]
+        if too_large:
+            raise SearchSpaceError(
+                f"{where}{key} {too_large[0]} is larger than every image a trial sees (img "
+                f"sizes {list(sizes)}): each trial that picks it would fail; use kernels of at "
+                f"most {largest} (3, 5 and 7 are usual)")
+
+
 def _suggest_stride(trial: Trial, prefix: str, need: int, room: int, slots_left: int) -> int:
     """Stride of one stage: forced when the budget leaves no choice, else suggested."""
     if room <= 0:

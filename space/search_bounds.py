@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from litenas.user_input import did_you_mean, read_yaml
+from space.builder import MAX_REPEAT
+from space.errors import UserError
 from space.layers import ACTIVATIONS as ACTIVATION_LAYERS
 from space.registry import MODULES
 
@@ -30,7 +32,7 @@ OPTIMIZERS = ("sgd", "adamw")
 AUG_POLICIES = ("simple_augment_train", "randaugment_train")
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(UserError):
     """A search-space YAML that cannot be used; the message names the file and the key."""
 
 
@@ -56,6 +58,7 @@ class ArchitectureBounds:
     head_channels: tuple[int, int]
     img_sizes: tuple[int, ...] = ()  # empty: every trial uses the data YAML's IMG_SIZE
     widths: tuple[float, ...] = (1.0,)
+    source: str = dataclasses.field(default="<bounds>", compare=False)  # the YAML, for errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,12 +206,16 @@ def load_architecture_bounds(path: str | os.PathLike[str]) -> ArchitectureBounds
     if min_feature > max_feature:
         raise reader.fail("min_feature", f"must be <= max_feature ({max_feature})", min_feature)
     se = reader.choices("se_choices", (0, 1))
+    repeats = reader.span("repeats", int, 1)
+    if repeats[1] > MAX_REPEAT:
+        rule = f"must stay within [1, {MAX_REPEAT}] (the most repeats a model row may have)"
+        raise reader.fail("repeats", rule, list(repeats))
     return ArchitectureBounds(
         **_stem_fields(reader),
         num_stages=num_stages,
         stage_channels=stage_channels,
         blocks=reader.choices("block_choices", BLOCK_TYPES),
-        repeats=reader.span("repeats", int, 1),
+        repeats=repeats,
         kernels=reader.choices("kernel_choices", int),
         expansions=reader.choices("expansion_choices", int),
         se=se,
@@ -219,6 +226,7 @@ def load_architecture_bounds(path: str | os.PathLike[str]) -> ArchitectureBounds
         head_channels=head.span("channels", int, CHANNEL_STEP, CHANNEL_STEP),
         img_sizes=reader.optional("img_size_choices", lambda k: reader.choices(k, int), ()),
         widths=reader.optional("width_choices", lambda k: reader.choices(k, float), (1.0,)),
+        source=str(path),
     )
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from litenas.user_input import did_you_mean, read_yaml
+from runner.data.images import DataError, check_fits_in_memory
 from runner.data.trashnet import NAME as TRASHNET
+from space.errors import UserError
 
 AUG_TRAIN_POLICIES = ("simple_augment_train", "randaugment_train")
 AUG_TEST_POLICIES = ("simple_augment_test",)
@@ -27,7 +29,7 @@ MAX_RANDAUGMENT_LEVEL = 30
 IMAGE_FOLDERS = ("TACO", TRASHNET)
 
 
-class DataConfigError(ValueError):
+class DataConfigError(UserError):
     """A data YAML (or a DataConfig field) that cannot be used; the message says what would be."""
 
 
@@ -132,6 +134,10 @@ def _validate(cfg: DataConfig) -> None:
         _check_type(field.name, getattr(cfg, field.name), kind)
     for name in ("img_size", "batch_size", "epochs"):
         _check_range(name, getattr(cfg, name), 1, 1_000_000)
+    try:  # a size that cannot train at all, before a decode or a study starts on it
+        check_fits_in_memory(cfg.batch_size, cfg.img_size, "one training batch of BATCH_SIZE", 4)
+    except DataError as e:
+        raise DataConfigError(str(e)) from None
     _check_range("val_ratio", cfg.val_ratio, 0.0, 0.9)
     _check_range("test_ratio", cfg.test_ratio, 0.0, 0.9)
     _check_range("label_smoothing", cfg.label_smoothing, 0.0, 0.5)

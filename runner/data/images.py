@@ -6,6 +6,7 @@ tensor cache; a small thread pool overlaps it because Pillow releases the GIL wh
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -17,12 +18,38 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from space.errors import UserError
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 DECODE_THREADS = 4
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """An image folder that cannot be used as a dataset; the message names the folder."""
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory, or None where the OS does not say (then nothing is
+    bounded by it)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(count: int, size: int, what: str, bytes_per_value: int = 1) -> None:
+    """Refuse `count` images of size x size x 3 (uint8, or float32 with 4 bytes per value) that
+    cannot fit in this machine's memory, before allocating them, with the figures."""
+    memory = memory_bytes()
+    need = count * 3 * size * size * bytes_per_value
+    if memory is None or need <= memory:
+        return
+    largest = math.isqrt(memory // max(1, count * 3 * bytes_per_value))
+    raise DataError(
+        f"IMG_SIZE {size}: {what} ({count:,} images of {size}x{size}x3) takes "
+        f"{need / 1e9:,.1f} GB, more than this machine's {memory / 1e9:,.1f} GB of memory; use "
+        f"an IMG_SIZE of at most {largest}"
+    )
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -91,13 +118,16 @@ def square_resize(image: Image.Image, size: int) -> np.ndarray:
     return np.array(image.resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
 
-def _decode_one(path: Path, size: int) -> np.ndarray | None:
-    """One image as HxWx3 uint8, or None when it is unreadable or corrupt."""
+def _decode_one(path: Path, size: int) -> np.ndarray | str:
+    """One image as HxWx3 uint8, or why it cannot be used (unreadable, corrupt, too large)."""
     try:
         with Image.open(path) as image:
             return square_resize(image, size)
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
-        return None
+    except Image.DecompressionBombError:  # a valid image over Pillow's safety limit
+        return (f"{path} (over Pillow's limit of {2 * Image.MAX_IMAGE_PIXELS:,} pixels against "
+                "decompression bombs; resize it)")
+    except (OSError, ValueError, UnidentifiedImageError):
+        return str(path)
 
 
 def decode_images(
@@ -107,6 +137,7 @@ def decode_images(
 
     Unreadable files are left out with one warning that lists them all.
     """
+    check_fits_in_memory(len(files), size, f"decoding {desc}")
     out = torch.empty((len(files), size, size, 3), dtype=torch.uint8)
     kept: list[int] = []
     bad: list[str] = []
@@ -115,13 +146,14 @@ def decode_images(
         results = pool.map(lambda p: _decode_one(p, size), files)
         bar = tqdm(results, total=len(files), desc=desc, disable=not progress)
         for i, array in enumerate(bar):
-            if array is None:
-                bad.append(str(files[i]))
+            if isinstance(array, str):
+                bad.append(array)
                 continue
             out[len(kept)] = torch.from_numpy(array)
             kept.append(i)
     if bad:
         warnings.warn(
-            f"skipped {len(bad)} unreadable or corrupt image(s): {', '.join(bad)}", stacklevel=2
+            f"skipped {len(bad)} unreadable, corrupt or too large image(s): {', '.join(bad)}",
+            stacklevel=2,
         )
     return out[: len(kept)].permute(0, 3, 1, 2).contiguous(), kept

@@ -116,12 +116,28 @@ def _split_files(
         if folder is not None and folder.is_dir():
             more, more_labels = scan_split(folder, classes)
             files, labels, split = files + more, labels + more_labels, split + [name] * len(more)
+    val_labels = [y for y, s in zip(labels, split, strict=True) if s == "val"]
+    _warn_missing_classes(root / "val", classes, val_labels)
     if "val" not in split and cfg.val_ratio <= 0:
         raise DataError(
             f"{root} has no val/ folder and VAL_RATIO is {cfg.val_ratio}: add {root}/val/<class>/ "
             "or set VAL_RATIO (e.g. 0.2) to hold out a stratified part of train/"
         )
     return classes, files, labels, split
+
+
+def _warn_missing_classes(folder: Path, classes: Sequence[str], labels: Sequence[int]) -> None:
+    """Warn when val/ lacks classes of train/: its macro F1 cannot score them."""
+    if not labels:
+        return
+    present = set(labels)
+    missing = [name for i, name in enumerate(classes) if i not in present]
+    if missing:
+        warnings.warn(
+            f"{folder} has no images of class(es) {', '.join(map(repr, missing))} of train/: the "
+            "validation F1 cannot score them; add some, or drop val/ and set VAL_RATIO",
+            stacklevel=3,
+        )
 
 
 def _hold_out(
@@ -215,4 +231,9 @@ def load_unlabelled(
     if not files:
         raise DataError(f"{folder} holds no images (.jpg, .png, ...)")
     images, kept = decode_images(files, img_size, progress=progress, desc=f"decode {folder.name}")
+    if not kept:
+        raise DataError(
+            f"{folder}: none of its {len(files)} images can be decoded (the warning above lists "
+            "them)"
+        )
     return images, [files[i] for i in kept]

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from litenas.user_input import did_you_mean
 from runner.data.cache import cached, files_key
-from runner.data.images import DataError, square_resize
+from runner.data.images import DataError, check_fits_in_memory, square_resize
 
 DEFAULT_VAL_RATIO = 0.1  # VAL_RATIO 0 (the competition's default) would leave val empty
 # torchvision classes that are not a named dataset: image folders are DATASET: TACO here.
@@ -80,10 +80,21 @@ def _with_split(cls: type, root: Path, download: bool, choices: tuple[str, ...])
     for choice in choices:
         try:
             return _construct(cls, root, download, {"split": choice})
-        except ValueError as e:  # torchvision's verify_str_arg: "Unknown value ... argument split"
-            if isinstance(e, DataError) or "argument split" not in str(e):
+        except ValueError as e:
+            if isinstance(e, DataError) or not _refused_split(e):
                 raise
     return None
+
+
+def _refused_split(error: ValueError) -> bool:
+    """Whether torchvision's verify_str_arg raised `error` for the split argument, read from the
+    raising frame's arguments rather than from the message's wording."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or tb.tb_frame.f_code.co_name != "verify_str_arg":
+        return False
+    return tb.tb_frame.f_locals.get("arg") == "split"
 
 
 def open_splits(name: str, root: Path, download: bool) -> tuple[Any, Any | None]:
@@ -113,6 +124,7 @@ def _label(target: Any, desc: str) -> int:
 
 def _decode(dataset: Any, size: int, desc: str, progress: bool) -> tuple[torch.Tensor, list[int]]:
     """Every image of dataset as [N, 3, size, size] uint8 (square_resize), and its labels."""
+    check_fits_in_memory(len(dataset), size, f"decoding {desc}")
     out = torch.empty((len(dataset), size, size, 3), dtype=torch.uint8)
     labels = []
     for i in tqdm(range(len(dataset)), desc=desc, disable=not progress):

@@ -25,6 +25,7 @@ from runner.training.ema import make_ema
 from runner.training.metrics import accuracy, confusion_matrix, macro_f1, per_class_f1
 from runner.training.schedule import build_optimizer, lr_at, set_lr
 from runner.training.state import EpochStats, FitResult, TrainState
+from space.errors import UserError
 
 EVAL_BATCH = 256
 CUTMIX_PROBABILITY = 0.5
@@ -35,11 +36,37 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message gives the epoch and step."""
 
 
+class DeviceError(UserError):
+    """A --device this machine does not have; the message lists the ones it has."""
+
+
+def available_devices() -> list[str]:
+    """The --device values this machine can run on: cpu, then each CUDA device and mps."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    cuda = [f"cuda:{i}" for i in range(count)]
+    mps = ["mps"] if torch.backends.mps.is_available() else []
+    return ["cpu", *cuda, *mps]
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """The given device, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The given device, checked to exist here (a DeviceError naming the ones that do), else
+    CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    have = available_devices()
+    try:
+        picked = torch.device(device)
+    except (RuntimeError, ValueError):
+        picked = None
+    if picked is None or picked.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"--device {device!r} is not a device name; this machine has: "
+                          f"{', '.join(have)}")
+    usable = picked.type == "cpu" or (
+        f"{picked.type}:{picked.index or 0}" in have if picked.type == "cuda" else "mps" in have)
+    if not usable:
+        raise DeviceError(f"--device {device} is not on this machine; this machine has: "
+                          f"{', '.join(have)}")
+    return picked
 
 
 def stratified_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:

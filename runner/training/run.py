@@ -8,16 +8,21 @@ or TEST_RATIO), on test with the weights runner.evaluate would load.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
+from filelock import FileLock, Timeout
+from torch import nn
 
+from litenas.user_input import parse_yaml
 from runner.data.config import DataConfig
 from runner.data.splits import Splits, load_splits
 from runner.training.distill import Teacher
@@ -32,36 +37,80 @@ from runner.training.rundir import (
 )
 from runner.training.state import FitResult
 
+if TYPE_CHECKING:
+    from space import Cost
 
-def prepare_run(run: RunDir, model_text: str, cfg: DataConfig) -> bool:
+LOCK_NAME = ".lock"  # in a run folder while a process trains into it
+
+
+def prepare_run(run: RunDir, model_text: str, cfg: DataConfig, source: str = "") -> bool:
     """Create the run folder with both YAMLs; True when it already holds this very run.
 
     A folder holding a run of another model or data config is never overwritten.
     """
+    resuming = check_run_folder(run, model_text, cfg, source)
+    if not resuming:
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.model_yaml.write_text(model_text)
+        run.data_yaml.write_text(yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False))
+    return resuming
+
+
+def check_run_folder(run: RunDir, model_text: str, cfg: DataConfig, source: str = "") -> bool:
+    """Whether the folder already holds this very run (False: none yet); a RunError naming what
+    differs when it holds another one. Reads only: nothing is written."""
     if run.compression.is_file():
         raise RunError(f"{run.path} holds a compressed run (compression.yaml): resume it with "
                        "python -m runner.compress, or pass a new --output")  # fmt: skip
-    if run.data_yaml.is_file():
-        other = other_run(run, model_text, cfg)
-        if other:
-            raise RunError(
-                f"{run.path} holds a run of another {other}; pass a new --output to start a new "
-                "run, or the same files to resume this one"
-            )
-        return True
+    if not run.data_yaml.is_file():
+        return False
+    other = other_run(run, model_text, cfg, source)
+    if other:
+        raise RunError(
+            f"{run.path} holds a run of another {other}; pass a new --output to start a new "
+            "run, or the same files to resume this one"
+        )
+    return True
+
+
+def other_run(run: RunDir, model_text: str, cfg: DataConfig, source: str = "") -> str:
+    """What differs between the run in the folder and this model and data config ("model
+    (...)", "data config (KEY: ... in the run, ... now)"), or "" when it holds this very run."""
+    saved = run.data_config()
+    if saved != cfg:
+        old, new = saved.to_yaml_dict(), cfg.to_yaml_dict()
+        keys = [f"{k}: {old[k]!r} in the run, {new[k]!r} now" for k in new if old[k] != new[k]]
+        return f"data config ({'; '.join(keys)})"
+    same_model = parse_yaml(run.model_yaml.read_text()) == parse_yaml(model_text)
+    mine = f" from {source}" if source else ""
+    return "" if same_model else f"model ({run.model_yaml} differs{mine})"
+
+
+@contextlib.contextmanager
+def locked(run: RunDir) -> Iterator[None]:
+    """Hold the run folder's lock (its .lock file) while training into it, so that a second
+    process on the same --output is refused instead of overwriting the first one's files."""
     run.path.mkdir(parents=True, exist_ok=True)
-    run.model_yaml.write_text(model_text)
-    run.data_yaml.write_text(yaml.safe_dump(cfg.to_yaml_dict(), sort_keys=False))
-    return False
+    lock = FileLock(run.path / LOCK_NAME)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunError(f"{run.path} is in use by another process training into it; wait for it "
+                       "to finish, or pass another --output") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
-def other_run(run: RunDir, model_text: str, cfg: DataConfig) -> str:
-    """What differs between the run in the folder and this model and data config: "model",
-    "data config", or "" when the folder holds this very run."""
-    if run.data_config() != cfg:
-        return "data config"
-    same_model = yaml.safe_load(run.model_yaml.read_text()) == yaml.safe_load(model_text)
-    return "" if same_model else "model"
+def check_input_channels(model: nn.Module, source: str) -> None:
+    """Images are decoded as RGB: a model that takes another channel count cannot train on them."""
+    channels = getattr(model, "input_channel", 3)
+    if channels != 3:
+        raise RunError(
+            f"{source}: input_channel is {channels}, but images are loaded as RGB (3 channels); "
+            "set input_channel: 3"
+        )
 
 
 def run_metrics(result: FitResult, macs: int, params: int) -> dict[str, Any]:
@@ -123,21 +172,50 @@ def train_run(
     device: str | torch.device | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    model_source: str | None = None,
 ) -> dict[str, Any]:
     """Train (or resume, or skip when finished) one run; returns its metrics.
 
-    KeyboardInterrupt propagates after the last finished epoch is saved in last.pt.
+    `model_source` (the user's model YAML) is named in errors about the model. KeyboardInterrupt
+    propagates after the last finished epoch is saved in last.pt.
     """
     from space import build_model, count_cost
 
-    resuming = prepare_run(run, model_text, cfg)
-    done = finished_metrics(run, cfg) if resuming else None
-    if done is not None:
-        return done
+    source = model_source or str(run.model_yaml)
+    if check_run_folder(run, model_text, cfg, source):
+        done = finished_metrics(run, cfg)
+        if done is not None:
+            return done
+    # Every input is checked before the folder is written, so a failed start leaves none.
     splits = load_splits(cfg, cache_dir=cache_dir, progress=progress)
     teacher = load_teacher(cfg, splits.classes)
-    model = build_model(run.model_yaml, num_classes=len(splits.classes), seed=cfg.seed)
+    model_cfg = parse_yaml(model_text)
+    model = build_model(model_cfg, num_classes=len(splits.classes), seed=cfg.seed, source=source)
+    check_input_channels(model, source)
     cost = count_cost(model, cfg.img_size)
+    with locked(run):
+        return _train_locked(
+            run, model_text, cfg, source, splits, teacher, model, cost, device, progress
+        )
+
+
+def _train_locked(
+    run: RunDir,
+    model_text: str,
+    cfg: DataConfig,
+    source: str,
+    splits: Splits,
+    teacher: Teacher | None,
+    model: nn.Module,
+    cost: Cost,
+    device: str | torch.device | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """train_run's part under the folder's lock: write (or check again) the YAMLs, resume, fit."""
+    if prepare_run(run, model_text, cfg, source):
+        done = finished_metrics(run, cfg)  # another process may have finished it meanwhile
+        if done is not None:
+            return done
     try:
         saved = run.load_state()
     except CheckpointError as e:

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 
-from runner.data.config import DataConfig, data_config_from_dict
+from runner.data.config import DataConfig, data_config_from_dict, is_torchvision, load_yaml_mapping
 from runner.files import save_atomic, write_text_atomic
 from runner.training.state import EpochStats, TrainState
+from space.errors import UserError
 
 
-class RunError(ValueError):
+class RunError(UserError):
     """A run folder that is missing files or belongs to another model or data config."""
 
 
@@ -33,13 +33,22 @@ _BEST_KEYS = ("model", "classes")
 _LAST_KEYS = ("epochs_done", "model", "optimizer", "scaler", "history", "train_seconds", "classes")
 
 
+_DAMAGE = {
+    "EOFError": "the file is empty or ends early",
+    "UnpicklingError": "it holds objects other than tensors, which are never loaded",
+    "RuntimeError": "not a torch checkpoint, or a truncated one",
+}
+
+
 def read_checkpoint(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     """torch.load (weights only) of one of our checkpoints; CheckpointError naming the file when it
     is damaged or was not written by a run."""
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch reports damage as EOFError, RuntimeError, UnpicklingError...
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # torch's own text is not passed on: it suggests weights_only=False, which would run
+        # whatever code an untrusted file holds.
+        reason = _DAMAGE.get(type(e).__name__, f"torch cannot read it: {type(e).__name__}")
         raise CheckpointError(f"{path} is damaged or belongs to another model ({reason})") from e
     missing = [k for k in keys if k not in raw] if isinstance(raw, dict) else list(keys)
     if missing:
@@ -87,9 +96,7 @@ class RunDir:
         """The run's data config, as it was trained."""
         if not self.data_yaml.is_file():
             raise RunError(f"{self.path} is not a run folder: {self.data_yaml.name} is missing")
-        return data_config_from_dict(
-            yaml.safe_load(self.data_yaml.read_text()), str(self.data_yaml)
-        )
+        return data_config_from_dict(load_yaml_mapping(self.data_yaml), str(self.data_yaml))
 
     def save_state(self, state: TrainState, classes: list[str]) -> None:
         """Write last.pt, and best.pt when the newest epoch has the best F1 so far."""
@@ -141,6 +148,17 @@ class RunDir:
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         """metrics.json, written whole."""
         write_text_atomic(json.dumps(metrics, indent=2), self.metrics)
+
+
+def check_run_data(run: RunDir, cfg: DataConfig) -> None:
+    """The image folder the run was trained on is still there; else a RunError naming the run's
+    data.yaml (nothing is downloaded or fetched for a run that exists already)."""
+    if not is_torchvision(cfg.dataset) and not Path(cfg.data_path).is_dir():
+        raise RunError(
+            f"{run.data_yaml}: DATA_PATH {cfg.data_path!r} is not a folder (resolved from "
+            f"{Path.cwd()}); the run's data has moved or is gone: run from the directory it was "
+            "trained in, or edit DATA_PATH there to point at the images"
+        )
 
 
 def load_trained_model(

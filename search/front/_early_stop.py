@@ -43,6 +43,8 @@ from collections.abc import Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from space.errors import UserError
+
 PEER_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 # The architecture study's rungs (of its 10 epochs): a third and two thirds in, as epoch-1/2 F1 is
 # still warm-up noise.
@@ -129,15 +131,15 @@ class ParetoStopper:
     def __post_init__(self) -> None:
         rungs = tuple(self.rungs)
         if not rungs or any(not isinstance(r, int) or r < 1 for r in rungs):
-            raise ValueError(f"early-stop rungs must be epochs >= 1, got {self.rungs!r}")
+            raise UserError(f"early-stop rungs must be epochs >= 1, got {self.rungs!r}")
         if list(rungs) != sorted(set(rungs)):
-            raise ValueError(f"early-stop rungs must rise strictly, e.g. (3, 6); got {rungs}")
+            raise UserError(f"early-stop rungs must rise strictly, e.g. (3, 6); got {rungs}")
         if not 0.0 < self.worst_fraction < 1.0:
-            raise ValueError(
+            raise UserError(
                 f"early-stop worst_fraction must be in (0, 1), got {self.worst_fraction!r}"
             )
         if self.min_peers < 1:
-            raise ValueError(f"early-stop min_peers must be >= 1, got {self.min_peers!r}")
+            raise UserError(f"early-stop min_peers must be >= 1, got {self.min_peers!r}")
         object.__setattr__(self, "rungs", rungs)
 
     def should_stop(

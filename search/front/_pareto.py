@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from runner.training.metrics import cliff_distance, competition_score
+from space.errors import UserError
 
 # The user attrs the search objectives write and export needs (see search/objectives/).
 REQUIRED_ATTRS = ("model_yaml", "data_config", "macs", "params")
@@ -53,7 +54,7 @@ class Pick(NamedTuple):
     fills_gap: bool = False
 
 
-class FrontError(ValueError):
+class FrontError(UserError):
     """A front that cannot be exported as asked (bad filter, empty front, missing trial data)."""
 
 

@@ -21,10 +21,13 @@ from search.objectives._trial import (
     Stopper,
     TrialBudget,
     build_and_cost,
+    describe_setup,
+    plan_cost,
     recording_failures,
     reuse_or_train,
 )
-from space import build_model, count_cost
+from space import ModelConfigError, build_model, count_cost, dump_model_config
+from space.errors import UserError
 from space.latency import onnx_latency_ms
 from space.search import suggest_img_size, suggest_model_config
 from space.search_bounds import ArchitectureBounds
@@ -73,7 +76,7 @@ class ArchitectureObjective:
 
     def __post_init__(self) -> None:
         if self.objective not in COST_OBJECTIVES:
-            raise ValueError(f"objective must be one of {list(COST_OBJECTIVES)}, "
+            raise UserError(f"objective must be one of {list(COST_OBJECTIVES)}, "
                              f"got {self.objective!r}")  # fmt: skip
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
@@ -94,6 +97,9 @@ class ArchitectureObjective:
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, float]:
         cfg, splits, config = self._suggest(trial)
         num_classes = len(splits.classes)
+        early = self._over_budget_unbuilt(trial, config, cfg, num_classes)
+        if early is not None:
+            return early
         model, counted = build_and_cost(trial, config, cfg, self.budget, num_classes)
         latency = self._latency(trial, model, cfg.img_size)
         cost = latency if self.objective == "latency" and latency is not None else counted.macs
@@ -104,13 +110,33 @@ class ArchitectureObjective:
             trial, model, splits, cfg, self.budget, reporter, lambda f1: (f1, cost)
         )
 
+    def _over_budget_unbuilt(
+        self, trial: optuna.Trial, config: dict[str, Any], cfg: DataConfig, num_classes: int
+    ) -> tuple[float, float] | None:
+        """A candidate over the MACs or params budget, counted from its rows on the meta device
+        and recorded infeasible without building it (a model of huge rows would not fit in
+        memory); None when it is within them or latency must be measured on the built model."""
+        if self.latency_max is not None or self.objective == "latency":
+            return None
+        planned, cost = plan_cost(config, cfg.img_size, num_classes)
+        if cost is None or self._within_budgets(trial, cost.macs, cost.params, None):
+            return None
+        describe_setup(trial, cfg, self.budget)
+        trial.set_user_attr("macs", int(cost.macs))
+        trial.set_user_attr("params", int(cost.params))
+        trial.set_user_attr("model_yaml", dump_model_config(planned.to_config()))
+        return 0.0, float(cost.macs)
+
     def draw_cost(self, trial: optuna.Trial) -> float | None:
         """The MACs of an architecture suggested in `trial`, without training or recording it
         (search/objectives/_startup.py); None when it is over a budget or cannot be built."""
         cfg, splits, config = self._suggest(trial)
-        try:
-            cost = count_cost(build_model(config, num_classes=len(splits.classes)), cfg.img_size)
-        except ValueError:  # e.g. a feature map that collapses at this size
+        num_classes = len(splits.classes)
+        try:  # counted from the rows first: a huge candidate is never allocated
+            _, cost = plan_cost(config, cfg.img_size, num_classes)
+            if cost is None:
+                cost = count_cost(build_model(config, num_classes=num_classes), cfg.img_size)
+        except ModelConfigError:  # e.g. a feature map that collapses at this size
             return None
         if any(check.broken for check in self._budgets(cost.macs, cost.params, None)):
             return None

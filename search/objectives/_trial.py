@@ -22,11 +22,14 @@ from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
 from runner.data.config import DataConfig
+from runner.data.images import memory_bytes
 from runner.data.splits import Splits
-from runner.training.loop import FitOptions, fit
+from runner.training.loop import FitOptions, TrainingDiverged, fit
 from runner.training.state import EpochStats, FitResult
 from search.study import INTERRUPTED
-from space import Cost, SpaceModel, build_model, count_cost
+from space import Cost, ModelConfigError, SpaceModel, build_model, count_cost
+from space.cost import meta_cost
+from space.errors import UserError
 
 VERSIONED = ("litenas", "torch", "torchvision", "optuna", "numpy", "pillow")
 RECIPE_ATTRS = ("model_yaml", "data_config", "budget")
@@ -36,12 +39,18 @@ TWIN_RESULT_ATTRS = (
     "f1_history", "per_class_f1", "epochs_run", "f1", "pruned_at_epoch", "pruned_reason",
 )  # fmt: skip
 
-# What fails one trial but not the study: an error of its own (a diverged loss or out of memory:
-# RuntimeError; an architecture the builder rejects: ValueError; an unreadable file: OSError). The
-# reason is stored on the trial; a run of failures in a row stops the study (search/study/_study.py
-# StopRule). A programming error (TypeError, AttributeError, NameError, ...) is not one: it stops
-# the study with its traceback instead of failing every trial alike.
-TRIAL_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError, RuntimeError, ArithmeticError)
+# What fails one trial but not the study: an architecture or recipe the user's space allows but
+# that cannot be built or trained as asked (UserError, e.g. a map that collapses at the sampled
+# size), a loss that diverged, or memory that ran out on the device. The reason is stored on the
+# trial; a run of failures in a row stops the study (search/study/_study.py StopRule). Anything
+# else (a TypeError, a KeyError, a ValueError or RuntimeError from inside a library) is a bug: it
+# stops the study with its traceback instead of failing every trial alike.
+TRIAL_ERRORS: tuple[type[Exception], ...] = (
+    UserError,
+    TrainingDiverged,
+    torch.OutOfMemoryError,
+    MemoryError,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,13 +68,13 @@ class TrialBudget:
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
+            raise UserError(f"--epochs must be >= 1, got {self.epochs}")
         if self.seconds is not None and self.seconds <= 0:
-            raise ValueError(f"--trial-seconds must be > 0, got {self.seconds}")
+            raise UserError(f"--trial-seconds must be > 0, got {self.seconds}")
         if not 0.0 < self.train_fraction <= 1.0:
-            raise ValueError(f"--train-fraction must be in (0, 1], got {self.train_fraction}")
+            raise UserError(f"--train-fraction must be in (0, 1], got {self.train_fraction}")
         if self.score_epochs < 1:
-            raise ValueError(f"--score-epochs must be >= 1, got {self.score_epochs}")
+            raise UserError(f"--score-epochs must be >= 1, got {self.score_epochs}")
 
 
 class Stopper(Protocol):
@@ -114,12 +123,41 @@ def build_and_cost(
     before anything else (a feature map that collapses at IMG_SIZE is a ModelConfigError naming
     the row, not torch's RuntimeError), then store its YAML. Returns the model and its cost."""
     describe_setup(trial, cfg, budget)
+    check_trainable(plan_cost(model_cfg, cfg.img_size, num_classes)[0])
     model = build_model(model_cfg, num_classes=num_classes, seed=cfg.seed)
     cost = count_cost(model, cfg.img_size)
     trial.set_user_attr("macs", int(cost.macs))
     trial.set_user_attr("params", int(cost.params))
     trial.set_user_attr("model_yaml", model.to_yaml(cfg.img_size))
     return model, cost
+
+
+# Bytes per parameter in training: the weights, their gradients, SGD momentum or AdamW's two
+# moments, and the EMA copy.
+TRAINING_BYTES_PER_PARAM = 4 * 5
+
+
+def plan_cost(
+    model_cfg: str | os.PathLike[str] | Mapping[str, Any], img_size: int, num_classes: int
+) -> tuple[SpaceModel, Cost | None]:
+    """The model built on the meta device (rows and shapes, no weights) and its cost counted from
+    that, before any weight is allocated (None when the meta pass cannot run)."""
+    with torch.device("meta"):
+        planned = build_model(model_cfg, num_classes=num_classes)
+    return planned, meta_cost(planned, img_size)
+
+
+def check_trainable(model: nn.Module) -> None:
+    """A ModelConfigError with the figures when training `model` (built on any device, the meta
+    one included) cannot fit in this machine's memory, before its weights are allocated."""
+    params = sum(p.numel() for p in model.parameters())
+    memory = memory_bytes()
+    need = params * TRAINING_BYTES_PER_PARAM
+    if memory is not None and need > memory:
+        raise ModelConfigError(
+            f"the model has {params:,} parameters; training it takes about {need / 1e9:,.1f} GB, "
+            f"more than this machine's {memory / 1e9:,.1f} GB of memory: lower the channels"
+        )
 
 
 def reuse_or_train(

@@ -26,6 +26,7 @@ import sqlalchemy
 import sqlalchemy.exc
 
 from litenas.user_input import did_you_mean
+from space.errors import UserError
 
 JOURNAL_SUFFIX = ".journal"
 DEFAULT_HEARTBEAT = 60  # seconds; a dead worker's trial is retried after twice that
@@ -38,7 +39,7 @@ STORAGE_FORMS = ("sqlite:///FILE.db, postgresql://USER@HOST[:PORT]/DB, "
                  "mysql+pymysql://USER@HOST[:PORT]/DB or a FILE.journal path")
 
 
-class StorageError(ValueError):
+class StorageError(UserError):
     """A storage the command cannot use as asked; the message says what to use instead."""
 
 
@@ -94,6 +95,21 @@ def heartbeat_interval(spec: str, heartbeat: int | None) -> int | None:
     """The heartbeat interval make_storage(spec, heartbeat) gives its storage: None for a
     journal file (no heartbeats there) or when `heartbeat` is off (None or 0)."""
     return None if is_journal(spec) or not heartbeat else heartbeat
+
+
+def storage_name(storage: str | optuna.storages.BaseStorage) -> str:
+    """How a user names the storage (its URL without a password, or its journal file) for
+    messages, never the storage object's repr."""
+    url = storage if isinstance(storage, str) else getattr(storage, "url", None)
+    if isinstance(url, str):
+        if "://" not in url:
+            return url
+        try:
+            return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+        except sqlalchemy.exc.ArgumentError:
+            return url
+    path = getattr(getattr(storage, "_backend", None), "_file_path", None)
+    return str(path) if path is not None else type(storage).__name__
 
 
 def make_storage(

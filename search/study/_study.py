@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import signal
 import threading
 import warnings
@@ -25,19 +26,21 @@ from search.study._storage import (
     is_journal,
     make_storage,
     sqlite_file,
+    storage_name,
 )
+from space.errors import UserError
 
 DIRECTIONS = ("maximize", "minimize")
 METRIC_NAMES = ("f1", "macs")
 SAMPLERS = ("tpe", "nsga2", "random")
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # the trials --trials counts
 INTERRUPTED = "interrupted"  # user attr of a trial ended by Ctrl-C
 BANDS_ATTR = "bands"  # study user attr: its band studies, name -> MACs ceiling
 DEFAULT_MAX_FAILURES = 5
 INTERRUPTED_EXIT = 130  # the exit code of a run ended by Ctrl-C, as a shell reports SIGINT
 
 
-class StudyNotFoundError(ValueError):
+class StudyNotFoundError(UserError):
     """The study to read cannot be found or opened; the message lists what is there."""
 
 
@@ -55,7 +58,7 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
+    raise UserError(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
 
 
 def open_study(
@@ -76,12 +79,12 @@ def open_study(
     if list(study.directions) != wanted:
         have = [d.name.lower() for d in study.directions]
         raise StorageError(
-            f"study {study_name!r} in {storage} optimises {have}, not {list(directions)}; "
-            "pick another --study-name"
+            f"study {study_name!r} in {storage_name(storage)} optimises {have}, not "
+            f"{list(directions)}; pick another --study-name"
         )
     if study.metric_names is not None and study.metric_names != list(metric_names):
         raise StorageError(
-            f"study {study_name!r} in {storage} optimises {study.metric_names}, not "
+            f"study {study_name!r} in {storage_name(storage)} optimises {study.metric_names}, not "
             f"{list(metric_names)}; pick another --study-name"
         )
     if study.metric_names is None:
@@ -92,18 +95,13 @@ def open_study(
 
 
 def finished_count(study: optuna.Study) -> int:
-    """Trials that count toward --trials: completed, pruned, or failed for a reason of their own.
+    """Trials that count toward --trials: completed or pruned ones.
 
-    A trial failed because its worker died and re-queued (RetryHeartbeatStaleTrialCallback), or
-    one interrupted by Ctrl-C, does not count: its retry, or the rerun, takes its place.
+    A failed trial does not count (a worker that died, Ctrl-C, or a candidate that cannot be
+    built or trained): another takes its place, so --trials 20 gives 20 results. A run of
+    --max-failures failures in a row stops the study (StopRule), so it cannot loop forever.
     """
-    trials = study.get_trials(deepcopy=False)
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-    return sum(
-        t.state in FINISHED
-        and (t.state != TrialState.FAIL or (t.number not in retried and not is_interrupted(t)))
-        for t in trials
-    )
+    return len(study.get_trials(deepcopy=False, states=COUNTED))
 
 
 def is_interrupted(trial: optuna.trial.FrozenTrial) -> bool:
@@ -171,6 +169,36 @@ def _interrupt_once(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+class _ReportedFailures(logging.Filter):
+    """Drops Optuna's log records of a failed trial (with its traceback) when it failed with one
+    of the errors the study catches or by Ctrl-C: the trial's own line gives the reason, and a
+    bug's traceback is shown when it stops the study."""
+
+    def __init__(self, catch: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.catch = (*catch, KeyboardInterrupt)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            return not isinstance(error, self.catch)
+        return record.funcName != "_log_failed_trial"  # its "failed with value None" line
+
+
+@contextlib.contextmanager
+def _quiet_reported_failures(catch: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """Install _ReportedFailures on Optuna's log handlers for the run."""
+    handlers = logging.getLogger("optuna").handlers
+    quiet = _ReportedFailures(catch)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
 @contextlib.contextmanager
 def _sigint_ends_the_trial() -> Iterator[None]:
     """Install _interrupt_once for the run (main thread only), restoring the handler after."""
@@ -197,14 +225,15 @@ def run_study(
 ) -> RunOutcome:
     """Run until the study holds `trials` finished trials, the timeout, Ctrl-C or a failure streak.
 
-    Ctrl-C ends the running trial, which Optuna records as failed (marked interrupted, so it
-    does not count), or the wait for other workers' trials; finished trials stay. `heartbeat`
-    is the interval the study's storage was made with (heartbeat_interval): with one, a full
-    study waits for other workers' running trials to finish or go stale.
+    Ctrl-C ends the running trial, which Optuna records as failed and we mark interrupted (it
+    does not count), or the wait for other workers' trials; finished trials stay. A trial that
+    fails with an error of `catch` is reported by its trial line, without Optuna's traceback.
+    `heartbeat` is the interval the study's storage was made with (heartbeat_interval): with
+    one, a full study waits for other workers' running trials to finish or go stale.
     """
     rule = StopRule(trials, max_failures, heartbeat)
     try:
-        with _sigint_ends_the_trial():
+        with _sigint_ends_the_trial(), _quiet_reported_failures(catch):
             if rule.full_for_good(study):
                 return RunOutcome()
             study.optimize(

@@ -32,9 +32,11 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def data_yaml(tmp_path: Path, name: str, root: Path, extra: str = "") -> Path:
+def data_yaml(
+    tmp_path: Path, name: str, root: Path, extra: str = "", img_size: int = 32
+) -> Path:
     path = tmp_path / f"{name}.yaml"
-    path.write_text(f"DATA_PATH: {root}\nDATASET: {name}\nIMG_SIZE: 32\n{extra}")
+    path.write_text(f"DATA_PATH: {root}\nDATASET: {name}\nIMG_SIZE: {img_size}\n{extra}")
     return path
 
 
@@ -125,7 +127,7 @@ def fashion_files(folder: Path) -> dict[str, np.ndarray]:
 
 def test_fashionmnist_gray_images_get_three_equal_channels(tmp_path: Path) -> None:
     fashion_files(tmp_path / "fm" / "FashionMNIST" / "raw")
-    cfg = load_data(data_yaml(tmp_path, "FashionMNIST", tmp_path / "fm", "IMG_SIZE: 28"))
+    cfg = load_data(data_yaml(tmp_path, "FashionMNIST", tmp_path / "fm", img_size=28))
     splits = load_splits(cfg, cache_dir=tmp_path / "c", progress=False)
     assert splits.classes == datasets.FashionMNIST.classes
     assert splits.test_y.tolist() == [2, 1, 0, 9] and splits.train_x.shape[1:] == (3, 28, 28)
@@ -207,3 +209,23 @@ def test_missing_files_without_download_say_so_in_one_line(tmp_path: Path) -> No
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataConfigError, match="CIFAR10 at .* not found .* set DOWNLOAD: true"):
         load_data(data_yaml(tmp_path, "CIFAR10", tmp_path / "empty", "DOWNLOAD: false"))
+
+
+class _SplitOnlyTest:
+    """A dataset that, like torchvision's, checks its split with verify_str_arg."""
+
+    def __init__(self, root: str, split: str, download: bool = False) -> None:
+        from torchvision.datasets.utils import verify_str_arg
+
+        self.split = verify_str_arg(split, "split", ("test",))
+        if download:
+            raise ValueError("a library's own ValueError, not about the split")
+
+
+def test_a_refused_split_is_skipped_any_other_value_error_propagates(tmp_path: Path) -> None:
+    from runner.data.tv_datasets import _with_split
+
+    assert _with_split(_SplitOnlyTest, tmp_path, False, ("train", "test")).split == "test"
+    assert _with_split(_SplitOnlyTest, tmp_path, False, ("train", "extra")) is None
+    with pytest.raises(ValueError, match="own ValueError"):
+        _with_split(_SplitOnlyTest, tmp_path, True, ("test",))

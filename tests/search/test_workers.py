@@ -60,12 +60,13 @@ def _fail(state: TrialState, **attrs: object) -> optuna.trial.FrozenTrial:
     )  # fmt: skip
 
 
-def test_retried_and_interrupted_trials_do_not_count_and_retries_run_first() -> None:
+def test_failed_trials_do_not_count_and_retries_run_first() -> None:
     study = open_study("t", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler())
     study.add_trial(_fail(TrialState.COMPLETE))
     study.add_trial(_fail(TrialState.FAIL))  # trial 1: its worker died ...
     study.add_trial(_fail(TrialState.FAIL, interrupted=True))  # trial 2: Ctrl-C
-    study.add_trial(_fail(TrialState.FAIL, fail_reason="ValueError: bad row"))  # counts
+    study.add_trial(_fail(TrialState.FAIL, fail_reason="ModelConfigError: bad row"))  # nor this
+    study.add_trial(_fail(TrialState.PRUNED))
     retry = _fail(TrialState.WAITING)  # ... and trial 1 was re-queued (as Optuna's callback does)
     retry._system_attrs = {"failed_trial": 1, "retry_history": [1]}
     study.add_trial(retry)

@@ -14,11 +14,12 @@ from typing import Any
 import yaml
 
 from litenas.user_input import read_yaml
+from space.errors import UserError
 
 METHODS = ("prune", "tucker")
 
 
-class CompressionError(ValueError):
+class CompressionError(UserError):
     """A compression request or compression.yaml that cannot be used; says what would be."""
 
 
