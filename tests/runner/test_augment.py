@@ -9,6 +9,7 @@ import torch
 
 from runner.augment import (
     IMAGENET_MEAN,
+    ColorJitter,
     Cutout,
     RandomFlip,
     cutmix,
@@ -57,12 +58,83 @@ def test_flip_mirrors_some_images_and_keeps_others(batch: torch.Tensor) -> None:
     assert any(flipped) and any(kept)
 
 
-def test_cutout_fills_one_square_per_image() -> None:
-    images = torch.zeros((8, 3, 20, 20), dtype=torch.uint8)
-    out = Cutout(0.5, fill=255)(images)
-    filled = (out[:, 0] == 255).sum((1, 2))
-    assert filled.min() >= 1 and filled.max() <= 10 * 10
+@pytest.mark.parametrize(("fraction", "side"), [(0.5, 10), (0.25, 5), (0.01, 1), (1.0, 20)])
+def test_cutout_box_side_is_the_fraction_of_the_image_side(fraction: float, side: int) -> None:
+    """A box that does not touch the border is exactly side x side pixels (not side - 1)."""
+    torch.manual_seed(0)
+    images = torch.zeros((400, 3, 20, 20), dtype=torch.uint8)
+    out = Cutout(fraction, fill=255)(images)
     assert torch.equal(out[:, 0], out[:, 2]), "the same box in every channel"
+    assert set(out.unique().tolist()) <= {0, 255}
+    inner = 0
+    for mask in out[:, 0] == 255:
+        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        height, width = len(rows), len(cols)
+        assert int(mask.sum()) == height * width, "one filled rectangle"
+        assert height <= side and width <= side
+        if rows.min() > 0 and rows.max() < 19:
+            assert height == side
+        if cols.min() > 0 and cols.max() < 19:
+            assert width == side
+        inner += rows.min() > 0 and rows.max() < 19 and cols.min() > 0 and cols.max() < 19
+    assert side == 20 or inner > 0, "some boxes lie wholly inside the image"
+
+
+def test_cutout_box_is_centred_on_a_pixel_and_clipped_by_the_border() -> None:
+    """Centre (cy, cx) drawn uniformly; the box spans cy - side // 2 to cy + (side - 1) // 2."""
+    torch.manual_seed(5)
+    ys, xs = (torch.randint(0, 9, (64,)) for _ in range(2))  # what Cutout draws, same seed
+    torch.manual_seed(5)
+    out = Cutout(4 / 9, fill=1)(torch.zeros((64, 1, 9, 9), dtype=torch.uint8))
+    for cy, cx, image in zip(ys, xs, out[:, 0], strict=True):
+        expected = torch.zeros(9, 9, dtype=torch.uint8)
+        expected[max(cy - 2, 0):cy + 2, max(cx - 2, 0):cx + 2] = 1
+        assert torch.equal(image, expected)
+
+
+def _gray(v: int, n: int = 1, size: int = 4) -> torch.Tensor:
+    return torch.full((n, 3, size, size), v, dtype=torch.uint8)
+
+
+def test_colour_jitter_is_brightness_saturation_contrast_in_turn() -> None:
+    """The folded multiply-add equals the three torchvision-style steps applied one by one."""
+    torch.manual_seed(2)
+    images = torch.randint(0, 256, (6, 3, 5, 7), dtype=torch.uint8)
+    torch.manual_seed(11)
+    factors = [torch.empty(6, 1, 1, 1).uniform_(0.7, 1.3) for _ in range(3)]
+    torch.manual_seed(11)
+    out = ColorJitter(0.3)(images)
+    b, s, c = factors
+    x = images.double() * b.double()  # brightness
+    gray = 0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:]
+    x = s.double() * x + (1 - s.double()) * gray  # saturation: blend with the grey image
+    gray = 0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:]
+    x = c.double() * x + (1 - c.double()) * gray.mean((2, 3), keepdim=True)  # contrast
+    expected = (x + 0.5).floor().clamp(0, 255)
+    assert out.dtype == torch.uint8
+    assert (out.double() - expected).abs().max() <= 1, "rounding may differ by one level"
+    assert (out.double() == expected).double().mean() > 0.95
+
+
+def test_colour_jitter_scales_a_grey_image_by_its_brightness_within_the_strength() -> None:
+    """On a grey image saturation and contrast change nothing: out = round(b * v)."""
+    torch.manual_seed(0)
+    out = ColorJitter(0.2)(_gray(100, n=200))
+    values = out[:, 0, 0, 0]
+    assert torch.equal(out, values.view(-1, 1, 1, 1).expand_as(out)), "one level per image"
+    assert values.min() >= 80 and values.max() <= 120
+    assert values.min() < 85 and values.max() > 115, "factors spread over [1 - s, 1 + s]"
+    assert torch.equal(ColorJitter(0.0)(_gray(77, n=3)), _gray(77, n=3)), "strength 0: unchanged"
+    assert int(ColorJitter(0.5)(_gray(250, n=50)).max()) == 255, "clamped, not wrapped"
+
+
+def test_colour_jitter_is_seeded() -> None:
+    images = torch.randint(0, 256, (4, 3, 6, 6), dtype=torch.uint8)
+    runs = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(seed)
+        runs.append(ColorJitter(0.1)(images))
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
 
 
 def test_cutmix_pastes_a_box_and_weights_labels_by_area() -> None:
