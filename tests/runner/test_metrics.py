@@ -75,3 +75,16 @@ def test_f1_part_at_its_breakpoints() -> None:
     assert f1_score_part(0.9, ref_f1=0.6) == pytest.approx(0.5 * (1 - 0.9 / 0.6))
     assert f1_score_part(0.55, ref_f1=0.6) == pytest.approx(1 - 0.55 / 0.6)
     assert cliff_distance(0.4) == pytest.approx(-0.1)
+
+
+def test_a_class_only_predicted_counts_in_the_macro_mean() -> None:
+    """sklearn's macro: a class predicted but never true is present, with F1 0."""
+    # class 0: tp 1, fn 1 -> 2/3; class 1: fp 1 -> 0; class 2 absent
+    assert macro_f1([0, 0], [0, 1], 3) == pytest.approx((2 / 3 + 0) / 2)
+
+
+def test_labels_given_as_float_tensors_are_class_indices() -> None:
+    assert macro_f1(torch.tensor([0.0, 1.0, 1.0]), torch.tensor([0.0, 1.0, 0.0]), 2) == (
+        pytest.approx((2 / 3 + 2 / 3) / 2)
+    )
+    assert confusion_matrix(torch.tensor([[1.0], [0.0]]), [1, 1], 2).tolist() == [[0, 1], [0, 1]]

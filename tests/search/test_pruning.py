@@ -262,7 +262,10 @@ def test_keep_is_the_ceiling_of_the_kept_share_at_the_exact_boundary() -> None:
         "2 of 6 trials in better fronts (keeping 2)"
     )
     kept = stopper.decide(peers[1:] + [_frozen(5, [0.05], 9.5)], 99, 1, 0.7, 3.0)
-    assert not kept.stop and "1 of 6 trials in better fronts (keeping 2)" in kept.reason
+    assert kept.stop is False and "1 of 6 trials in better fronts (keeping 2)" in kept.reason
+    seven = stopper.decide(peers + [_frozen(5, [0.05], 9.5)], 99, 1, 0.7, 3.0)
+    assert seven.stop is False, "7 points: keep = ceil(7 / 3) = 3, not round(7 / 3) = 2"
+    assert "2 of 7 trials in better fronts (keeping 3)" in seven.reason
 
 
 def test_peers_are_read_at_the_rung_with_their_cost_attr() -> None:
@@ -290,9 +293,9 @@ def test_min_peers_boundary_and_non_rung_reason() -> None:
     peers = [_frozen(i, [0.9], 1.0) for i in range(3)]
     assert ParetoStopper((1,), min_peers=3).decide(peers, 9, 1, 0.1, 5.0).stop
     few = ParetoStopper((1,), min_peers=4).decide(peers, 9, 1, 0.1, 5.0)
-    assert not few.stop and few.reason == "3 peers at rung 1 < 4"
+    assert few.stop is False and few.reason == "3 peers at rung 1 < 4"
     off = ParetoStopper((1, 3)).decide(peers, 9, 2, 0.1, 5.0)
-    assert not off.stop and off.reason == "epoch 2 is not a rung (1, 3)"
+    assert off.stop is False and off.reason == "epoch 2 is not a rung (1, 3)"
 
 
 @pytest.mark.parametrize(
