@@ -9,6 +9,8 @@ import torch
 
 from runner.augment import (
     IMAGENET_MEAN,
+    IMAGENET_STD,
+    ChunkedRandAugment,
     ColorJitter,
     Cutout,
     RandomFlip,
@@ -162,3 +164,45 @@ def test_train_augment_follows_the_config(batch: torch.Tensor) -> None:
     plain = train_augment(dataclasses.replace(cfg, aug_train="simple_augment_train",
                                               aug_train_params={}, cutout=0.0))  # fmt: skip
     assert "Cutout" not in repr(plain) and "Cutout" in repr(train_augment(cfg))
+
+
+def test_normalize_is_imagenet_standardisation_exactly() -> None:
+    images = torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1).expand(2, 3, 2, 2)
+    out = normalize(images)
+    for c, (mean, std) in enumerate(zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)):
+        assert out[0, c].flatten().tolist() == pytest.approx([-mean / std] * 4, abs=1e-6)
+        assert out[1, c].flatten().tolist() == pytest.approx([(1 - mean) / std] * 4, abs=1e-6)
+
+
+def test_cutmix_box_follows_its_draws() -> None:
+    """lam ~ Beta(a, a), a centre, a permutation; the box is cut_h x cut_w around the centre,
+    clipped by the image, and weight_a is one minus its true area share."""
+    images = torch.arange(5).view(5, 1, 1, 1).expand(5, 1, 20, 30).to(torch.uint8).clone()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        lam = float(torch.distributions.Beta(0.7, 0.7).sample())
+        cy, cx = int(torch.randint(0, 20, ())), int(torch.randint(0, 30, ()))
+        order = torch.randperm(5)
+        cut_h, cut_w = round(20 * (1 - lam) ** 0.5), round(30 * (1 - lam) ** 0.5)
+        y0, y1 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, 20)
+        x0, x1 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, 30)
+        expected = images.clone()
+        expected[..., y0:y1, x0:x1] = images[order][..., y0:y1, x0:x1]
+        torch.manual_seed(seed)
+        mixed, a, b, weight_a = cutmix(images, torch.arange(5), alpha=0.7)
+        assert torch.equal(mixed, expected) and torch.equal(b, order), f"seed {seed}"
+        assert weight_a == pytest.approx(1 - (y1 - y0) * (x1 - x0) / 600)
+
+
+def test_train_augment_builds_the_policy_the_config_names() -> None:
+    cfg = DataConfig(data_path=".", aug_train="randaugment_train",
+                     aug_train_params={"n_select": 3, "level": 7}, cutout=0.3)  # fmt: skip
+    policy, cutout = train_augment(cfg)
+    rand = policy[0]
+    assert isinstance(rand, ChunkedRandAugment) and (rand.n_select, rand.level) == (3, 7)
+    assert isinstance(cutout, Cutout) and cutout.fraction == 0.3
+    default = train_augment(dataclasses.replace(cfg, aug_train_params={}, cutout=0.0))[0]
+    assert (default.n_select, default.level) == (2, None), "2 ops at a random level"
+    simple = train_augment(dataclasses.replace(cfg, aug_train="simple_augment_train",
+                                               aug_train_params={}, cutout=0.0))  # fmt: skip
+    assert [type(m) for m in simple] == [RandomFlip, ColorJitter]

@@ -94,6 +94,7 @@ def test_adamw_and_frozen_parameters() -> None:
     decay, no_decay = optimizer.param_groups
     assert [id(p) for p in decay["params"]] == [id(model[3].weight)], "frozen conv left out"
     assert len(no_decay["params"]) == 3 and decay["lr"] == no_decay["lr"] == 0.002
+    assert (decay["weight_decay"], no_decay["weight_decay"]) == (5e-4, 0.0), "not AdamW's 0.01"
 
 
 def test_set_lr_reaches_every_group() -> None:

@@ -50,7 +50,8 @@ def _study(*trials: optuna.trial.FrozenTrial, directions: tuple[str, ...] = ("ma
 
 @pytest.mark.parametrize(
     ("name", "folder"),
-    [("arch-0.4M", "arch-0.4M"), ("a/b c", "a_b_c"), ("..", "__"), ("", "_"), (".x", ".x")],
+    [("arch-0.4M", "arch-0.4M"), ("a/b c", "a_b_c"), ("..", "__"), ("", "_"), (".x", ".x"),
+     ("X..", "X..")],  # fmt: skip
 )
 def test_safe_folder_name(name: str, folder: str) -> None:
     assert safe_folder_name(name) == folder
