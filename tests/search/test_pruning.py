@@ -282,11 +282,15 @@ def test_peers_are_read_at_the_rung_with_their_cost_attr() -> None:
     ]
     assert rung_points(trials, 2, exclude=6) == [(0.6, 4.0), (0.5, 2.0)]
     assert rung_points(trials, 1, exclude=0) == [(0.3, 2.0)] * 3 + [(0.1, 1.0)], "NaN later"
-    latency = [_frozen(0, [0.5], 2.5, attr="latency_ms"), _frozen(1, [0.4], 3.0)]
+    # trial 1 has MACs only: in a latency study it is no peer (by MACs it would not dominate)
+    latency = [_frozen(0, [0.5], 2.5, attr="latency_ms"), _frozen(1, [0.05], 3.0)]
     assert rung_points(latency, 1, exclude=9, cost_attr="latency_ms") == [(0.5, 2.5)]
     stopper = ParetoStopper((1,), min_peers=1, worst_fraction=0.5, cost_attr="latency_ms")
     decision = stopper.decide(latency, 9, 1, 0.1, 7.5)
     assert decision.stop and "F1 0.1000 at 7.5 latency_ms is in front 2" in decision.reason
+    assert "dominated by 1 of 1 peers" in decision.reason
+    after_a_short_one = [_frozen(0, [0.3], 2.0), _frozen(1, [0.3, 0.4], 2.0)]
+    assert rung_points(after_a_short_one, 2, exclude=9) == [(0.4, 2.0)]
 
 
 def test_min_peers_boundary_and_non_rung_reason() -> None:

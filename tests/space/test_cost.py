@@ -113,3 +113,51 @@ def test_macs_grow_with_the_image_size() -> None:
 def test_count_cost_rejects_a_bad_image_size(size: object) -> None:
     with pytest.raises(ValueError, match=f"img_size must be a positive int, got {size!r}"):
         count_cost(build_model(MOBILENET), size)
+
+
+def test_input_channels_follow_the_model() -> None:
+    """A one-channel model is probed with one channel: 8 x 8 x 4 outputs of 1 x 3 x 3."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1, bias=False))
+    model.input_channel = 1
+    assert count_cost(model, 8) == Cost(8 * 8 * 4 * 9, 36)
+    assert thop_conv_linear_macs(model, 8) == flop_counter_macs(model, 8) == 8 * 8 * 4 * 9
+    assert isinstance(flop_counter_macs(model, 8), int)
+
+
+class _Checked(torch.nn.Module):
+    """A model that names its failing row, as space's models do; `fails` picks which check."""
+
+    def __init__(self, fails: str) -> None:
+        super().__init__()
+        self.fails = fails
+        self.conv = torch.nn.Conv2d(3, 2, 1)
+
+    def check_kernels(self, img_size: int) -> None:
+        if self.fails == "kernels":
+            raise ModelConfigError(f"row 0: kernel larger than {img_size}")
+
+    def check_input_size(self, img_size: int) -> None:
+        raise ModelConfigError(f"row 1 collapses at {img_size}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fails == "forward":
+            raise RuntimeError("shape mismatch")
+        return self.conv(x)
+
+
+@pytest.mark.parametrize(("fails", "message"),
+                         [("kernels", "row 0: kernel larger than 9"),
+                          ("forward", "row 1 collapses at 9")])  # fmt: skip
+def test_a_space_model_names_the_row_that_fails(fails: str, message: str) -> None:
+    with pytest.raises(ModelConfigError, match=message):
+        count_cost(_Checked(fails), 9)
+    assert count_cost(_Checked("none"), 9).macs == 9 * 9 * 2 * 3
+
+
+def test_a_failed_count_leaves_no_thop_hooks_or_buffers() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 5), torch.nn.Flatten())
+    with pytest.raises(ModelConfigError):
+        count_cost(model, 3)
+    assert all(not m._forward_hooks for m in model.modules()), "thop's hooks removed"
+    assert "0.total_ops" not in model.state_dict() and list(model.state_dict()) == [
+        "0.weight", "0.bias"]  # fmt: skip
