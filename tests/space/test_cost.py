@@ -122,6 +122,7 @@ def test_input_channels_follow_the_model() -> None:
     assert count_cost(model, 8) == Cost(8 * 8 * 4 * 9, 36)
     assert thop_conv_linear_macs(model, 8) == flop_counter_macs(model, 8) == 8 * 8 * 4 * 9
     assert isinstance(flop_counter_macs(model, 8), int)
+    assert count_cost(model, 1).macs == 4 * 9, "a 1-pixel image is a valid size"
 
 
 class _Checked(torch.nn.Module):
