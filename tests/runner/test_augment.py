@@ -206,3 +206,32 @@ def test_train_augment_builds_the_policy_the_config_names() -> None:
     simple = train_augment(dataclasses.replace(cfg, aug_train="simple_augment_train",
                                                aug_train_params={}, cutout=0.0))  # fmt: skip
     assert [type(m) for m in simple] == [RandomFlip, ColorJitter]
+
+
+def test_policies_are_made_of_the_documented_parts() -> None:
+    flip, jitter = simple_augment_train()
+    assert isinstance(flip, RandomFlip) and jitter.strength == 0.1
+    rand, flip = randaugment_train(3, 7)
+    assert isinstance(rand, ChunkedRandAugment) and isinstance(flip, RandomFlip)
+    assert len(rand.ops) == 31, "one RandAugment per level 0..30"
+    assert all((op.num_ops, op.magnitude, op.num_magnitude_bins) == (3, m, 31)
+               for m, op in enumerate(rand.ops))  # fmt: skip
+
+
+def test_fixed_level_uses_that_levels_randaugment() -> None:
+    images = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    chunked = ChunkedRandAugment(2, level=9)
+    torch.manual_seed(4)
+    out = chunked(images)
+    torch.manual_seed(4)
+    assert torch.equal(out, chunked.ops[9](images))
+
+
+def test_flip_draws_per_image_and_black_stays_black() -> None:
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (200, 3, 4, 4), dtype=torch.uint8)
+    out = RandomFlip()(images)
+    flipped = sum(torch.equal(o, i.flip(-1)) and not torch.equal(o, i)
+                  for o, i in zip(out, images, strict=True))  # fmt: skip
+    assert 70 < flipped < 130, "about half of 200"
+    assert int(ColorJitter(0.3)(_gray(0, n=20)).max()) == 0
