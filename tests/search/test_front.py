@@ -16,8 +16,10 @@ from search.front import (
     FrontEntry,
     FrontError,
     FrontFilter,
+    Pick,
     StudyPoint,
     cost_axis,
+    cover_budgets,
     feasible_trials,
     front_entries,
     is_feasible,
@@ -179,3 +181,22 @@ def test_front_entries_order_ties_and_repeats() -> None:
     assert [(e.rank, e.label) for e in entries] == [(1, "0"), (2, "b/1"), (3, "1"), (4, "2")]
     kept = front_entries(study, FrontFilter(top_k=2, params_max=10), bands=[band])
     assert [e.label for e in kept] == ["0", "1"]
+
+
+def _gap_pool(*points: tuple[float, int]) -> list[Pick]:
+    picks = []
+    for f1, macs in points:
+        trial = _trial([f1, float(macs)], macs=macs, **ATTRS)
+        picks.append(Pick(trial, fills_gap=True))
+    return picks
+
+
+def test_cover_budgets_starts_at_the_ceiling_itself() -> None:
+    """A model of exactly the ceiling's MACs serves it; one a MAC above never does."""
+    picks = cover_budgets([100], _gap_pool((0.9, 1001), (0.5, 1000), (0.4, 600)), ceiling=1000)
+    assert [p.trial.user_attrs["macs"] for p in picks] == [1000, 600]
+
+
+def test_cover_budgets_takes_the_cheaper_of_equal_f1() -> None:
+    picks = cover_budgets([100], _gap_pool((0.5, 800), (0.5, 700)), ceiling=1000)
+    assert [p.trial.user_attrs["macs"] for p in picks][0] == 700
