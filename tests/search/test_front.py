@@ -110,7 +110,9 @@ def test_entry_from_a_trial_and_what_it_lacks() -> None:
     lacking = _trial([0.9, 10.0], macs=10, params=1)
     lacking.number = 3
     with pytest.raises(FrontError, match=r"trial 3 has no user attrs \['model_yaml', "
-                                         r"'data_config'\]"):  # fmt: skip
+                                         r"'data_config'\]: export and finalize read the ones "
+                                         "search.architecture and search.hyper store with "
+                                         "every trial$"):  # fmt: skip
         trial_entry(1, lacking)
 
 
@@ -167,6 +169,10 @@ def test_study_points_and_cost_axis() -> None:
         study.set_metric_names(["f1", "macs"])
         assert cost_axis(study) == "macs"
     assert cost_axis(_study(directions=("maximize",))) == "macs"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        single.set_metric_names(["score"])
+    assert cost_axis(single) == "macs"
 
 
 def test_front_entries_order_ties_and_repeats() -> None:
@@ -177,10 +183,14 @@ def test_front_entries_order_ties_and_repeats() -> None:
     band = optuna.create_study(study_name="b", directions=["maximize", "minimize"])
     band.add_trial(_trial([0.8, 5.0], macs=5, **ATTRS))  # study trial 0's twin
     band.add_trial(_trial([0.7, 1.0], macs=1, params=50, model_yaml="n", data_config={}))
+    band.add_trial(_trial([0.8, 5.0], macs=5, **{**ATTRS, "model_yaml": "third"}))
     entries = front_entries(study, bands=[band])
-    assert [(e.rank, e.label) for e in entries] == [(1, "0"), (2, "b/1"), (3, "1"), (4, "2")]
+    assert [(e.rank, e.label) for e in entries] == [(1, "0"), (2, "b/2"), (3, "b/1"), (4, "1"),
+                                                    (5, "2")], "at a tie the study first"
+    assert [e.label for e in front_entries(study, FrontFilter(f1_min=0.65), [band])] == [
+        "0", "b/2", "b/1"]  # fmt: skip
     kept = front_entries(study, FrontFilter(top_k=2, params_max=10), bands=[band])
-    assert [e.label for e in kept] == ["0", "1"]
+    assert [e.label for e in kept] == ["0", "b/2"], "b/1 has too many params"
 
 
 def _gap_pool(*points: tuple[float, int]) -> list[Pick]:
@@ -200,3 +210,10 @@ def test_cover_budgets_starts_at_the_ceiling_itself() -> None:
 def test_cover_budgets_takes_the_cheaper_of_equal_f1() -> None:
     picks = cover_budgets([100], _gap_pool((0.5, 800), (0.5, 700)), ceiling=1000)
     assert [p.trial.user_attrs["macs"] for p in picks][0] == 700
+
+
+def test_a_front_trial_without_its_cost_attrs_is_named() -> None:
+    """A single-objective trial with neither "macs" nor "params" gets the FrontError."""
+    study = _study(_trial([0.5], model_yaml="m", data_config={}), directions=("maximize",))
+    with pytest.raises(FrontError, match=r"no user attrs \['macs', 'params'\]"):
+        front_entries(study)
