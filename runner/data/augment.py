@@ -98,12 +98,13 @@ class Cutout(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         b, _, h, w = images.shape
-        half = max(1, round(self.fraction * min(h, w) / 2))
-        cy = torch.randint(0, h, (b, 1, 1), device=images.device)
-        cx = torch.randint(0, w, (b, 1, 1), device=images.device)
+        side = max(1, round(self.fraction * min(h, w)))
+        # the box's top-left corner; a box centred near an edge is clipped by the image
+        y0 = torch.randint(0, h, (b, 1, 1), device=images.device) - side // 2
+        x0 = torch.randint(0, w, (b, 1, 1), device=images.device) - side // 2
         ys = torch.arange(h, device=images.device).view(1, h, 1)
         xs = torch.arange(w, device=images.device).view(1, 1, w)
-        box = ((ys - cy).abs() < half) & ((xs - cx).abs() < half)
+        box = (ys >= y0) & (ys < y0 + side) & (xs >= x0) & (xs < x0 + side)
         return images.masked_fill(box.unsqueeze(1), self.fill)
 
 

@@ -1,4 +1,4 @@
-"""runner.export: the ONNX file predicts as PyTorch does, the int8 copy loads and predicts."""
+"""runner.export: the ONNX file predicts as PyTorch does, the int8 copy nearly as well."""
 
 from __future__ import annotations
 
@@ -62,7 +62,13 @@ def test_export_matches_pytorch_and_int8_predicts(
     assert torch.allclose(onnx_logits(onnx_session(run / "model.onnx"), batch), expected,
                           atol=1e-4)  # fmt: skip
     int8 = onnx_logits(onnx_session(run / "model_int8.onnx"), splits.val_x)
-    assert int8.shape == (len(splits.val_y), 3) and torch.isfinite(int8).all()
+    with torch.no_grad():
+        full = model(normalize(splits.val_x))
+    assert int8.shape == full.shape == (len(splits.val_y), 3)
+    # int8 follows the float model: the same top-1 class on nearly every image (a near-tie may
+    # flip), and logits within a tenth of their scale (measured: 0.0024 of 0.54)
+    assert (int8.argmax(1) == full.argmax(1)).double().mean() >= 0.9
+    assert (int8 - full).abs().max() <= 0.1 * full.abs().max()
     assert (run / "model_int8.onnx").stat().st_size < (run / "model.onnx").stat().st_size * 2
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from matplotlib.figure import Figure
+from PIL import Image
 
 from runner.data.config import DataConfig
 from search.finalize import FinalRow, on_val_front, table_lines
@@ -63,6 +65,14 @@ def test_finalize_trains_scores_on_test_and_resumes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     args = study_args
+    figures: dict[str, Figure] = {}
+    savefig = Figure.savefig
+
+    def keep(self: Figure, path: Path, **kw: object) -> None:
+        figures[Path(path).name] = self
+        savefig(self, path, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
     assert finalize_main(args) == 0
     out = capsys.readouterr().out
     assert "Spearman" not in out and "needs 3 or more models" in out
@@ -78,7 +88,15 @@ def test_finalize_trains_scores_on_test_and_resumes(
         assert (Path(row["run"]) / "best.pt").is_file() and metrics["epochs_run"] == 2
         data = yaml.safe_load((Path(row["run"]) / "data.yaml").read_text())
         assert (data["CUTMIX"], data["IMG_SIZE"]) == (1.0, 24), "full_training.yaml on top"
-    assert (folder / "final.png").stat().st_size > 10_000
+    # final.png: both fronts, cheapest first, at the F1 the study saw and the test F1
+    study_line, final_line = figures["final.png"].axes[0].get_lines()
+    by_macs = sorted(rows, key=lambda r: int(r["macs"]))
+    assert list(final_line.get_xdata()) == [int(r["macs"]) for r in by_macs]
+    assert list(study_line.get_ydata()) == pytest.approx([float(r["study_f1"]) for r in by_macs])
+    assert list(final_line.get_ydata()) == pytest.approx([float(r["test_f1"]) for r in by_macs])
+    assert final_line.get_label() == "after full training (test)"
+    with Image.open(folder / "final.png") as png:
+        assert png.format == "PNG" and png.size == (800, 550)
     forbid_training(monkeypatch)
     assert finalize_main(args) == 0, "a rerun reuses the trained models"
     assert (folder / "final.csv").read_text().count("\n") == 3

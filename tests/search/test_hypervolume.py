@@ -59,3 +59,10 @@ def test_bad_reference_is_refused(ref: tuple[float, float]) -> None:
 def test_nan_point_is_refused() -> None:
     with pytest.raises(ValueError, match="numeric"):
         hypervolume([(math.nan, M)])
+
+
+def test_points_are_clipped_to_the_box() -> None:
+    """F1 above 1 counts as 1, MACs below 0 as 0 (the box's edges), exactly."""
+    assert hypervolume([(1.0, 0)], ref=(0.0, 10.0)) == 1.0
+    assert hypervolume([(1.5, -5.0)], ref=(0.0, 10.0)) == 1.0
+    assert hypervolume([(0.5, 0.25)], ref=(0.0, 0.5)) == pytest.approx(0.25), "ref below 1 MAC"

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import math
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from runner.data.splits_cache import SplitsCache
 from runner.training.state import EpochStats
 from search import hyper
 from search.front import ParetoStopper, dominates, front_ranks
+from search.front._early_stop import rung_points
 from search.objectives import TRIAL_ERRORS, EpochReporter, HyperObjective, TrialBudget
 from search.study import run_study
 from space.search_bounds import load_hyper_bounds
@@ -222,3 +224,100 @@ def test_single_objective_hyper_trials_lagging_the_median_are_pruned(
     assert states == [TrialState.COMPLETE] * 3 + [TrialState.PRUNED, TrialState.COMPLETE]
     assert study.trials[3].user_attrs["f1_history"] == pytest.approx([0.02])  # lags at epoch 1
     assert len(fake.calls) == 5
+
+
+def _frozen(
+    number: int, f1_history: list[float], cost: float | None,
+    state: TrialState = TrialState.COMPLETE, attr: str = "macs",
+) -> FrozenTrial:  # fmt: skip
+    """A trial as the study reads it, numbered `number`, without a storage."""
+    attrs: dict[str, object] = {"f1_history": f1_history}
+    if cost is not None:
+        attrs[attr] = cost
+    values = [0.5, 1.0] if state == TrialState.COMPLETE else None
+    made = optuna.trial.create_trial(state=state, values=values, user_attrs=attrs)
+    made.number = number
+    return made
+
+
+def test_front_ranks_and_dominance_by_hand() -> None:
+    """Fronts of six points: ties share a front, equal points never dominate each other."""
+    points = [(0.9, 5.0), (0.8, 3.0), (0.7, 4.0), (0.6, 1.0), (0.5, 2.0), (0.8, 3.0), (0.5, 6.0)]
+    assert front_ranks(points) == [0, 0, 1, 0, 1, 0, 2]
+    assert dominates((0.8, 3.0), (0.7, 4.0)) and dominates((0.8, 3.0), (0.8, 4.0))
+    assert dominates((0.8, 3.0), (0.7, 3.0)) and not dominates((0.8, 3.0), (0.8, 3.0))
+    assert not dominates((0.9, 5.0), (0.8, 3.0)) and not dominates((0.7, 4.0), (0.8, 3.0))
+    assert front_ranks([]) == []
+
+
+def test_keep_is_the_ceiling_of_the_kept_share_at_the_exact_boundary() -> None:
+    """Six points, worst_fraction 2/3: keep = ceil(6 / 3) = 2 (not 3 from float noise). A
+    dominated trial with exactly 2 points in better fronts is stopped; with 1 it is not."""
+    peers = [_frozen(i, [f1], macs) for i, (f1, macs) in
+             enumerate([(0.9, 1.0), (0.8, 2.0), (0.1, 9.0), (0.2, 8.0), (0.3, 7.0)])]  # fmt: skip
+    stopper = ParetoStopper((1,), min_peers=5)
+    stopped = stopper.decide(peers, 99, 1, 0.7, 3.0)  # fronts: 0.9/1 and 0.8/2 ahead of it
+    assert stopped.stop and stopped.reason == (
+        "rung 1: F1 0.7000 at 3 MACs is in front 3, dominated by 2 of 5 peers, "
+        "2 of 6 trials in better fronts (keeping 2)"
+    )
+    kept = stopper.decide(peers[1:] + [_frozen(5, [0.05], 9.5)], 99, 1, 0.7, 3.0)
+    assert kept.stop is False and "1 of 6 trials in better fronts (keeping 2)" in kept.reason
+    seven = stopper.decide(peers + [_frozen(5, [0.05], 9.5)], 99, 1, 0.7, 3.0)
+    assert seven.stop is False, "7 points: keep = ceil(7 / 3) = 3, not round(7 / 3) = 2"
+    assert "2 of 7 trials in better fronts (keeping 3)" in seven.reason
+
+
+def test_peers_are_read_at_the_rung_with_their_cost_attr() -> None:
+    """F1 at the rung epoch (not the last one); own trial, failed, cost-less, short and NaN
+    histories left out; a latency study reads "latency_ms"."""
+    trials = [
+        _frozen(0, [0.2, 0.6, 0.9], 4.0),
+        _frozen(1, [0.3, 0.5], 2.0, TrialState.PRUNED),
+        _frozen(2, [0.3], 2.0),  # short of rung 2
+        _frozen(3, [0.3, 0.4], None),  # no cost
+        _frozen(4, [0.3, math.nan], 2.0),
+        _frozen(5, [0.3, 0.4], 2.0, TrialState.FAIL),
+        _frozen(6, [0.1, 0.1], 1.0),  # the trial itself
+    ]
+    assert rung_points(trials, 2, exclude=6) == [(0.6, 4.0), (0.5, 2.0)]
+    assert rung_points(trials, 1, exclude=0) == [(0.3, 2.0)] * 3 + [(0.1, 1.0)], "NaN later"
+    # trial 1 has MACs only: in a latency study it is no peer (by MACs it would not dominate)
+    latency = [_frozen(0, [0.5], 2.5, attr="latency_ms"), _frozen(1, [0.05], 3.0)]
+    assert rung_points(latency, 1, exclude=9, cost_attr="latency_ms") == [(0.5, 2.5)]
+    stopper = ParetoStopper((1,), min_peers=1, worst_fraction=0.5, cost_attr="latency_ms")
+    decision = stopper.decide(latency, 9, 1, 0.1, 7.5)
+    assert decision.stop and "F1 0.1000 at 7.5 latency_ms is in front 2" in decision.reason
+    assert "dominated by 1 of 1 peers" in decision.reason
+    after_a_short_one = [_frozen(0, [0.3], 2.0), _frozen(1, [0.3, 0.4], 2.0)]
+    assert rung_points(after_a_short_one, 2, exclude=9) == [(0.4, 2.0)]
+
+
+def test_min_peers_boundary_and_non_rung_reason() -> None:
+    peers = [_frozen(i, [0.9], 1.0) for i in range(3)]
+    assert ParetoStopper((1,), min_peers=3).decide(peers, 9, 1, 0.1, 5.0).stop
+    few = ParetoStopper((1,), min_peers=4).decide(peers, 9, 1, 0.1, 5.0)
+    assert few.stop is False and few.reason == "3 peers at rung 1 < 4"
+    off = ParetoStopper((1, 3)).decide(peers, 9, 2, 0.1, 5.0)
+    assert off.stop is False and off.reason == "epoch 2 is not a rung (1, 3)"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rungs": (1.5, 3)}, r"early-stop rungs must be epochs >= 1, got \(1.5, 3\)"),
+        ({"rungs": (3, 3)}, r"must rise strictly, e.g. \(3, 6\); got \(3, 3\)"),
+        ({"worst_fraction": 0.0}, r"worst_fraction must be in \(0, 1\), got 0.0"),
+        ({"min_peers": -1}, "min_peers must be >= 1, got -1"),
+    ],
+)
+def test_more_bad_settings(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ParetoStopper(**{"rungs": RUNGS, **kwargs})
+
+
+def test_rungs_given_as_a_list_become_a_tuple_and_defaults_hold() -> None:
+    assert ParetoStopper(rungs=[2, 4]).rungs == (2, 4)
+    default = ParetoStopper()
+    assert (default.rungs, default.worst_fraction, default.min_peers) == ((3, 6), 2 / 3, 4)
+    assert default.cost_attr == "macs"
