@@ -107,9 +107,12 @@ def prune_branches(model: nn.Module, ratio: float) -> None:
         first, last = _convs(branch)[0], _convs(branch)[-1]
         probe = torch.zeros(1, first.in_channels, 8, 8)
         tp.pruner.MetaPruner(
-            branch, probe, importance=tp.importance.GroupMagnitudeImportance(p=2),
-            pruning_ratio=ratio, ignored_layers=[last],
-        ).step()  # fmt: skip
+            branch,
+            probe,
+            importance=tp.importance.GroupMagnitudeImportance(p=2),
+            pruning_ratio=ratio,
+            ignored_layers=[last],
+        ).step()
 
 
 class GroupedConv2d(nn.Conv2d):
@@ -232,8 +235,10 @@ def held_channels(model: nn.Module) -> set[Side]:
     """The (layer, side) channels the blocks need kept as built (see the module docstring)."""
     held: set[Side] = set()
     for module in model.modules():
-        if isinstance(module, nn.Conv2d) and _is_grouped(module) and module.groups == (
-            module.out_channels
+        if (
+            isinstance(module, nn.Conv2d)
+            and _is_grouped(module)
+            and module.groups == module.out_channels
         ):  # torch-pruning takes it for depthwise whatever its pruner says
             held |= {(module, "in"), (module, "out")}
         elif isinstance(module, ShuffleNetV2):
@@ -244,9 +249,11 @@ def held_channels(model: nn.Module) -> set[Side]:
 
 
 def held_layers(
-    graph: tp.DependencyGraph, held: set[Side], fixed: Iterable[nn.Module],
+    graph: tp.DependencyGraph,
+    held: set[Side],
+    fixed: Iterable[nn.Module],
     roots: Sequence[type],
-) -> list[nn.Module]:  # fmt: skip
+) -> list[nn.Module]:
     """Layers whose output channels must keep their count: `fixed` (the class head), and every
     layer whose output pruning group reaches a held channel."""
     ignored = list(fixed)
@@ -254,8 +261,13 @@ def held_layers(
     while changed:  # a held group's other layers could root the same group again
         changed = False
         for group in graph.get_all_groups(ignored_layers=ignored, root_module_types=roots):
-            sides = {(dep.target.module, "out" if graph.is_out_channel_pruning_fn(dep.handler)
-                      else "in") for dep, _ in group}  # fmt: skip
+            sides = {
+                (
+                    dep.target.module,
+                    "out" if graph.is_out_channel_pruning_fn(dep.handler) else "in",
+                )
+                for dep, _ in group
+            }
             if sides & held or not _even_groups(group):
                 ignored += [m for m, side in sides if side == "out" and m not in ignored]
                 changed = True
@@ -266,6 +278,9 @@ def _even_groups(group: tp.dependency.Group) -> bool:
     """Whether one count of channel groups splits every grouped conv of the group evenly
     (torch-pruning takes the largest count; a conv with groups 16 next to one with 24 cannot
     both lose whole positions per group)."""
-    counts = {dep.target.module.groups if isinstance(dep.target.module, GroupedConv2d) else 2
-              for dep, _ in group if isinstance(dep.target.module, GroupedConv2d | GhostModule)}
+    counts = {
+        dep.target.module.groups if isinstance(dep.target.module, GroupedConv2d) else 2
+        for dep, _ in group
+        if isinstance(dep.target.module, GroupedConv2d | GhostModule)
+    }
     return not counts or math.lcm(*counts) == max(counts)

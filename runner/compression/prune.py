@@ -74,10 +74,14 @@ def pruned(
     modules = dict(net.named_modules())
     with pruning_view(net):
         pruner = tp.pruner.MetaPruner(
-            net, probe(net, img_size), importance=GhostAwareImportance(p=2), pruning_ratio=ratio,
-            ignored_layers=[modules[n] for n in held], customized_pruners=CUSTOM_PRUNERS,
+            net,
+            probe(net, img_size),
+            importance=GhostAwareImportance(p=2),
+            pruning_ratio=ratio,
+            ignored_layers=[modules[n] for n in held],
+            customized_pruners=CUSTOM_PRUNERS,
             root_module_types=_ROOTS,
-        )  # fmt: skip
+        )
         pruner.step()
     prune_branches(net, ratio)
     return net
@@ -118,17 +122,26 @@ def apply_kept_channels(
         if isinstance(kept, bool) or not isinstance(kept, int) or not 1 <= kept <= _out(module):
             raise CompressionError(f"{where}: {name} keeps {kept!r} channels; it must be a whole "
                                    f"number in [1, {_out(module)}]")  # fmt: skip
-    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= (
-        MAX_RATIO
+    if (
+        isinstance(ratio, bool)
+        or not isinstance(ratio, int | float)
+        or not 0 <= ratio <= MAX_RATIO
     ):
-        raise CompressionError(f"{where}: knob (the pruning ratio) must be a number in "
-                               f"[0, {MAX_RATIO}], got {ratio!r}")  # fmt: skip
+        raise CompressionError(
+            f"{where}: knob (the pruning ratio) must be a number in "
+            f"[0, {MAX_RATIO}], got {ratio!r}"
+        )
     net = pruned(model, float(ratio), img_size)
     widths = kept_channels(model, net)
     if widths != layers:
-        wrong = [f"{n} has {widths.get(n, _out(modules[n]))}, recorded {layers.get(n)}"
-                 for n in sorted(set(widths) | set(layers)) if widths.get(n) != layers.get(n)]
-        raise CompressionError(f"{where}: pruning ratio {ratio} gives other widths than recorded "
-                               f"({'; '.join(wrong[:3])}): the record is damaged or was written "
-                               "by another torch-pruning version")  # fmt: skip
+        wrong = [
+            f"{n} has {widths.get(n, _out(modules[n]))}, recorded {layers.get(n)}"
+            for n in sorted(set(widths) | set(layers))
+            if widths.get(n) != layers.get(n)
+        ]
+        raise CompressionError(
+            f"{where}: pruning ratio {ratio} gives other widths than recorded "
+            f"({'; '.join(wrong[:3])}): the record is damaged or was written "
+            "by another torch-pruning version"
+        )
     return net

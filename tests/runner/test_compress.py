@@ -173,13 +173,17 @@ def test_the_target_search_fits_where_the_strongest_setting_does_not() -> None:
     def macs_at(ratio: float) -> int:
         return 200 if ratio > 0.7 else round(100 - 100 * ratio)  # fits from 0.4 on
 
-    knob = bisect_knob(macs_at, 60, shrinks_with_knob=True, low=0.0, high=0.9, what="prune",
-                       progress=False)  # fmt: skip
+    knob = bisect_knob(
+        macs_at, 60, shrinks_with_knob=True, low=0.0, high=0.9, what="prune", progress=False
+    )
     assert macs_at(knob) <= 60 and 0.39 < knob < 0.41
-    with pytest.raises(CompressionError, match="prune cannot reach 5 MACs: its strongest "
-                       "settings leave at least 40;"):  # fmt: skip
-        bisect_knob(macs_at, 5, shrinks_with_knob=True, low=0.0, high=0.9, what="prune",
-                    progress=False)  # fmt: skip
+    with pytest.raises(
+        CompressionError,
+        match="prune cannot reach 5 MACs: its strongest settings leave at least 40;",
+    ):
+        bisect_knob(
+            macs_at, 5, shrinks_with_knob=True, low=0.0, high=0.9, what="prune", progress=False
+        )
 
 
 def bad(capsys: pytest.CaptureFixture[str]) -> str:

@@ -32,8 +32,10 @@ STAGES = {
     "InvertedResidualv3": ["[2, InvertedResidualv3, [5, 3, 24, 1, 1, 2]]"],
     "MBConv": ["[2, MBConv, [4, 24, 2, 3]]"],
     "ShuffleNetV2": ["[2, ShuffleNetV2, [2]]", "[1, ShuffleNetV2, [1]]"],
-    "GhostBottleneck": ["[2, GhostBottleneck, [3, 3, 24, 1, 2]]",
-                        "[1, GhostBottleneck, [5, 2, 24, 0, 1]]"],  # fmt: skip
+    "GhostBottleneck": [
+        "[2, GhostBottleneck, [3, 3, 24, 1, 2]]",
+        "[1, GhostBottleneck, [5, 2, 24, 0, 1]]",
+    ],
     "Fire": ["[1, Fire, [8, 16, 16]]", "[1, Fire, [8, 24, 8]]"],
 }
 # Rows that hold no weights to compress, or are a Conv by another name.
@@ -42,9 +44,14 @@ SHARE = 0.6
 
 
 def model_yaml(block: str) -> str:
-    rows = ["[1, Conv, [16, 3, 2, null, 1, Hardswish]]", *STAGES[block],
-            "[1, Conv, [64, 1, 1, null, 1, ReLU]]", "[1, GlobalAvgPool, []]", "[1, Linear, [3]]"]
-    return "backbone:\n" + "".join(f"  - {row}\n" for row in rows)  # fmt: skip
+    rows = [
+        "[1, Conv, [16, 3, 2, null, 1, Hardswish]]",
+        *STAGES[block],
+        "[1, Conv, [64, 1, 1, null, 1, ReLU]]",
+        "[1, GlobalAvgPool, []]",
+        "[1, Linear, [3]]",
+    ]
+    return "backbone:\n" + "".join(f"  - {row}\n" for row in rows)
 
 
 def test_every_block_of_the_registry_is_compressed_here() -> None:
@@ -57,8 +64,17 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("blocks")
     folder = make_image_folder(root / "data")
     path = root / "data.yaml"
-    path.write_text(yaml.safe_dump({"DATA_PATH": str(folder), "IMG_SIZE": 32, "BATCH_SIZE": 12,
-                                    "EPOCHS": 1, "INIT_LR": 0.05}))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "DATA_PATH": str(folder),
+                "IMG_SIZE": 32,
+                "BATCH_SIZE": 12,
+                "EPOCHS": 1,
+                "INIT_LR": 0.05,
+            }
+        )
+    )
     return path
 
 
@@ -69,8 +85,21 @@ def source(request: pytest.FixtureRequest, data: Path) -> tuple[str, Path, int]:
     root.mkdir()
     (root / "model.yaml").write_text(model_yaml(request.param))
     run = root / "run"
-    assert train_cli.main(["--model", str(root / "model.yaml"), "--data", str(data), "--output",
-                           str(run), "--cache-dir", str(data.parent / "cache")]) == 0  # fmt: skip
+    assert (
+        train_cli.main(
+            [
+                "--model",
+                str(root / "model.yaml"),
+                "--data",
+                str(data),
+                "--output",
+                str(run),
+                "--cache-dir",
+                str(data.parent / "cache"),
+            ]
+        )
+        == 0
+    )
     model, _, cfg = load_trained_model(RunDir(run))
     return request.param, run, count_cost(model, cfg.img_size).macs
 
@@ -83,8 +112,21 @@ def test_a_model_of_each_block_compresses_reloads_evaluates_and_exports(
     target = int(macs * SHARE)
     out = run.with_name(f"{method}")
     cache = ["--cache-dir", str(run.parent.parent / "cache")]
-    code = compress.main(["--run", str(run), "--method", method, "--macs-target", str(target),
-                          "--output", str(out), "--epochs", "1", *cache])  # fmt: skip
+    code = compress.main(
+        [
+            "--run",
+            str(run),
+            "--method",
+            method,
+            "--macs-target",
+            str(target),
+            "--output",
+            str(out),
+            "--epochs",
+            "1",
+            *cache,
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     model, _, cfg = load_trained_model(RunDir(out))
     cost = count_cost(model, cfg.img_size)
