@@ -14,6 +14,8 @@ from torch import nn
 
 from runner import compress, evaluate, predict
 from runner import train as train_cli
+from runner.deploy.compression import CompressionError
+from runner.deploy.compression.target import bisect_knob
 from runner.deploy.compression.tucker import LowRankLinear, TuckerConv2d, decomposed
 from runner.training.rundir import RunDir, load_trained_model
 from space import count_cost
@@ -164,6 +166,26 @@ def test_tucker_at_full_rank_is_exact() -> None:
     assert not torch.allclose(low(x), conv(x), atol=1e-4), "a low rank approximates, no more"
 
 
+def test_the_target_search_fits_where_the_strongest_setting_does_not() -> None:
+    """Pruning leaves a group whole rather than empty it, so the strongest ratio can count more
+    MACs than a milder one: the search still finds the mildest ratio that fits."""
+
+    def macs_at(ratio: float) -> int:
+        return 200 if ratio > 0.7 else round(100 - 100 * ratio)  # fits from 0.4 on
+
+    knob = bisect_knob(
+        macs_at, 60, shrinks_with_knob=True, low=0.0, high=0.9, what="prune", progress=False
+    )
+    assert macs_at(knob) <= 60 and 0.39 < knob < 0.41
+    with pytest.raises(
+        CompressionError,
+        match="prune cannot reach 5 MACs: its strongest settings leave at least 40;",
+    ):
+        bisect_knob(
+            macs_at, 5, shrinks_with_knob=True, low=0.0, high=0.9, what="prune", progress=False
+        )
+
+
 def bad(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
@@ -210,6 +232,13 @@ def test_a_compressed_run_is_not_compressed_again_and_a_bad_record_is_named(
     (run / "compression.yaml").write_text(yaml.safe_dump(record))
     assert evaluate.main(["--run", str(run)]) == 2
     assert f"{run / 'compression.yaml'}: 'rows.9.nothing' is no" in bad(capsys)
+    if method == "prune":  # a width the ratio does not give
+        record = yaml.safe_load((out / "compression.yaml").read_text())
+        name, kept = next(iter(record["layers"].items()))
+        record["layers"][name] = kept + 1
+        (run / "compression.yaml").write_text(yaml.safe_dump(record))
+        assert evaluate.main(["--run", str(run)]) == 2
+        assert f"{name} has {kept}, recorded {kept + 1}" in bad(capsys)
 
 
 def test_train_refuses_to_overwrite_a_compressed_run(

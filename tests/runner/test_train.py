@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from runner.data import Splits
 from runner.data.config import DataConfig
 from runner.data.splits import Splits
 from runner.training.loop import (

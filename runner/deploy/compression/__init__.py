@@ -43,5 +43,5 @@ def compress(
 def restructure(model: nn.Module, record: Compression, img_size: int, where: str) -> nn.Module:
     """The freshly built original model given the record's structure (weights to be loaded)."""
     if record.method == "prune":
-        return apply_kept_channels(model, record.layers, img_size, where)
+        return apply_kept_channels(model, record.knob, record.layers, img_size, where)
     return apply_ranks(model, record.layers, where)

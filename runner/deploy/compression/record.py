@@ -29,7 +29,8 @@ class Compression:
 
     layers: for prune, module name -> output channels kept; for tucker, module name -> ranks
     per channel mode ({"in": r} or {"in": r, "out": r}). knob is what was searched to meet the
-    target: the per-layer pruning ratio, or the common rank fraction.
+    target: the per-layer pruning ratio (replayed to rebuild a pruned model, whose layers then
+    must have the recorded widths), or the common rank fraction.
     """
 
     method: str
