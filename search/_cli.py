@@ -39,6 +39,7 @@ from search.study import (
     run_workers,
     single_writer,
     sqlite_file,
+    storage_name,
     summary_lines,
 )
 from space.search_bounds import SearchSpaceError
@@ -134,7 +135,10 @@ def study_session(
     with writer:
         with creation_lock(spec):  # RDBStorage creates Optuna's schema on first use
             storage = make_storage(spec, args.heartbeat)
-            study = open_fn(args.study_name, storage, make_sampler(args.sampler, args.seed))
+            study = open_fn(
+                args.study_name, storage, make_sampler(args.sampler, args.seed),
+                where=storage_name(spec),
+            )
         study.sampler = make_sampler(args.sampler, _sampler_seed(args, spec, study))
         yield study, spec
 

@@ -62,10 +62,14 @@ def _open_fn(args: argparse.Namespace) -> Callable[..., optuna.Study]:
     )  # fmt: skip
 
     def open_fn(
-        name: str, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler
+        name: str,
+        storage: optuna.storages.BaseStorage,
+        sampler: optuna.samplers.BaseSampler,
+        where: str | None = None,
     ) -> optuna.Study:
         return open_study(
-            name, storage, sampler, directions=directions, metric_names=names, pruner=pruner
+            name, storage, sampler, directions=directions, metric_names=names, pruner=pruner,
+            where=where,
         )
 
     return open_fn

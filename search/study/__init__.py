@@ -14,6 +14,7 @@ from search.study._storage import (
     no_heartbeat_note,
     single_writer,
     sqlite_file,
+    storage_name,
 )
 from search.study._study import (
     DEFAULT_MAX_FAILURES,
@@ -64,6 +65,7 @@ __all__ = [
     "run_workers",
     "single_writer",
     "sqlite_file",
+    "storage_name",
     "summary_lines",
     "trial_line",
 ]

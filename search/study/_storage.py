@@ -108,8 +108,7 @@ def storage_name(storage: str | optuna.storages.BaseStorage) -> str:
             return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
         except sqlalchemy.exc.ArgumentError:
             return url
-    path = getattr(getattr(storage, "_backend", None), "_file_path", None)
-    return str(path) if path is not None else type(storage).__name__
+    return type(storage).__name__
 
 
 def make_storage(

@@ -69,22 +69,25 @@ def open_study(
     directions: Sequence[str] = DIRECTIONS,
     metric_names: Sequence[str] = METRIC_NAMES,
     pruner: optuna.pruners.BasePruner | None = None,
+    where: str | None = None,
 ) -> optuna.Study:
-    """Create the study or load it; reusing a name with other objectives is an error."""
+    """Create the study or load it; reusing a name with other objectives is an error (naming
+    the storage as `where`, the user's URL or journal path, when given)."""
     study = optuna.create_study(
         study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
         directions=list(directions), load_if_exists=True,
     )  # fmt: skip
+    where = where or storage_name(storage)
     wanted = [optuna.study.StudyDirection[d.upper()] for d in directions]
     if list(study.directions) != wanted:
         have = [d.name.lower() for d in study.directions]
         raise StorageError(
-            f"study {study_name!r} in {storage_name(storage)} optimises {have}, not "
+            f"study {study_name!r} in {where} optimises {have}, not "
             f"{list(directions)}; pick another --study-name"
         )
     if study.metric_names is not None and study.metric_names != list(metric_names):
         raise StorageError(
-            f"study {study_name!r} in {storage_name(storage)} optimises {study.metric_names}, not "
+            f"study {study_name!r} in {where} optimises {study.metric_names}, not "
             f"{list(metric_names)}; pick another --study-name"
         )
     if study.metric_names is None:
