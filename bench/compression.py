@@ -38,13 +38,20 @@ from runner.training.rundir import RunDir
 # the same 303 held-out images): the plot's stand-in for a study front when no final.csv is
 # given. Not measured by this bench.
 RECORDED_FRONT = (
-    ("196", 94_472, 0.5398), ("193", 96_192, 0.5538), ("162", 97_912, 0.5358),
-    ("94", 104_552, 0.5946), ("architecture-0.4M/194", 163_800, 0.6480),
-    ("architecture-0.4M/43", 202_216, 0.6053), ("architecture-0.4M/61", 230_464, 0.6440),
-    ("architecture-0.4M/130", 262_736, 0.7040), ("architecture-0.4M/74", 290_168, 0.6307),
-    ("47", 684_240, 0.6898), ("114", 1_123_008, 0.6413), ("110", 1_730_736, 0.7265),
+    ("196", 94_472, 0.5398),
+    ("193", 96_192, 0.5538),
+    ("162", 97_912, 0.5358),
+    ("94", 104_552, 0.5946),
+    ("architecture-0.4M/194", 163_800, 0.6480),
+    ("architecture-0.4M/43", 202_216, 0.6053),
+    ("architecture-0.4M/61", 230_464, 0.6440),
+    ("architecture-0.4M/130", 262_736, 0.7040),
+    ("architecture-0.4M/74", 290_168, 0.6307),
+    ("47", 684_240, 0.6898),
+    ("114", 1_123_008, 0.6413),
+    ("110", 1_730_736, 0.7265),
     ("98", 2_315_312, 0.7427),
-)  # fmt: skip
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,23 +60,35 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--model", type=Path, default=Path("configs/model/mobilenet_v3_small.yaml")
     )
     parser.add_argument("--data", type=Path, default=Path("configs/data/trashnet.yaml"))
-    parser.add_argument("--test-ratio", type=float, default=0.2,
-                        help="TEST_RATIO laid over the recipe (default: %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--test-ratio",
+        type=float,
+        default=0.2,
+        help="TEST_RATIO laid over the recipe (default: %(default)s)",
+    )
     parser.add_argument(
         "--epochs", type=positive_int, help="the source's EPOCHS (default: recipe)"
     )
-    parser.add_argument("--ft-epochs", type=positive_int,
-                        help="fine-tuning epochs (default: the recipe's EPOCHS)")  # fmt: skip
+    parser.add_argument(
+        "--ft-epochs", type=positive_int, help="fine-tuning epochs (default: the recipe's EPOCHS)"
+    )
     parser.add_argument("--ft-lr", type=positive_float, help="fine-tuning lr (default: recipe's)")
     parser.add_argument(
-        "--ratios", type=positive_float, nargs="+", default=[0.5],
+        "--ratios",
+        type=positive_float,
+        nargs="+",
+        default=[0.5],
         help="MACs targets as shares of the source's (default: %(default)s); e.g. 0.1731 puts "
         "mobilenet_v3_small at 1.04M MACs",
-    )  # fmt: skip
+    )
     parser.add_argument("--methods", nargs="+", default=["prune", "tucker"])
-    parser.add_argument("--teachers", nargs="+", choices=["source", "none"], default=["source"],
-                        help="fine-tune distilled from the source, on labels only, or both "
-                        "(default: %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--teachers",
+        nargs="+",
+        choices=["source", "none"],
+        default=["source"],
+        help="fine-tune distilled from the source, on labels only, or both (default: %(default)s)",
+    )
     parser.add_argument("--front", type=Path, help="final.csv of a finalized study to plot")
     parser.add_argument("--root", type=Path, default=Path("runs/bench-compression"))
     parser.add_argument("--cache-dir", type=Path)
@@ -81,24 +100,40 @@ def train_source(args: argparse.Namespace) -> tuple[RunDir, dict[str, Any]]:
     """The trained source run (trained, resumed or found finished) and its metrics."""
     cfg = load_data(args.data)
     cfg = dataclasses.replace(
-        cfg, test_ratio=args.test_ratio, epochs=args.epochs or cfg.epochs,
+        cfg,
+        test_ratio=args.test_ratio,
+        epochs=args.epochs or cfg.epochs,
         data_path=str(Path(cfg.data_path).absolute()),
-    )  # fmt: skip
+    )
     run = RunDir(args.root / args.model.stem)
     return run, train_run(run, args.model.read_text(), cfg, cache_dir=args.cache_dir)
 
 
 def compressed(
-    args: argparse.Namespace, source: RunDir, macs: int, method: str, ratio: float,
+    args: argparse.Namespace,
+    source: RunDir,
+    macs: int,
+    method: str,
+    ratio: float,
     teacher: str = "source",
-) -> dict[str, Any] | None:  # fmt: skip
+) -> dict[str, Any] | None:
     """Compress and fine-tune (or resume, or find finished) one method's run; its metrics, or
     None when the method cannot reach the target (runner.compress has said why)."""
     target = int(macs * ratio)
     labels_only = "-labels" if teacher == "none" else ""
     out = args.root / f"{source.path.name}-{method}-{target}{labels_only}"
-    argv = ["--run", str(source.path), "--method", method, "--macs-target", str(target),
-            "--output", str(out), "--teacher", teacher]  # fmt: skip
+    argv = [
+        "--run",
+        str(source.path),
+        "--method",
+        method,
+        "--macs-target",
+        str(target),
+        "--output",
+        str(out),
+        "--teacher",
+        teacher,
+    ]
     argv += ["--epochs", str(args.ft_epochs)] if args.ft_epochs else []
     argv += ["--lr", str(args.ft_lr)] if args.ft_lr else []
     argv += ["--cache-dir", str(args.cache_dir)] if args.cache_dir else []
@@ -110,19 +145,26 @@ def compressed(
 
 def table(source: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str:
     """Side by side: cost and F1 of the source, right after compression, after fine-tuning."""
-    head = (f"{'model':<20}{'MACs':>11}{'ratio':>7}{'params':>10}{'test F1':>9}"
-            f"{'(compressed)':>16}{'d test':>8}{'val F1':>8}{'seconds':>9}")  # fmt: skip
-    lines = [head, f"{'source':<20}{source['macs']:>11,}{1:>7.2f}{source['params']:>10,}"
-             f"{source.get('test_f1', float('nan')):>9.4f}{'':>16}{'':>8}{source['best_f1']:>8.4f}"
-             f"{source['train_seconds']:>9.0f}"]  # fmt: skip
+    head = (
+        f"{'model':<20}{'MACs':>11}{'ratio':>7}{'params':>10}{'test F1':>9}"
+        f"{'(compressed)':>16}{'d test':>8}{'val F1':>8}{'seconds':>9}"
+    )
+    lines = [
+        head,
+        f"{'source':<20}{source['macs']:>11,}{1:>7.2f}{source['params']:>10,}"
+        f"{source.get('test_f1', float('nan')):>9.4f}{'':>16}{'':>8}{source['best_f1']:>8.4f}"
+        f"{source['train_seconds']:>9.0f}",
+    ]
     for method, m in rows.items():
         c = m["compression"]
         test, before = m.get("test_f1", float("nan")), c.get("compressed_test_f1") or float("nan")
         seconds = c["compress_seconds"] + m["train_seconds"]
-        lines.append(f"{method:<20}{m['macs']:>11,}{m['macs'] / source['macs']:>7.2f}"
-                     f"{m['params']:>10,}{test:>9.4f}{before:>16.4f}"
-                     f"{test - source.get('test_f1', float('nan')):>+8.4f}{m['best_f1']:>8.4f}"
-                     f"{seconds:>9.0f}")  # fmt: skip
+        lines.append(
+            f"{method:<20}{m['macs']:>11,}{m['macs'] / source['macs']:>7.2f}"
+            f"{m['params']:>10,}{test:>9.4f}{before:>16.4f}"
+            f"{test - source.get('test_f1', float('nan')):>+8.4f}{m['best_f1']:>8.4f}"
+            f"{seconds:>9.0f}"
+        )
     return "\n".join(lines)
 
 
@@ -147,9 +189,11 @@ def verdict(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[s
             continue
         f1, macs = max(cheaper)
         winner = "searching small" if f1 >= m["test_f1"] else "compressing big"
-        lines.append(f"{name} ({m['macs']:,} MACs, test F1 {m['test_f1']:.4f}) vs the best of the "
-                     f"{label} at <= its MACs ({macs:,} MACs, {f1:.4f}): {winner} wins by "
-                     f"{abs(f1 - m['test_f1']):.4f}")  # fmt: skip
+        lines.append(
+            f"{name} ({m['macs']:,} MACs, test F1 {m['test_f1']:.4f}) vs the best of the "
+            f"{label} at <= its MACs ({macs:,} MACs, {f1:.4f}): {winner} wins by "
+            f"{abs(f1 - m['test_f1']):.4f}"
+        )
     return lines
 
 
@@ -180,10 +224,14 @@ def plot(
 
 def run(args: argparse.Namespace) -> int:
     source_run, source = train_source(args)
-    runs = {f"{method} {ratio:g}" + (" labels" if teacher == "none" else " kd"):
-            compressed(args, source_run, source["macs"], method, ratio, teacher)
-            for ratio in args.ratios for method in args.methods
-            for teacher in args.teachers}  # fmt: skip
+    runs = {
+        f"{method} {ratio:g}" + (" labels" if teacher == "none" else " kd"): compressed(
+            args, source_run, source["macs"], method, ratio, teacher
+        )
+        for ratio in args.ratios
+        for method in args.methods
+        for teacher in args.teachers
+    }
     rows = {name: m for name, m in runs.items() if m is not None}
     print(table(source, rows))
     if "test_f1" in source:

@@ -85,15 +85,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--recipe", type=config_file, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--epochs", type=int, help="EPOCHS of full training (default: the recipe's)")
     add("--seed", type=int, default=0, help="seed of the draw across MACs bins")
-    add("--variants", type=_variant, nargs="+", default=[], metavar="SEED:EPOCHS",
+    add(
+        "--variants",
+        type=_variant,
+        nargs="+",
+        default=[],
+        metavar="SEED:EPOCHS",
         help="also retrain each model with its trial recipe under this seed and epoch budget "
-        "(e.g. 1:10 0:20) and rank by it beside the study objective")  # fmt: skip
-    add("--shard", type=_shard, default=(0, 1), metavar="I/N",
+        "(e.g. 1:10 0:20) and rank by it beside the study objective",
+    )
+    add(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="I/N",
         help="train only every N-th model from the I-th (0-based), e.g. 0/2 and 1/2 in two "
-        "processes; a run without --shard then trains nothing more and reports")  # fmt: skip
-    add("--output", type=Path, default=Path("runs"),
+        "processes; a run without --shard then trains nothing more and reports",
+    )
+    add(
+        "--output",
+        type=Path,
+        default=Path("runs"),
         help="run folders: OUTPUT/<study>/<rank>-trial<N>/, shared with search.finalize "
-        "(default: %(default)s)")  # fmt: skip
+        "(default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -136,9 +151,12 @@ def _variant(text: str) -> Variant:
 
 
 def train_variants(
-    trials: Sequence[FrozenTrial], variants: Sequence[Variant], folder: Path,
-    train: Callable[..., Sequence[Any]] = train_like, bands: Sequence[str] | None = None,
-) -> None:  # fmt: skip
+    trials: Sequence[FrozenTrial],
+    variants: Sequence[Variant],
+    folder: Path,
+    train: Callable[..., Sequence[Any]] = train_like,
+    bands: Sequence[str] | None = None,
+) -> None:
     """Train each trial (of the band study `bands[i]`, or of the study) under each variant into
     folder/trial<N>-seed<S>-<E>ep.json (its F1 per epoch); one already there is skipped, so
     shards share the work and an interrupted bench resumes."""
@@ -152,18 +170,24 @@ def train_variants(
 
 
 def variant_readings(
-    trials: Sequence[FrozenTrial], variants: Sequence[Variant], folder: Path,
+    trials: Sequence[FrozenTrial],
+    variants: Sequence[Variant],
+    folder: Path,
     bands: Sequence[str] | None = None,
-) -> dict[str, list[float]]:  # fmt: skip
+) -> dict[str, list[float]]:
     """Each variant's score per trial; a variant that differs from the trial's run only in its
     seed also gives the mean of both seeds (what a second seed for every trial would score)."""
     readings = {}
     tags = bands or [""] * len(trials)
     for variant in variants:
-        histories = [json.loads((folder / variant.file(t, b)).read_text())
-                     for t, b in zip(trials, tags, strict=True)]  # fmt: skip
-        scores = [tail_mean(h, int(t.user_attrs["budget"].get("score_epochs", 1)))
-                  for t, h in zip(trials, histories, strict=True)]  # as the study scored t
+        histories = [
+            json.loads((folder / variant.file(t, b)).read_text())
+            for t, b in zip(trials, tags, strict=True)
+        ]
+        scores = [
+            tail_mean(h, int(t.user_attrs["budget"].get("score_epochs", 1)))
+            for t, h in zip(trials, histories, strict=True)
+        ]  # as the study scored t
         readings[variant.name] = scores
         if all(_differs_only_in_seed(t, variant) for t in trials):
             readings[f"mean of the study's and seed {variant.seed}"] = [
@@ -180,9 +204,10 @@ def _differs_only_in_seed(trial: FrozenTrial, variant: Variant) -> bool:
 def trained(study: optuna.Study) -> list[FrozenTrial]:
     """Feasible completed trials that trained themselves (a twin repeats another's result)."""
     return [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if is_feasible(t) and "twin_of" not in t.user_attrs and "f1_history" in t.user_attrs
-    ]  # fmt: skip
+    ]
 
 
 def pick_spread(
@@ -193,12 +218,15 @@ def pick_spread(
     trained trials."""
     front = front_entries(study, bands=bands)
     on_front = {e.number for e in front if not e.band}
-    rest = sorted((t for t in trained(study) if t.number not in on_front),
-                  key=lambda t: t.user_attrs["macs"])  # fmt: skip
+    rest = sorted(
+        (t for t in trained(study) if t.number not in on_front), key=lambda t: t.user_attrs["macs"]
+    )
     need = max(0, count - len(front))
     if need > len(rest):
-        raise SystemExit(f"study {study.study_name!r} has {len(rest) + len(front)} trained "
-                         f"trials; --models {count} needs more: run the study longer")  # fmt: skip
+        raise SystemExit(
+            f"study {study.study_name!r} has {len(rest) + len(front)} trained "
+            f"trials; --models {count} needs more: run the study longer"
+        )
     rng = random.Random(seed)
     edges = [round(i * len(rest) / need) for i in range(need + 1)] if need else [0]
     bins = zip(edges[:-1], edges[1:], strict=True)
@@ -228,8 +256,9 @@ class TestPredictions:
         samples = []
         for _ in range(draws):
             idx = torch.randint(n, (n,), generator=gen)
-            samples.append([macro_f1(self.labels[idx], p[idx], self.num_classes)
-                            for p in self.preds])  # fmt: skip
+            samples.append(
+                [macro_f1(self.labels[idx], p[idx], self.num_classes) for p in self.preds]
+            )
         return samples
 
 
@@ -260,8 +289,11 @@ class Spread:
 
 def matched_pairs(macs: Sequence[float], ratio: float = MATCHED_COST) -> list[tuple[int, int]]:
     """The pairs of models whose MACs lie within `ratio` of each other."""
-    return [(i, j) for i, j in itertools.combinations(range(len(macs)), 2)
-            if max(macs[i], macs[j]) <= ratio * min(macs[i], macs[j])]  # fmt: skip
+    return [
+        (i, j)
+        for i, j in itertools.combinations(range(len(macs)), 2)
+        if max(macs[i], macs[j]) <= ratio * min(macs[i], macs[j])
+    ]
 
 
 def pair_agreement(
@@ -272,10 +304,11 @@ def pair_agreement(
     if not pairs:
         return float("nan")
     agree = [
-        0.5 if values[i] == values[j] or final[i] == final[j]
+        0.5
+        if values[i] == values[j] or final[i] == final[j]
         else float((values[i] > values[j]) == (final[i] > final[j]))
         for i, j in pairs
-    ]  # fmt: skip
+    ]
     return statistics.fmean(agree)
 
 
@@ -283,9 +316,10 @@ Statistic = Callable[[Sequence[float], Sequence[float]], float]
 
 
 def bootstrap(
-    readings: dict[str, list[float]], samples: Sequence[Sequence[float]],
+    readings: dict[str, list[float]],
+    samples: Sequence[Sequence[float]],
     statistic: Statistic = spearman,
-) -> Spread:  # fmt: skip
+) -> Spread:
     """The Spread of `statistic` for `readings` (the study objective first) against resampled
     test F1s."""
     scores = {name: [statistic(v, f1) for f1 in samples] for name, v in readings.items()}
@@ -299,17 +333,20 @@ def bootstrap(
 
 
 def report(
-    trials: Sequence[FrozenTrial], rows: Sequence[FinalRow],
-    samples: Sequence[Sequence[float]] = (), variants: dict[str, list[float]] | None = None,
-) -> list[str]:  # fmt: skip
+    trials: Sequence[FrozenTrial],
+    rows: Sequence[FinalRow],
+    samples: Sequence[Sequence[float]] = (),
+    variants: dict[str, list[float]] | None = None,
+) -> list[str]:
     """The per-trial table and each proxy's (and variant's) rank correlation with the
     full-training F1, then the share of the pairs at matched cost each orders as full training
     does; with bootstrap samples of the test F1, how far each moves and the objective's lead."""
     final = [r.final_f1 for r in rows]
     where = "test" if rows[0].test_f1 is not None else "val (no test split!)"
     lines = table_lines(rows)  # finalize's table: the same rows, the same columns
-    lines.append(f"rank correlation with the F1 after full training on {where} "
-                 f"({len(rows)} models):")  # fmt: skip
+    lines.append(
+        f"rank correlation with the F1 after full training on {where} ({len(rows)} models):"
+    )
     readings = {name: [proxy(t) for t in trials] for name, proxy in PROXIES.items()}
     readings.update(variants or {})
     if rows[0].test_f1 is not None:  # the ceiling: full training's own val against its test
@@ -317,19 +354,25 @@ def report(
     lines += _readings_lines(readings, final, samples, spearman, "Spearman", kendall)
     pairs = matched_pairs([r.macs for r in rows])
     if pairs:
-        lines.append(f"at matched cost ({len(pairs)} pairs of models within {MATCHED_COST:g}x "
-                     "MACs of each other), the share of pairs ordered as full training orders "
-                     "them (0.5 is a coin):")  # fmt: skip
+        lines.append(
+            f"at matched cost ({len(pairs)} pairs of models within {MATCHED_COST:g}x "
+            "MACs of each other), the share of pairs ordered as full training orders "
+            "them (0.5 is a coin):"
+        )
         agreement = functools.partial(pair_agreement, pairs=pairs)
         lines += _readings_lines(readings, final, samples, agreement, "pairs", fmt=".2f")
     return lines
 
 
 def _readings_lines(
-    readings: dict[str, list[float]], final: Sequence[float],
-    samples: Sequence[Sequence[float]], statistic: Statistic, label: str,
-    also: Statistic | None = None, fmt: str = "+.3f",
-) -> list[str]:  # fmt: skip
+    readings: dict[str, list[float]],
+    final: Sequence[float],
+    samples: Sequence[Sequence[float]],
+    statistic: Statistic,
+    label: str,
+    also: Statistic | None = None,
+    fmt: str = "+.3f",
+) -> list[str]:
     """One line per reading with `statistic` against the full-training F1 (and `also`, as
     Kendall beside Spearman); with samples, its sd and the objective's lead over the others."""
     spread = bootstrap(readings, samples, statistic) if samples else None
@@ -339,8 +382,10 @@ def _readings_lines(
         extra = f"  Kendall {also(values, final):+.3f}" if also else ""
         lines.append(f"  {name:<34} {label} {statistic(values, final):{fmt}}{sd}{extra}")
     if spread:
-        lines.append(f"over {len(samples)} resamples of the test images (sd above), the study "
-                     f"objective's lead in {label} over each, 95% interval:")  # fmt: skip
+        lines.append(
+            f"over {len(samples)} resamples of the test images (sd above), the study "
+            f"objective's lead in {label} over each, 95% interval:"
+        )
         for other, (low, high) in spread.lead.items():
             lines.append(f"  over {other:<29} [{low:+.2f}, {high:+.2f}]")
     return lines
@@ -360,16 +405,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if count > 1:
         mine = entries[index::count]
         train_entries(mine, recipe, folder)
-        train_variants(trials[index::count], args.variants, folder / VARIANTS,
-                       bands=tags[index::count])  # fmt: skip
-        print(f"shard {index}/{count}: {len(mine)} of {len(entries)} models trained; run "
-              "without --shard to report")  # fmt: skip
+        train_variants(
+            trials[index::count], args.variants, folder / VARIANTS, bands=tags[index::count]
+        )
+        print(
+            f"shard {index}/{count}: {len(mine)} of {len(entries)} models trained; run "
+            "without --shard to report"
+        )
         return 0
     rows = train_entries(entries, recipe, folder)
     if any(r.test_f1 is None for r in rows):
-        print("warning: the study's data has no test split, so full training is scored on val, "
-              "which the study saw: run the study with --test-ratio 0.2",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "warning: the study's data has no test split, so full training is scored on val, "
+            "which the study saw: run the study with --test-ratio 0.2",
+            file=sys.stderr,
+        )
     train_variants(trials, args.variants, folder / VARIANTS, bands=tags)
     variants = variant_readings(trials, args.variants, folder / VARIANTS, tags)
     samples = []
@@ -378,8 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(report(trials, rows, samples, variants)))
     spread = max(r.final_f1 for r in rows) - min(r.final_f1 for r in rows)
     low, high = min(r.macs for r in rows), max(r.macs for r in rows)
-    print(f"full-training F1 spans {spread:.3f} over the {len(rows)} models "
-          f"(MACs {low:,} .. {high:,}, {math.log10(high / low):.1f} decades)")  # fmt: skip
+    print(
+        f"full-training F1 spans {spread:.3f} over the {len(rows)} models "
+        f"(MACs {low:,} .. {high:,}, {math.log10(high / low):.1f} decades)"
+    )
     return 0
 
 

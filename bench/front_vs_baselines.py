@@ -40,15 +40,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def recipe_trial(study: optuna.Study, img_size: int | None) -> optuna.trial.FrozenTrial:
     """A trained trial whose stored recipe the baselines get: the trials share it but for the
     input size, which the architecture study samples; by default its largest size."""
-    trained = [t for t in study.get_trials(deepcopy=False)
-               if "budget" in t.user_attrs and t.user_attrs.get("per_class_f1")]  # fmt: skip
+    trained = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if "budget" in t.user_attrs and t.user_attrs.get("per_class_f1")
+    ]
     sizes = {t.user_attrs["img_size"] for t in trained}
     size = img_size or max(sizes, default=0)
     for trial in trained:
         if trial.user_attrs["img_size"] == size:
             return trial
-    raise SystemExit(f"study {study.study_name!r} has no trained trial at IMG_SIZE {size} "
-                     f"(its trials' sizes: {sorted(sizes)})")  # fmt: skip
+    raise SystemExit(
+        f"study {study.study_name!r} has no trained trial at IMG_SIZE {size} "
+        f"(its trials' sizes: {sorted(sizes)})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,8 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     img_size = recipe.user_attrs["img_size"]
     num_classes = len(recipe.user_attrs["per_class_f1"])
     front = [(t.number, t.values[0], t.user_attrs["macs"]) for t in pareto_front(study)]
-    print(f"recipe of trial {recipe.number}: budget {recipe.user_attrs['budget']}, "
-          f"{img_size} px, seed {recipe.user_attrs['seed']}")  # fmt: skip
+    print(
+        f"recipe of trial {recipe.number}: budget {recipe.user_attrs['budget']}, "
+        f"{img_size} px, seed {recipe.user_attrs['seed']}"
+    )
     print("front: " + ", ".join(f"trial {n} ({f1:.3f}, {macs:,})" for n, f1, macs in front))
     beaten = 0
     for path in args.models:
@@ -73,8 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         beaten += bool(by)
         verdict = f"dominated by {', '.join(by)}" if by else "NOT dominated by the front"
         seconds = time.perf_counter() - start
-        print(f"{path}: F1 {f1:.3f}, MACs {macs:,} ({len(history)} epochs, {seconds:.0f} s): "
-              f"{verdict}")  # fmt: skip
+        print(
+            f"{path}: F1 {f1:.3f}, MACs {macs:,} ({len(history)} epochs, {seconds:.0f} s): "
+            f"{verdict}"
+        )
     volume = hypervolume([(f1, macs) for _, f1, macs in front])
     print(f"{beaten} of {len(args.models)} baselines dominated; front hypervolume {volume:.4f}")
     return 0

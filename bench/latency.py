@@ -72,19 +72,27 @@ def repeatability(model_yaml: Path, img_size: int, repeats: int) -> list[str]:
     values = [onnx_latency_ms(model, img_size) for _ in range(repeats)]
     reference = build_model(REFERENCE, num_classes=NUM_CLASSES)
     ratios = [_paired_ratio(model, reference, img_size) for _ in range(repeats)]
-    return [f"{model_yaml.name} at {img_size} px, {repeats} measurements (ms): "
-            + " ".join(f"{v:.3f}" for v in values) + f"; {_spread(values)}",
-            f"the same / {REFERENCE.name}, their runs in turn: "
-            + " ".join(f"{r:.3f}" for r in ratios) + f"; {_spread(ratios)}"]
+    return [
+        f"{model_yaml.name} at {img_size} px, {repeats} measurements (ms): "
+        + " ".join(f"{v:.3f}" for v in values)
+        + f"; {_spread(values)}",
+        f"the same / {REFERENCE.name}, their runs in turn: "
+        + " ".join(f"{r:.3f}" for r in ratios)
+        + f"; {_spread(ratios)}",
+    ]
 
 
-def _paired_ratio(model: torch.nn.Module, reference: torch.nn.Module, img_size: int,
-                  runs: int = 200) -> float:  # fmt: skip
+def _paired_ratio(
+    model: torch.nn.Module, reference: torch.nn.Module, img_size: int, runs: int = 200
+) -> float:
     """Median latency of `model` over that of `reference`, their runs alternating."""
     feed = {"images": np.zeros((1, 3, img_size, img_size), np.float32)}
     sessions = [onnx_session(onnx_graph(net, img_size), threads=1) for net in (model, reference)]
-    ms = interleaved_ms({str(i): (lambda s=s: s.run(None, feed)) for i, s in enumerate(sessions)},
-                        rounds=runs, block=1)  # fmt: skip
+    ms = interleaved_ms(
+        {str(i): (lambda s=s: s.run(None, feed)) for i, s in enumerate(sessions)},
+        rounds=runs,
+        block=1,
+    )
     return ms["0"] / ms["1"]
 
 
@@ -104,9 +112,11 @@ def sampled_models(samples: int, seed: int) -> list[tuple[dict, int]]:
 def study_models(name: str, storage: str | None) -> list[tuple[dict, int]]:
     """(model config, img size) of every trial of a finished study that stored its model."""
     study = open_existing_study(name, storage or default_url(name))
-    return [(yaml.safe_load(t.user_attrs["model_yaml"]), int(t.user_attrs["img_size"]))
-            for t in study.get_trials(deepcopy=False)
-            if "model_yaml" in t.user_attrs and "img_size" in t.user_attrs]  # fmt: skip
+    return [
+        (yaml.safe_load(t.user_attrs["model_yaml"]), int(t.user_attrs["img_size"]))
+        for t in study.get_trials(deepcopy=False)
+        if "model_yaml" in t.user_attrs and "img_size" in t.user_attrs
+    ]
 
 
 def dominant_block(config: dict) -> str:
@@ -128,15 +138,16 @@ def proxy(models: Sequence[tuple[dict, int]]) -> list[str]:
         latency.append(onnx_latency_ms(model, size))
         seconds.append(time.perf_counter() - start)
         blocks.append(dominant_block(config))
-    lines = [f"{len(models)} models: MACs {min(macs) / 1e6:.2f}M-{max(macs) / 1e6:.2f}M, latency "
-             f"{min(latency):.3f}-{max(latency):.3f} ms; one measurement (export, session, "
-             f"runs) takes {statistics.median(seconds):.2f} s (median; max {max(seconds):.2f} s)",
-             f"MACs vs latency:   Spearman {spearman(macs, latency):+.3f}  "
-             f"Kendall {kendall(macs, latency):+.3f}",
-             f"params vs latency: Spearman {spearman(params, latency):+.3f}  "
-             f"Kendall {kendall(params, latency):+.3f}",
-             f"{'dominant block':<15} {'models':>6} {'us per MMAC':>12} {'Spearman':>9}",
-             ]  # fmt: skip
+    lines = [
+        f"{len(models)} models: MACs {min(macs) / 1e6:.2f}M-{max(macs) / 1e6:.2f}M, latency "
+        f"{min(latency):.3f}-{max(latency):.3f} ms; one measurement (export, session, "
+        f"runs) takes {statistics.median(seconds):.2f} s (median; max {max(seconds):.2f} s)",
+        f"MACs vs latency:   Spearman {spearman(macs, latency):+.3f}  "
+        f"Kendall {kendall(macs, latency):+.3f}",
+        f"params vs latency: Spearman {spearman(params, latency):+.3f}  "
+        f"Kendall {kendall(params, latency):+.3f}",
+        f"{'dominant block':<15} {'models':>6} {'us per MMAC':>12} {'Spearman':>9}",
+    ]
     groups: dict[str, list[int]] = defaultdict(list)
     for i, block in enumerate(blocks):
         groups[block].append(i)
@@ -155,29 +166,52 @@ def study_time(trials: int, seed: int) -> list[str]:
         runs = {}
         for objective in ("macs", "latency"):
             storage = f"sqlite:///{Path(tmp) / objective}.db"
-            command = [sys.executable, "-m", "search.architecture", "--study-name", objective,
-                       "--storage", storage, "--trials", str(trials), "--seed", str(seed),
-                       "--objectives", f"f1,{objective}"]  # fmt: skip
+            command = [
+                sys.executable,
+                "-m",
+                "search.architecture",
+                "--study-name",
+                objective,
+                "--storage",
+                storage,
+                "--trials",
+                str(trials),
+                "--seed",
+                str(seed),
+                "--objectives",
+                f"f1,{objective}",
+            ]
             log = open(Path(tmp) / f"{objective}.log", "w")  # noqa: SIM115 (closed below)
-            runs[objective] = (subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
-                                                stderr=subprocess.STDOUT), log, storage,
-                               time.perf_counter())  # fmt: skip
+            runs[objective] = (
+                subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
+                log,
+                storage,
+                time.perf_counter(),
+            )
         lines, seconds = [], {}
         for objective, (process, log, storage, start) in runs.items():
             code = process.wait()
             seconds[objective] = time.perf_counter() - start
             log.close()
             if code != 0:
-                raise SystemExit(f"the {objective} study failed:\n"
-                                 + (Path(tmp) / f"{objective}.log").read_text()[-2000:])
-            states = Counter(_trial_outcome(t) for t in
-                             optuna.load_study(study_name=objective, storage=storage).trials)
-            lines.append(f"--objectives f1,{objective:<8} {seconds[objective]:7.0f} s  "
-                         + ", ".join(f"{n} {what}" for what, n in sorted(states.items())))
+                raise SystemExit(
+                    f"the {objective} study failed:\n"
+                    + (Path(tmp) / f"{objective}.log").read_text()[-2000:]
+                )
+            states = Counter(
+                _trial_outcome(t)
+                for t in optuna.load_study(study_name=objective, storage=storage).trials
+            )
+            lines.append(
+                f"--objectives f1,{objective:<8} {seconds[objective]:7.0f} s  "
+                + ", ".join(f"{n} {what}" for what, n in sorted(states.items()))
+            )
     ratio = seconds["latency"] / seconds["macs"]
     verdict = "within" if abs(ratio - 1) <= 0.15 else "OVER"
-    lines.append(f"latency study / MACs study: x{ratio:.2f} ({verdict} the 15% target); "
-                 f"{trials} trials each, side by side, one thread each")
+    lines.append(
+        f"latency study / MACs study: x{ratio:.2f} ({verdict} the 15% target); "
+        f"{trials} trials each, side by side, one thread each"
+    )
     return lines
 
 
@@ -191,23 +225,31 @@ def _trial_outcome(trial: optuna.trial.FrozenTrial) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path,
-                        default=ROOT / "configs" / "model" / "mobilenet_v3_small.yaml")
+    parser.add_argument(
+        "--model", type=Path, default=ROOT / "configs" / "model" / "mobilenet_v3_small.yaml"
+    )
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--samples", type=int, default=60, help="space draws (without a study)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--study-name", help="use this study's trials instead of space draws")
     parser.add_argument("--storage", help="the study's storage URL")
-    parser.add_argument("--study-trials", type=int, default=0,
-                        help="also time a MACs and a latency study of this many trials")
+    parser.add_argument(
+        "--study-trials",
+        type=int,
+        default=0,
+        help="also time a MACs and a latency study of this many trials",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.repeats:
         print("\n".join(repeatability(args.model, args.img_size, args.repeats)))
-    models = (study_models(args.study_name, args.storage) if args.study_name
-              else sampled_models(args.samples, args.seed))  # fmt: skip
+    models = (
+        study_models(args.study_name, args.storage)
+        if args.study_name
+        else sampled_models(args.samples, args.seed)
+    )
     if models:
         print("\n".join(proxy(models)))
     if args.study_trials:

@@ -111,20 +111,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--rungs", type=int, nargs="+", help="rung epochs")
     add("--worst-fraction", type=float, default=DEFAULT_WORST_FRACTION)
     add("--min-peers", type=int, default=DEFAULT_MIN_PEERS)
-    add("--max-trials", type=int, default=TRIAL_CAP,
-        help="also end an arm after this many finished trials (default: no cap)")  # fmt: skip
+    add(
+        "--max-trials",
+        type=int,
+        default=TRIAL_CAP,
+        help="also end an arm after this many finished trials (default: no cap)",
+    )
     add("--threads", type=int, help="torch CPU threads (default: all cores)")
     add("--out", type=Path, default=Path("studies/mo_pruning_bench"), help="study files")
-    add("--replay", type=Path, metavar="DB",
+    add(
+        "--replay",
+        type=Path,
+        metavar="DB",
         help="train nothing: replay the rule on a SQLite file holding one study that ran "
-        "without early stopping (e.g. DIR/without-seed0.db)")  # fmt: skip
+        "without early stopping (e.g. DIR/without-seed0.db)",
+    )
     study = architecture.parse_args([])
     parser.set_defaults(
-        data=study.data, space=study.space, seed=study.seed, sampler=study.sampler,
-        epochs=study.epochs, trial_seconds=study.trial_seconds, img_size=study.img_size,
-        train_fraction=study.train_fraction, rungs=list(study.early_stop_rungs),
+        data=study.data,
+        space=study.space,
+        seed=study.seed,
+        sampler=study.sampler,
+        epochs=study.epochs,
+        trial_seconds=study.trial_seconds,
+        img_size=study.img_size,
+        train_fraction=study.train_fraction,
+        rungs=list(study.early_stop_rungs),
         score_epochs=study.score_epochs,
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     if args.budget <= 0:
         parser.error(f"--budget must be > 0 seconds, got {args.budget}")
@@ -159,9 +173,13 @@ def run_arm(arm: str, setup: Setup, args: argparse.Namespace) -> ArmResult | Non
     print(f"--- arm {arm!r}, early stopping {rule}; study {path}", flush=True)
     wall, cpu = time.perf_counter(), time.process_time()
     interrupted = run_study(
-        study, objective, trials=args.max_trials, timeout=args.budget, catch=TRIAL_ERRORS,
+        study,
+        objective,
+        trials=args.max_trials,
+        timeout=args.budget,
+        catch=TRIAL_ERRORS,
         callbacks=[print_trial_line],
-    ).interrupted  # fmt: skip
+    ).interrupted
     if interrupted:
         return None
     return summarise(arm, study, time.perf_counter() - wall, time.process_time() - cpu)
@@ -178,9 +196,16 @@ def summarise(arm: str, study: optuna.Study, wall: float, cpu: float) -> ArmResu
     )
     print(f"arm {arm!r}: stopped per rung epoch {dict(sorted(stops.items()))}")
     return ArmResult(
-        arm, states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL],
-        epochs, wall, cpu, front, trials,
-    )  # fmt: skip
+        arm,
+        states[TrialState.COMPLETE],
+        states[TrialState.PRUNED],
+        states[TrialState.FAIL],
+        epochs,
+        wall,
+        cpu,
+        front,
+        trials,
+    )
 
 
 def report(results: Sequence[ArmResult]) -> list[str]:
@@ -270,11 +295,13 @@ def replay(trials: Sequence[FrozenTrial], stopper: ParetoStopper) -> Replay:
     feasible = [t for t in trials if is_feasible(t)]
     kept = [t for t in feasible if t.number not in stopped]
     return Replay(
-        stopped, sum(len(t.user_attrs["f1_history"]) for t in seen),
+        stopped,
+        sum(len(t.user_attrs["f1_history"]) for t in seen),
         sum(len(t.user_attrs.get("f1_history", [])) for t in trials),
         hypervolume([(t.values[0], t.values[1]) for t in kept]),
-        hypervolume([(t.values[0], t.values[1]) for t in feasible]), *seconds,
-    )  # fmt: skip
+        hypervolume([(t.values[0], t.values[1]) for t in feasible]),
+        *seconds,
+    )
 
 
 def make_setup(args: argparse.Namespace) -> Setup:

@@ -83,11 +83,16 @@ def old_way_rate(model: nn.Module, cfg: DataConfig, size: int) -> float:
     """Images/s of one epoch through ImageFolder + PIL transforms + DataLoader(2 workers)."""
     from torchvision import datasets, transforms
 
-    transform = transforms.Compose([
-        SquarePad(), transforms.Resize((size, size)), transforms.RandomHorizontalFlip(),
-        transforms.ColorJitter(0.1, 0.1, 0.1), transforms.ToTensor(),
-        transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    ])  # fmt: skip
+    transform = transforms.Compose(
+        [
+            SquarePad(),
+            transforms.Resize((size, size)),
+            transforms.RandomHorizontalFlip(),
+            transforms.ColorJitter(0.1, 0.1, 0.1),
+            transforms.ToTensor(),
+            transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
     data = datasets.ImageFolder(str(Path(cfg.data_path) / "train"), transform=transform)
     loader = torch.utils.data.DataLoader(
         data, batch_size=cfg.batch_size, shuffle=True, num_workers=2, drop_last=True
@@ -116,8 +121,10 @@ def brief_trial(path: str, cfg: DataConfig, cache: Path, epochs: int) -> tuple[f
 
 def throughput_table(cfg: DataConfig, cache: Path) -> None:
     """Print images/s and ratios for every model and size."""
-    print(f"{'model':<22}{'px':>4}{'ceiling':>9}{'runner':>9}{'old':>9}"
-          f"{'runner/ceiling':>16}{'runner/old':>12}")  # fmt: skip
+    print(
+        f"{'model':<22}{'px':>4}{'ceiling':>9}{'runner':>9}{'old':>9}"
+        f"{'runner/ceiling':>16}{'runner/old':>12}"
+    )
     for size in SIZES:
         sized = dataclasses.replace(cfg, img_size=size)
         splits = load_splits(sized, cache_dir=cache, progress=False)
@@ -126,8 +133,11 @@ def throughput_table(cfg: DataConfig, cache: Path) -> None:
             ceiling = ceiling_rate(fresh_model(path, k), sized, size, n, k)
             ours = runner_rate(fresh_model(path, k), splits, sized)
             old = old_way_rate(fresh_model(path, k), sized, size)
-            print(f"{Path(path).stem:<22}{size:>4}{ceiling:>9.0f}{ours:>9.0f}{old:>9.0f}"
-                  f"{ours / ceiling:>16.2f}{ours / old:>12.2f}", flush=True)  # fmt: skip
+            print(
+                f"{Path(path).stem:<22}{size:>4}{ceiling:>9.0f}{ours:>9.0f}{old:>9.0f}"
+                f"{ours / ceiling:>16.2f}{ours / old:>12.2f}",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -139,16 +149,20 @@ def main() -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     cfg = load_data(args.data)
-    print(f"torch threads {torch.get_num_threads()}, batch {cfg.batch_size}, "
-          f"augmentation {cfg.aug_train}")  # fmt: skip
+    print(
+        f"torch threads {torch.get_num_threads()}, batch {cfg.batch_size}, "
+        f"augmentation {cfg.aug_train}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
         for path in MODELS:
             cold = brief_trial(path, cfg, cache / Path(path).stem, args.epochs)
             warm = brief_trial(path, cfg, cache / Path(path).stem, args.epochs)
-            print(f"brief trial {Path(path).stem} ({cfg.img_size} px, {args.epochs} epochs): "
-                  f"cold cache {cold[0]:.1f} s, warm cache {warm[0]:.1f} s "
-                  f"(warm/cold {warm[0] / cold[0]:.2f}), val macro F1 {warm[1]:.3f}")  # fmt: skip
+            print(
+                f"brief trial {Path(path).stem} ({cfg.img_size} px, {args.epochs} epochs): "
+                f"cold cache {cold[0]:.1f} s, warm cache {warm[0]:.1f} s "
+                f"(warm/cold {warm[0] / cold[0]:.2f}), val macro F1 {warm[1]:.3f}"
+            )
         throughput_table(cfg, cache / "throughput")
 
 

@@ -102,16 +102,20 @@ class SeedResult:
         it, and a model dominated across studies is on no merged front, so it is a subset of
         what was finalized, scored by the very same runs."""
         fronts = [m for m in self.models if m.picked == "front"]
-        kept = [m for m in fronts
-                if not any(dominates((o.study_f1, o.macs), (m.study_f1, m.macs)) for o in fronts)]
+        kept = [
+            m
+            for m in fronts
+            if not any(dominates((o.study_f1, o.macs), (m.study_f1, m.macs)) for o in fronts)
+        ]
         return SeedResult(self.seed, kept, self.baselines, self.seconds)
 
     def dominated(self, baseline: Model) -> bool:
         return any(
-            m.test_f1 >= baseline.test_f1 and m.macs <= baseline.macs
+            m.test_f1 >= baseline.test_f1
+            and m.macs <= baseline.macs
             and (m.test_f1 > baseline.test_f1 or m.macs < baseline.macs)
             for m in self.models
-        )  # fmt: skip
+        )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -123,14 +127,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(default: %(default)s)")
-    add("--output", type=Path, default=Path("bench/out/seeds/default"),
-        help="one folder per seed under it (default: %(default)s)")  # fmt: skip
-    add("--baselines", type=Path, default=Path("bench/out/seeds/baselines"),
-        help="the baselines' run folders, shared by every --output (default: %(default)s)")
+    add(
+        "--output",
+        type=Path,
+        default=Path("bench/out/seeds/default"),
+        help="one folder per seed under it (default: %(default)s)",
+    )
+    add(
+        "--baselines",
+        type=Path,
+        default=Path("bench/out/seeds/baselines"),
+        help="the baselines' run folders, shared by every --output (default: %(default)s)",
+    )
     add("--workers", type=int, default=1, help="seeds run at once (default: %(default)s)")
     add("--threads", type=int, help="torch threads per job (default: the cores shared out)")
-    add("--macs-max", type=int, default=DEFAULT_MACS_MAX,
-        help="the search's --macs-max, for the gap (default: %(default)s)")  # fmt: skip
+    add(
+        "--macs-max",
+        type=int,
+        default=DEFAULT_MACS_MAX,
+        help="the search's --macs-max, for the gap (default: %(default)s)",
+    )
     add("--no-baselines", action="store_true", help="do not train or compare the baselines")
     add("--report-only", action="store_true", help="train nothing; report what is there")
     args = parser.parse_args(argv)
@@ -168,12 +184,40 @@ def run_seed(args: argparse.Namespace, seed: int, threads: int) -> dict[str, flo
     storage = f"sqlite:///{folder / 'study.db'}"
     py = sys.executable
     seconds = {
-        "search": _step(folder, "search", [py, "-m", "search.architecture", "--seed", str(seed),
-                        "--study-name", STUDY, "--storage", storage, *args.search_args],
-                        threads),  # fmt: skip
-        "finalize": _step(folder, "finalize", [py, "-m", "search.finalize", "--study-name", STUDY,
-                          "--storage", storage, "--output", str(folder / "runs")], threads),
-    }  # fmt: skip
+        "search": _step(
+            folder,
+            "search",
+            [
+                py,
+                "-m",
+                "search.architecture",
+                "--seed",
+                str(seed),
+                "--study-name",
+                STUDY,
+                "--storage",
+                storage,
+                *args.search_args,
+            ],
+            threads,
+        ),
+        "finalize": _step(
+            folder,
+            "finalize",
+            [
+                py,
+                "-m",
+                "search.finalize",
+                "--study-name",
+                STUDY,
+                "--storage",
+                storage,
+                "--output",
+                str(folder / "runs"),
+            ],
+            threads,
+        ),
+    }
     if not args.no_baselines:
         for name in BASELINES:
             run = _baseline_run(args, name, seed)
@@ -181,8 +225,22 @@ def run_seed(args: argparse.Namespace, seed: int, threads: int) -> dict[str, flo
             data = run.parent / f"{name}.data.yaml"
             data.write_text(yaml.safe_dump(_baseline_recipe(seed), sort_keys=False))
             model = REPO / "configs" / "model" / f"{name}.yaml"
-            _step(run.parent, name, [py, "-m", "runner.train", "--model", str(model), "--data",
-                  str(data), "--output", str(run)], threads)  # fmt: skip
+            _step(
+                run.parent,
+                name,
+                [
+                    py,
+                    "-m",
+                    "runner.train",
+                    "--model",
+                    str(model),
+                    "--data",
+                    str(data),
+                    "--output",
+                    str(run),
+                ],
+                threads,
+            )
     return seconds
 
 
@@ -207,10 +265,17 @@ def read_result(args: argparse.Namespace, seed: int) -> SeedResult | None:
     if not final.is_file():
         return None
     with final.open() as f:
-        models = [Model(row["band"] + "/" + row["trial"] if row["band"] else row["trial"],
-                        int(row["macs"]), float(row["val_f1"]), float(row["test_f1"]),
-                        float(row["study_f1"]), row.get("picked", "front"))
-                  for row in csv.DictReader(f)]  # fmt: skip
+        models = [
+            Model(
+                row["band"] + "/" + row["trial"] if row["band"] else row["trial"],
+                int(row["macs"]),
+                float(row["val_f1"]),
+                float(row["test_f1"]),
+                float(row["study_f1"]),
+                row.get("picked", "front"),
+            )
+            for row in csv.DictReader(f)
+        ]
     baselines = []
     for name in BASELINES:
         metrics = _baseline_run(args, name, seed) / "metrics.json"
@@ -231,17 +296,36 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 
 def table(results: Sequence[SeedResult], macs_max: int) -> list[str]:
     """Per seed, then min and median over seeds: the figures the module docstring lists."""
-    heads = [*(f"best<={b / 1e6:g}M" for b in BUDGETS),
-             *(f"val-pick<={b / 1e6:g}M" for b in BUDGETS),
-             "HV", "gap", "models", "beats", "search min", "finalize min"]  # fmt: skip
+    heads = [
+        *(f"best<={b / 1e6:g}M" for b in BUDGETS),
+        *(f"val-pick<={b / 1e6:g}M" for b in BUDGETS),
+        "HV",
+        "gap",
+        "models",
+        "beats",
+        "search min",
+        "finalize min",
+    ]
     rows: list[tuple[str, list[float | None]]] = []
     for r in results:
         beats = sum(r.dominated(b) for b in r.baselines) if r.baselines else None
-        rows.append((f"seed {r.seed}", [
-            *(r.best_test(b) for b in BUDGETS), *(r.val_picked_test(b) for b in BUDGETS),
-            r.hypervolume(), r.widest_gap(macs_max), len(r.models), beats,
-            *(r.seconds[s] / 60 if s in r.seconds else None for s in ("search", "finalize")),
-        ]))  # fmt: skip
+        rows.append(
+            (
+                f"seed {r.seed}",
+                [
+                    *(r.best_test(b) for b in BUDGETS),
+                    *(r.val_picked_test(b) for b in BUDGETS),
+                    r.hypervolume(),
+                    r.widest_gap(macs_max),
+                    len(r.models),
+                    beats,
+                    *(
+                        r.seconds[s] / 60 if s in r.seconds else None
+                        for s in ("search", "finalize")
+                    ),
+                ],
+            )
+        )
     for name, reduce in (("min", min), ("median", statistics.median)):
         columns = list(zip(*(values for _, values in rows), strict=True))
         rows.append((name, [reduce(c) if None not in c else None for c in columns]))
@@ -257,8 +341,10 @@ def baseline_lines(results: Sequence[SeedResult]) -> list[str]:
     lines = []
     for r in results:
         for b in r.baselines:
-            lines.append(f"seed {r.seed}: {b.label} {b.macs:,} MACs, test F1 {b.test_f1:.3f} "
-                         f"({'dominated' if r.dominated(b) else 'NOT dominated'})")  # fmt: skip
+            lines.append(
+                f"seed {r.seed}: {b.label} {b.macs:,} MACs, test F1 {b.test_f1:.3f} "
+                f"({'dominated' if r.dominated(b) else 'NOT dominated'})"
+            )
     return lines
 
 

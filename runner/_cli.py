@@ -21,9 +21,10 @@ def default_run_path(model: Path, data: Path) -> Path:
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     """--threads, the same on every command that trains."""
     parser.add_argument(
-        "--threads", type=positive_int,
+        "--threads",
+        type=positive_int,
         help="CPU threads for torch (default: all cores; 1 is faster on a busy shared machine)",
-    )  # fmt: skip
+    )
 
 
 def run_command(threads: int | None, body: Callable[[], int], debug: bool = False) -> int:
@@ -38,6 +39,9 @@ def report_interrupt(run: RunDir) -> int:
     """After Ctrl-C: say how many epochs last.pt keeps and how to resume; the exit code 130."""
     done = run.load_state()
     epochs = done[0].epochs_done if done else 0
-    print(f"\ninterrupted: {epochs} epoch(s) saved in {run.last}; run the same command again "
-          "to resume", file=sys.stderr)  # fmt: skip
+    print(
+        f"\ninterrupted: {epochs} epoch(s) saved in {run.last}; run the same command again "
+        "to resume",
+        file=sys.stderr,
+    )
     return 130

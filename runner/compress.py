@@ -57,26 +57,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--run", required=True, type=Path, help="trained run folder (runs/NAME)")
     parser.add_argument(
-        "--method", required=True,
+        "--method",
+        required=True,
         help="prune (structured channel pruning, torch-pruning) or tucker (Tucker decomposition "
         "of the convolutions, tensorly)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--macs-target", required=True, type=positive_float,
+        "--macs-target",
+        required=True,
+        type=positive_float,
         help="MACs the compressed model may count at most (3e6 is fine)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--epochs", type=positive_int,
+        "--epochs",
+        type=positive_int,
         help="fine-tuning epochs (default: EPOCHS of the run's data.yaml)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--lr", type=positive_float, help="fine-tuning INIT_LR (default: the run's data.yaml's)"
     )
     parser.add_argument(
-        "--teacher", default="source",
+        "--teacher",
+        default="source",
         help="fine-tune distilled from this trained run (KD_WEIGHT, KD_TEMPERATURE of the run's "
         "recipe): 'source' (default) is the uncompressed run, 'none' trains on labels only",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--output", type=Path, help="new run folder (default: <run>-<method>-<target>)"
     )
@@ -109,8 +114,9 @@ def make_request(args: argparse.Namespace) -> Request:
     """Check the flags against the source run; a one-line error for each kind of bad input."""
     if args.method not in METHODS:
         hint = did_you_mean(args.method, METHODS, template=" (did you mean {!r}?)")
-        raise CompressionError(f"unknown --method {args.method!r}{hint}: choose one of "
-                               f"{', '.join(METHODS)}")  # fmt: skip
+        raise CompressionError(
+            f"unknown --method {args.method!r}{hint}: choose one of {', '.join(METHODS)}"
+        )
     source = RunDir(args.run)
     if source.compression.is_file():
         origin = read_record(source.compression).source or "the original run"
@@ -119,12 +125,16 @@ def make_request(args: argparse.Namespace) -> Request:
     macs = count_cost(model, cfg.img_size).macs
     target = int(args.macs_target)
     if target >= macs:
-        raise CompressionError(f"--macs-target {target:,} is not below the {macs:,} MACs of "
-                               f"{source.path}: pass a smaller target")  # fmt: skip
+        raise CompressionError(
+            f"--macs-target {target:,} is not below the {macs:,} MACs of "
+            f"{source.path}: pass a smaller target"
+        )
     teacher = {"source": str(source.path), "none": ""}.get(args.teacher, args.teacher)
     if teacher and not Path(teacher).is_dir():
-        raise RunError(f"--teacher {args.teacher}: no such run folder; pass a trained run, "
-                       "'source' (the run being compressed) or 'none'")  # fmt: skip
+        raise RunError(
+            f"--teacher {args.teacher}: no such run folder; pass a trained run, "
+            "'source' (the run being compressed) or 'none'"
+        )
     cfg = dataclasses.replace(
         cfg, epochs=args.epochs or cfg.epochs, init_lr=args.lr or cfg.init_lr, teacher=teacher
     )
@@ -141,8 +151,10 @@ def existing_record(request: Request) -> Compression | None:
     asked = Compression(request.method, request.macs_target, 0.0, {}, str(request.source.path))
     record = read_record(run.compression) if run.compression.is_file() else None
     if record is None or not record.same_request(asked) or run.data_config() != request.cfg:
-        raise RunError(f"{run.path} holds another run; pass a new --output, or the same flags to "
-                       "resume this compression")  # fmt: skip
+        raise RunError(
+            f"{run.path} holds another run; pass a new --output, or the same flags to "
+            "resume this compression"
+        )
     return record
 
 
@@ -154,21 +166,28 @@ def _f1(
 
 
 def write_compressed(
-    request: Request, net: nn.Module, record: Compression, seconds: float, splits: Splits,
+    request: Request,
+    net: nn.Module,
+    record: Compression,
+    seconds: float,
+    splits: Splits,
     device: torch.device,
-) -> None:  # fmt: skip
+) -> None:
     """Write the new run folder: the source's model.yaml, the fine-tuning data.yaml and the
     record, whose notes keep the costs and the scores before fine-tuning (val, test if any)."""
     k, img = len(splits.classes), request.cfg.img_size
     before, after = count_cost(request.model, img), count_cost(net, img)
     notes = {
-        "source_macs": before.macs, "source_params": before.params,
+        "source_macs": before.macs,
+        "source_params": before.params,
         "source_val_f1": _f1(request.model, splits.val_x, splits.val_y, k, device),
         "source_test_f1": _f1(request.model, splits.test_x, splits.test_y, k, device),
-        "macs": after.macs, "params": after.params, "compress_seconds": round(seconds, 2),
+        "macs": after.macs,
+        "params": after.params,
+        "compress_seconds": round(seconds, 2),
         "compressed_val_f1": _f1(net, splits.val_x, splits.val_y, k, device),
         "compressed_test_f1": _f1(net, splits.test_x, splits.test_y, k, device),
-    }  # fmt: skip
+    }
     record = dataclasses.replace(record, source=str(request.source.path), notes=notes)
     run = request.output
     run.path.mkdir(parents=True, exist_ok=True)
@@ -195,27 +214,32 @@ def fine_tune(request: Request, args: argparse.Namespace) -> dict[str, Any]:
         net = restructure(net, record, cfg.img_size, str(run.compression))
     splits = load_splits(cfg, cache_dir=args.cache_dir)
     if splits.classes != request.classes:
-        raise RunError(f"{cfg.data_path} has classes {splits.classes}, the run "
-                       f"{request.classes}")  # fmt: skip
+        raise RunError(f"{cfg.data_path} has classes {splits.classes}, the run {request.classes}")
     device = pick_device(args.device)
     if saved is None:
         write_compressed(request, net, record, seconds, splits, device)
     record = read_record(run.compression)
     teacher = load_teacher(cfg, splits.classes)
     result = fit(
-        net.train(), splits, cfg, FitOptions(seed=cfg.seed, device=device, teacher=teacher),
+        net.train(),
+        splits,
+        cfg,
+        FitOptions(seed=cfg.seed, device=device, teacher=teacher),
         resume=saved[0] if saved else None,
         on_state=lambda state: run.save_state(state, splits.classes),
-    )  # fmt: skip
+    )
     cost = count_cost(net, cfg.img_size)
     metrics = run_metrics(result, cost.macs, cost.params)
     if len(splits.test_y):
         metrics["test_f1"] = test_f1(run, splits, device)
         metrics["test_images"] = len(splits.test_y)
     metrics["compression"] = {
-        "method": record.method, "macs_target": record.macs_target, "knob": record.knob,
-        "source": record.source, **record.notes,
-    }  # fmt: skip
+        "method": record.method,
+        "macs_target": record.macs_target,
+        "knob": record.knob,
+        "source": record.source,
+        **record.notes,
+    }
     run.write_metrics(metrics)
     plot_curve(result.history, run.curve)
     return metrics
@@ -224,14 +248,18 @@ def fine_tune(request: Request, args: argparse.Namespace) -> dict[str, Any]:
 def summary(run: RunDir, metrics: dict[str, Any]) -> str:
     """One line: the cost change and macro F1 of the source, after compression, after tuning."""
     c = metrics["compression"]
-    line = (f"{run.path}: {c['method']} {c['source_macs']:,} -> {metrics['macs']:,} MACs "
-            f"({metrics['macs'] / c['source_macs']:.2f}x), params {c['source_params']:,} -> "
-            f"{metrics['params']:,}; val macro F1 {c['source_val_f1']:.4f} -> "
-            f"{c['compressed_val_f1']:.4f} compressed -> {metrics['best_f1']:.4f} fine-tuned "
-            f"(best of {metrics['epochs_run']} epochs)")  # fmt: skip
+    line = (
+        f"{run.path}: {c['method']} {c['source_macs']:,} -> {metrics['macs']:,} MACs "
+        f"({metrics['macs'] / c['source_macs']:.2f}x), params {c['source_params']:,} -> "
+        f"{metrics['params']:,}; val macro F1 {c['source_val_f1']:.4f} -> "
+        f"{c['compressed_val_f1']:.4f} compressed -> {metrics['best_f1']:.4f} fine-tuned "
+        f"(best of {metrics['epochs_run']} epochs)"
+    )
     if "test_f1" in metrics:
-        line += (f"; test {c['source_test_f1']:.4f} -> {c['compressed_test_f1']:.4f} -> "
-                 f"{metrics['test_f1']:.4f}")  # fmt: skip
+        line += (
+            f"; test {c['source_test_f1']:.4f} -> {c['compressed_test_f1']:.4f} -> "
+            f"{metrics['test_f1']:.4f}"
+        )
     return line
 
 

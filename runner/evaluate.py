@@ -41,19 +41,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--run", required=True, type=Path, help="run folder (runs/NAME)")
     parser.add_argument(
-        "--data-path", type=Path,
+        "--data-path",
+        type=Path,
         help="labelled folder: DIR/val/<class>/ if present, else DIR/<class>/ "
         "(default: the --split of the run's DATA_PATH)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--split", choices=("val", "test"), default="val",
+        "--split",
+        choices=("val", "test"),
+        default="val",
         help="split of the run's DATA_PATH to score: val, or test (test/<class>/, else the "
         "TEST_RATIO of train/ held out of training) (default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--checkpoint", choices=CHECKPOINTS, default="best",
+        "--checkpoint",
+        choices=CHECKPOINTS,
+        default="best",
         help="best.pt (best val F1) or last.pt (the last finished epoch) (default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     add_debug_option(parser)
@@ -85,8 +90,14 @@ def labelled_images(
     return images, torch.tensor(labels)[torch.tensor(kept, dtype=torch.long)]
 
 
-def score(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-          classes: list[str], img_size: int, device: torch.device) -> dict[str, Any]:  # fmt: skip
+def score(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    classes: list[str],
+    img_size: int,
+    device: torch.device,
+) -> dict[str, Any]:
     """Every metric of the predictions, plus the model's cost and competition score."""
     from space import count_cost
 

@@ -53,14 +53,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m runner.export", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--run", required=True, type=Path, help="run folder (runs/NAME)")
-    parser.add_argument("--int8", action="store_true",
-                        help="also write model_int8.onnx, statically quantized")  # fmt: skip
     parser.add_argument(
-        "--calibration", type=positive_int, default=DEFAULT_CALIBRATION,
+        "--int8", action="store_true", help="also write model_int8.onnx, statically quantized"
+    )
+    parser.add_argument(
+        "--calibration",
+        type=positive_int,
+        default=DEFAULT_CALIBRATION,
         help="train images (stratified) that calibrate the int8 ranges (default: %(default)s)",
-    )  # fmt: skip
-    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="best",
-                        help="weights to export (default: %(default)s)")  # fmt: skip
+    )
+    parser.add_argument(
+        "--checkpoint",
+        choices=CHECKPOINTS,
+        default="best",
+        help="weights to export (default: %(default)s)",
+    )
     parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
     add_debug_option(parser)
     return parser.parse_args(argv)
@@ -93,15 +100,23 @@ def _export(args: argparse.Namespace) -> int:
         )
     if args.int8:
         int8_path = run.path / "model_int8.onnx"
-        calibration, check = _calibration_images(splits.train_x, splits.train_y,
-                                                 args.calibration, cfg.seed)  # fmt: skip
+        calibration, check = _calibration_images(
+            splits.train_x, splits.train_y, args.calibration, cfg.seed
+        )
         in_float = quantize_int8(float_path, int8_path, calibration, check)
         rows["onnx int8"] = _check(int8_path, splits.val_x, reference, labels, k)
-        rows["onnx int8"] |= {"calibration_images": len(calibration), "check_images": len(check),
-                              "layers_in_float": in_float}  # fmt: skip
+        rows["onnx int8"] |= {
+            "calibration_images": len(calibration),
+            "check_images": len(check),
+            "layers_in_float": in_float,
+        }
     _add_latency(rows, model, run.path, cfg.img_size)
-    result = {"img_size": cfg.img_size, "val_images": len(labels), "checkpoint": args.checkpoint,
-              "models": rows}  # fmt: skip
+    result = {
+        "img_size": cfg.img_size,
+        "val_images": len(labels),
+        "checkpoint": args.checkpoint,
+        "models": rows,
+    }
     (run.path / "export.json").write_text(json.dumps(result, indent=2))
     print(_table(rows, len(labels)))
     return 0
@@ -122,17 +137,22 @@ def _calibration_images(
     return images[pick], images[others[check]]
 
 
-def _check(path: Path, images: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor,
-           k: int) -> dict[str, Any]:  # fmt: skip
+def _check(
+    path: Path, images: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor, k: int
+) -> dict[str, Any]:
     """F1, largest logit difference from PyTorch, and file size of one ONNX file on val."""
     logits = onnx_logits(onnx_session(path), images)
-    return {"file": path.name, "f1": macro_f1(labels, logits.argmax(1), k),
-            "max_abs_diff": float((logits - reference).abs().max()),
-            "bytes": path.stat().st_size}  # fmt: skip
+    return {
+        "file": path.name,
+        "f1": macro_f1(labels, logits.argmax(1), k),
+        "max_abs_diff": float((logits - reference).abs().max()),
+        "bytes": path.stat().st_size,
+    }
 
 
-def _add_latency(rows: dict[str, dict[str, Any]], model: torch.nn.Module, folder: Path,
-                 img_size: int) -> None:  # fmt: skip
+def _add_latency(
+    rows: dict[str, dict[str, Any]], model: torch.nn.Module, folder: Path, img_size: int
+) -> None:
     """Batch-1, one-thread median latency of PyTorch eager and of each ONNX file, timed run by
     run in turn so that their ratios hold on a machine whose speed drifts."""
     x = normalize(torch.zeros(1, 3, img_size, img_size, dtype=torch.uint8))
@@ -148,27 +168,36 @@ def _add_latency(rows: dict[str, dict[str, Any]], model: torch.nn.Module, folder
 
 
 def _table(rows: dict[str, dict[str, Any]], images: int) -> str:
-    lines = [f"{'model':<10} {'file':<17} {'val F1':>7} {'max |diff|':>10} {'size':>10} "
-             f"{'latency':>9}"]  # fmt: skip
+    lines = [
+        f"{'model':<10} {'file':<17} {'val F1':>7} {'max |diff|':>10} {'size':>10} {'latency':>9}"
+    ]
     base = rows["pytorch"]["latency_ms"]
     for name, row in rows.items():
         diff = f"{row['max_abs_diff']:.2e}" if "max_abs_diff" in row else "-"
         size = f"{row['bytes'] / 1024:,.0f} KiB" if "bytes" in row else "-"
-        lines.append(f"{name:<10} {row.get('file', '(eager)'):<17} {row['f1']:7.4f} {diff:>10} "
-                     f"{size:>10} {row['latency_ms']:6.2f} ms  x{base / row['latency_ms']:.1f}")
-    lines.append(f"val macro F1 on {images} images; latency: batch 1, one thread, median of "
-                 "100 runs each, timed in turn in blocks of 10 after 20 warm-up runs; xN: times "
-                 "faster than PyTorch eager")  # fmt: skip
+        lines.append(
+            f"{name:<10} {row.get('file', '(eager)'):<17} {row['f1']:7.4f} {diff:>10} "
+            f"{size:>10} {row['latency_ms']:6.2f} ms  x{base / row['latency_ms']:.1f}"
+        )
+    lines.append(
+        f"val macro F1 on {images} images; latency: batch 1, one thread, median of "
+        "100 runs each, timed in turn in blocks of 10 after 20 warm-up runs; xN: times "
+        "faster than PyTorch eager"
+    )
     int8, plain = rows.get("onnx int8"), rows["onnx"]
     if int8 is not None and int8["latency_ms"] >= plain["latency_ms"]:
-        lines.append(f"int8 is not faster than float here ({int8['latency_ms']:.2f} ms against "
-                     f"{plain['latency_ms']:.2f} ms; its quantize/dequantize steps cost more than "
-                     "a model this small saves): deploy model.onnx for speed, model_int8.onnx "
-                     "only for its size")  # fmt: skip
+        lines.append(
+            f"int8 is not faster than float here ({int8['latency_ms']:.2f} ms against "
+            f"{plain['latency_ms']:.2f} ms; its quantize/dequantize steps cost more than "
+            "a model this small saves): deploy model.onnx for speed, model_int8.onnx "
+            "only for its size"
+        )
     if "layers_in_float" in rows.get("onnx int8", {}):
         kept = rows["onnx int8"]["layers_in_float"]
-        lines.append(f"int8: {len(kept)} layers kept in float (first, last, and those whose "
-                     f"quantization cost most): {', '.join(kept)}")  # fmt: skip
+        lines.append(
+            f"int8: {len(kept)} layers kept in float (first, last, and those whose "
+            f"quantization cost most): {', '.join(kept)}"
+        )
     return "\n".join(lines)
 
 

@@ -21,9 +21,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--images", required=True, type=Path, help="folder of images")
     parser.add_argument("--output", required=True, type=Path, help="CSV to write")
     parser.add_argument(
-        "--checkpoint", choices=CHECKPOINTS, default="best",
+        "--checkpoint",
+        choices=CHECKPOINTS,
+        default="best",
         help="best.pt (best val F1) or last.pt (the last finished epoch) (default: %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda when available)")
     add_debug_option(parser)
     return parser.parse_args(argv)

@@ -28,10 +28,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, type=config_file, help="data YAML")
     parser.add_argument("--epochs", type=positive_int, help="override EPOCHS of the data YAML")
     parser.add_argument(
-        "--teacher", type=Path,
+        "--teacher",
+        type=Path,
         help="a trained run folder to distil from (sets TEACHER; KD_WEIGHT and KD_TEMPERATURE "
         "of the data YAML mix the losses); its MACs never count for the trained model",
-    )  # fmt: skip
+    )
     parser.add_argument("--output", type=Path, help="run folder (default runs/<model>-<data>)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help=CACHE_HELP)
@@ -51,15 +52,23 @@ def _train(args: argparse.Namespace) -> int:
     load_model_config(args.model)  # a missing, binary or malformed file: its name in the error
     run = RunDir(args.output or default_run_path(args.model, args.data))
     try:
-        metrics = train_run(run, args.model.read_text(), cfg, device=args.device,
-                            cache_dir=args.cache_dir, model_source=str(args.model))  # fmt: skip
+        metrics = train_run(
+            run,
+            args.model.read_text(),
+            cfg,
+            device=args.device,
+            cache_dir=args.cache_dir,
+            model_source=str(args.model),
+        )
     except KeyboardInterrupt:
         return report_interrupt(run)
     test = f", test macro F1 {metrics['test_f1']:.4f}" if "test_f1" in metrics else ""
-    print(f"{run.path}: val macro F1 {metrics['f1']:.4f} (best {metrics['best_f1']:.4f} at epoch "
-          f"{metrics['best_epoch']}){test}, accuracy {metrics['accuracy']:.4f}, "
-          f"{metrics['epochs_run']} epochs, {metrics['train_seconds']:.0f} s, "
-          f"{metrics['macs']:,} MACs")  # fmt: skip
+    print(
+        f"{run.path}: val macro F1 {metrics['f1']:.4f} (best {metrics['best_f1']:.4f} at epoch "
+        f"{metrics['best_epoch']}){test}, accuracy {metrics['accuracy']:.4f}, "
+        f"{metrics['epochs_run']} epochs, {metrics['train_seconds']:.0f} s, "
+        f"{metrics['macs']:,} MACs"
+    )
     return 0
 
 

@@ -72,13 +72,19 @@ def study_parser(
         help=f"{name} space bounds YAML (default: %(default)s)",
     )
     add("--data", type=config_file, default=DEFAULT_DATA, help="data YAML (default: %(default)s)")
-    add("--test-ratio", type=float,
+    add(
+        "--test-ratio",
+        type=float,
         help="hold out this share of train/ as a test split that no trial and no full training "
         "sees (TEST_RATIO of the data YAML), to score the front honestly: search.finalize and "
-        "bench/fidelity.py report F1 on it")  # fmt: skip
+        "bench/fidelity.py report F1 on it",
+    )
     add("--study-name", default=name, help="study name (default: %(default)s)")
-    add("--storage", help="Optuna storage URL, or a .journal file for several local workers "
-        "(default: sqlite:///studies/<study-name>.db)")  # fmt: skip
+    add(
+        "--storage",
+        help="Optuna storage URL, or a .journal file for several local workers "
+        "(default: sqlite:///studies/<study-name>.db)",
+    )
     add(
         "--trials",
         type=positive_int,
@@ -95,24 +101,43 @@ def study_parser(
         default=1.0,
         help="stratified fraction of the train split each trial trains on (%(default)s)",
     )
-    add("--score-epochs", type=positive_int, default=1,
-        help="a trial's F1: mean val F1 of its last this many epochs (%(default)s)")  # fmt: skip
+    add(
+        "--score-epochs",
+        type=positive_int,
+        default=1,
+        help="a trial's F1: mean val F1 of its last this many epochs (%(default)s)",
+    )
     add(
         "--no-early-stop",
         action="store_true",
         help="train every trial to its budget (no Pareto-based early stopping)",
     )
-    add("--early-stop-rungs", type=_rungs, default=rungs,
+    add(
+        "--early-stop-rungs",
+        type=_rungs,
+        default=rungs,
         help="epochs at which dominated trials may be stopped, e.g. 3,6 (default: %(default)s)",
-    )  # fmt: skip
-    add("--workers", type=positive_int, default=1,
+    )
+    add(
+        "--workers",
+        type=positive_int,
+        default=1,
         help="worker processes on this machine (one per GPU when there are GPUs); the storage "
-             "must take several processes: a .journal file or postgresql://")  # fmt: skip
-    add("--heartbeat", type=non_negative_int, default=DEFAULT_HEARTBEAT,
+        "must take several processes: a .journal file or postgresql://",
+    )
+    add(
+        "--heartbeat",
+        type=non_negative_int,
+        default=DEFAULT_HEARTBEAT,
         help="heartbeat seconds of a running trial on a database storage; a trial silent "
-             "for twice that (its worker died) is retried (0: off; %(default)s)")  # fmt: skip
-    add("--max-failures", type=positive_int, default=DEFAULT_MAX_FAILURES,
-        help="stop after this many failed trials in a row (%(default)s)")  # fmt: skip
+        "for twice that (its worker died) is retried (0: off; %(default)s)",
+    )
+    add(
+        "--max-failures",
+        type=positive_int,
+        default=DEFAULT_MAX_FAILURES,
+        help="stop after this many failed trials in a row (%(default)s)",
+    )
     add_debug_option(parser)
     add("--worker-label", help=argparse.SUPPRESS)  # set on the processes --workers starts
     add("--band-of", help=argparse.SUPPRESS)  # set on a band study: the study it is a band of
@@ -136,7 +161,9 @@ def study_session(
         with creation_lock(spec):  # RDBStorage creates Optuna's schema on first use
             storage = make_storage(spec, args.heartbeat)
             study = open_fn(
-                args.study_name, storage, make_sampler(args.sampler, args.seed),
+                args.study_name,
+                storage,
+                make_sampler(args.sampler, args.seed),
                 where=storage_name(spec),
             )
         study.sampler = make_sampler(args.sampler, _sampler_seed(args, spec, study))
@@ -235,10 +262,15 @@ def run_and_report(
     else:
         bar = StudyBar(study, args.trials, disable=args.worker_label is not None)
         outcome = run_study(
-            study, objective, trials=args.trials, timeout=args.timeout, catch=TRIAL_ERRORS,
-            callbacks=[print_trial_line, bar], max_failures=args.max_failures,
+            study,
+            objective,
+            trials=args.trials,
+            timeout=args.timeout,
+            catch=TRIAL_ERRORS,
+            callbacks=[print_trial_line, bar],
+            max_failures=args.max_failures,
             heartbeat=heartbeat_interval(storage, args.heartbeat),
-        )  # fmt: skip
+        )
         bar.close()
     if outcome.failure:
         print(f"error: {outcome.failure}", file=sys.stderr)

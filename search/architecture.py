@@ -81,34 +81,60 @@ def _bands(text: str) -> tuple[int, ...]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = study_parser(__doc__, MODULE, DEFAULT_TRIALS, DEFAULT_SPACE, DEFAULT_RUNGS)
     add = parser.add_argument
-    add("--macs-max", type=positive_int, default=DEFAULT_MACS_MAX,
+    add(
+        "--macs-max",
+        type=positive_int,
+        default=DEFAULT_MACS_MAX,
         help="MACs budget; larger candidates are recorded infeasible without training "
-        "(%(default)s)")  # fmt: skip
-    add("--params-max", type=positive_int,
+        "(%(default)s)",
+    )
+    add(
+        "--params-max",
+        type=positive_int,
         help="parameter budget (e.g. 2000000); larger candidates are recorded infeasible "
-        "without training (default: none)")  # fmt: skip
-    add("--latency-max", type=positive_float,
+        "without training (default: none)",
+    )
+    add(
+        "--latency-max",
+        type=positive_float,
         help="batch-1 latency budget in ms on this CPU (ONNX Runtime, one thread, measured per "
-        "trial in about a second); slower candidates are recorded infeasible without training")
-    add("--objectives", choices=OBJECTIVES, default=OBJECTIVES[0],
+        "trial in about a second); slower candidates are recorded infeasible without training",
+    )
+    add(
+        "--objectives",
+        choices=OBJECTIVES,
+        default=OBJECTIVES[0],
         help="maximise F1 and minimise MACs, or batch-1 latency on this CPU in ms (measured per "
-        "trial, see --latency-max) (default: %(default)s)")  # fmt: skip
-    add("--bands", type=_bands,
+        "trial, see --latency-max) (default: %(default)s)",
+    )
+    add(
+        "--bands",
+        type=_bands,
         help="MACs ceilings of band studies run after this one: the same search, --trials "
         "trials each, under the ceiling, in the same storage, named <study-name>-<ceiling>; "
         "export and finalize merge their fronts into this study's ('none': no band; default: "
-        f"{','.join(map(str, DEFAULT_BANDS))}, those under --macs-max)")  # fmt: skip
+        f"{','.join(map(str, DEFAULT_BANDS))}, those under --macs-max)",
+    )
     parser.set_defaults(data=DEFAULT_DATA)
-    add("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
-        help="per-trial epochs (%(default)s)")
-    add("--startup-trials", type=non_negative_int,
+    add(
+        "--epochs",
+        type=positive_int,
+        default=DEFAULT_EPOCHS,
+        help="per-trial epochs (%(default)s)",
+    )
+    add(
+        "--startup-trials",
+        type=non_negative_int,
         help="a new study's first trials, drawn at random and spread evenly over log-MACs "
         "(no training to pick them) so that the sampler sees the cheap end of the front too; "
         "0 leaves the start to the sampler (default: a tenth of --trials, at most "
-        f"{MAX_STARTUP_TRIALS} and at least 2)")  # fmt: skip
-    add("--img-size", type=positive_int,
+        f"{MAX_STARTUP_TRIALS} and at least 2)",
+    )
+    add(
+        "--img-size",
+        type=positive_int,
         help="IMG_SIZE for every trial (default: sampled from the space's img_size_choices)",
-    )  # fmt: skip
+    )
     parser.set_defaults(train_fraction=DEFAULT_TRAIN_FRACTION, score_epochs=DEFAULT_SCORE_EPOCHS)
     return parser.parse_args(argv)
 
@@ -126,8 +152,10 @@ def band_studies(args: argparse.Namespace) -> dict[str, int]:
     else:
         over = [m for m in args.bands if m >= args.macs_max]
         if over:
-            raise UserError(f"--bands {over[0]} is not under --macs-max {args.macs_max}: a band "
-                             "searches below the study's own MACs budget")  # fmt: skip
+            raise UserError(
+                f"--bands {over[0]} is not under --macs-max {args.macs_max}: a band "
+                "searches below the study's own MACs budget"
+            )
         ceilings = list(args.bands)
     return {f"{args.study_name}-{m / 1e6:g}M": m for m in sorted(set(ceilings), reverse=True)}
 
@@ -143,8 +171,19 @@ def _search(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     storage = args.storage or default_storage(args.study_name)
     for name, ceiling in bands.items():
         print(f"\nband study {name!r}: the same search under {ceiling:,} MACs")
-        band_argv = [*argv, "--study-name", name, "--macs-max", str(ceiling), "--bands", "none",
-                     "--storage", storage, "--band-of", args.study_name]  # fmt: skip
+        band_argv = [
+            *argv,
+            "--study-name",
+            name,
+            "--macs-max",
+            str(ceiling),
+            "--bands",
+            "none",
+            "--storage",
+            storage,
+            "--band-of",
+            args.study_name,
+        ]
         code = _search_one(parse_args(band_argv), band_argv, {})
         if code != 0:
             return code
@@ -157,16 +196,22 @@ def _merged_front_lines(study_name: str, storage: str) -> list[str]:
     study, bands = open_with_bands(study_name, storage)
     front = front_entries(study, bands=bands)
     width = max([6, *(len(e.label) for e in front)])
-    lines = [f"Handed over by {study_name!r} and its band studies "
-             f"({', '.join(repr(b.study_name) for b in bands)}): each study's Pareto front, "
-             "and gaps in the MACs range filled, best F1 first:",
-             f"  {'trial':>{width}} {'F1':>6} {'MACs':>12} {'params':>10}  picked"]  # fmt: skip
+    lines = [
+        f"Handed over by {study_name!r} and its band studies "
+        f"({', '.join(repr(b.study_name) for b in bands)}): each study's Pareto front, "
+        "and gaps in the MACs range filled, best F1 first:",
+        f"  {'trial':>{width}} {'F1':>6} {'MACs':>12} {'params':>10}  picked",
+    ]
     for e in front:
-        lines.append(f"  {e.label:>{width}} {e.f1:>6.3f} {e.macs:>12,} {e.params:>10,}  "
-                     f"{e.picked}")  # fmt: skip
+        lines.append(
+            f"  {e.label:>{width}} {e.f1:>6.3f} {e.macs:>12,} {e.params:>10,}  {e.picked}"
+        )
     where = f"--study-name {shlex.quote(study_name)} --storage {shlex.quote(storage)}"
-    return [*lines, f"export:    python -m search.export {where}",
-            f"finalize:  python -m search.finalize {where}"]
+    return [
+        *lines,
+        f"export:    python -m search.export {where}",
+        f"finalize:  python -m search.finalize {where}",
+    ]
 
 
 def _search_one(
@@ -187,10 +232,16 @@ def _search_one(
 
     def make_objective() -> ArchitectureObjective:
         return ArchitectureObjective(  # each size is decoded once, when a trial first needs it
-            bounds, cfg, SplitsCache(cfg), trial_budget, macs_max=args.macs_max,
-            params_max=args.params_max, latency_max=args.latency_max, objective=objective,
+            bounds,
+            cfg,
+            SplitsCache(cfg),
+            trial_budget,
+            macs_max=args.macs_max,
+            params_max=args.params_max,
+            latency_max=args.latency_max,
+            objective=objective,
             stopper=rule,
-        )  # fmt: skip
+        )
 
     names = ("f1", COST_OBJECTIVES[objective])
 
@@ -227,9 +278,11 @@ def _starter(
         enqueue_startup(study, picks)
         if picks:
             macs = [value for _, value in picks]
-            print(f"startup: {len(picks)} trials spread over {min(macs) / 1e6:.2f}M-"
-                  f"{max(macs) / 1e6:.2f}M MACs (picked from random draws in "
-                  f"{time.monotonic() - began:.0f} s, none trained)")  # fmt: skip
+            print(
+                f"startup: {len(picks)} trials spread over {min(macs) / 1e6:.2f}M-"
+                f"{max(macs) / 1e6:.2f}M MACs (picked from random draws in "
+                f"{time.monotonic() - began:.0f} s, none trained)"
+            )
 
     return start
 

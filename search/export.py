@@ -47,8 +47,19 @@ from space import build_model
 from space.latency import onnx_latency_ms
 
 RANK_FOLDER = re.compile(r"^\d+-(.+-)?trial\d+$")
-CSV_FIELDS = ("rank", "band", "trial", "picked", "f1", "macs", "params", "latency_ms", "score",
-              "f1_above_cliff", "folder")  # fmt: skip
+CSV_FIELDS = (
+    "rank",
+    "band",
+    "trial",
+    "picked",
+    "f1",
+    "macs",
+    "params",
+    "latency_ms",
+    "score",
+    "f1_above_cliff",
+    "folder",
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -58,20 +69,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Write a study's feasible Pareto front as model/data YAMLs, a CSV and plots.",
     )
     add = parser.add_argument
-    add("--study-name", required=True,
-        help="the study to export (with its band studies, search.architecture --bands)")
+    add(
+        "--study-name",
+        required=True,
+        help="the study to export (with its band studies, search.architecture --bands)",
+    )
     add("--storage", help=STORAGE_HELP)
     add("--top-k", type=positive_int, help="export at most this many front trials, best F1 first")
     add("--macs-max", type=positive_int, help="leave out front trials over this many MACs")
-    add("--params-max", type=positive_int,
-        help="leave out front trials over this many parameters")
+    add("--params-max", type=positive_int, help="leave out front trials over this many parameters")
     add("--f1-min", type=float, help="leave out front trials under this validation macro F1")
-    add("--epochs", type=positive_int,
-        help="EPOCHS written to each data.yaml (default: the trial's)")
+    add(
+        "--epochs",
+        type=positive_int,
+        help="EPOCHS written to each data.yaml (default: the trial's)",
+    )
     add("--recipe", type=config_file, default=FULL_TRAINING, help=RECIPE_HELP)
-    add("--latency", action="store_true",
+    add(
+        "--latency",
+        action="store_true",
         help="measure the batch-1 latency (ONNX Runtime, one thread) of front models the study "
-        "did not measure (--latency-max measures every trial), for pareto.csv")
+        "did not measure (--latency-max measures every trial), for pareto.csv",
+    )
     add("--output", type=Path, default=Path("exports"), help="(default: %(default)s)")
     add_debug_option(parser)
     return parser.parse_args(argv)
@@ -111,15 +130,31 @@ def _write_csv(path: Path, front: Sequence[FrontEntry]) -> None:
         writer.writerow(CSV_FIELDS)
         for e in front:
             latency = "" if e.latency_ms is None else f"{e.latency_ms:.4f}"
-            writer.writerow([e.rank, e.band, e.number, e.picked, f"{e.f1:.6f}", e.macs,
-                             e.params, latency, f"{e.score:.6f}", f"{e.cliff:+.6f}",
-                             e.folder])  # fmt: skip
+            writer.writerow(
+                [
+                    e.rank,
+                    e.band,
+                    e.number,
+                    e.picked,
+                    f"{e.f1:.6f}",
+                    e.macs,
+                    e.params,
+                    latency,
+                    f"{e.score:.6f}",
+                    f"{e.cliff:+.6f}",
+                    e.folder,
+                ]
+            )
 
 
 def write_export(
-    study: optuna.Study, front: Sequence[FrontEntry], folder: Path,
-    points: Sequence[StudyPoint], axis: str, recipe: FullRecipe = TRIAL_RECIPE,
-) -> None:  # fmt: skip
+    study: optuna.Study,
+    front: Sequence[FrontEntry],
+    folder: Path,
+    points: Sequence[StudyPoint],
+    axis: str,
+    recipe: FullRecipe = TRIAL_RECIPE,
+) -> None:
     """Replace the rank folders in `folder` by this front's, then write the CSV and the plots
     (the study's `points` against its cost `axis`)."""
     texts = {e.folder: _folder_texts(study.study_name, e, recipe) for e in front}
@@ -140,35 +175,45 @@ def write_export(
 def front_lines(front: Sequence[FrontEntry], volume: str) -> list[str]:
     """The exported front as a table, then the hypervolume of the study's feasible front."""
     width = max([6, *(len(e.label) for e in front)])
-    lines = [f"{'rank':>4} {'trial':>{width}} {'F1':>7} {'MACs':>12} {'params':>10} "
-             f"{'latency':>9} {'score':>7} {'above cliff':>11}  picked"]  # fmt: skip
+    lines = [
+        f"{'rank':>4} {'trial':>{width}} {'F1':>7} {'MACs':>12} {'params':>10} "
+        f"{'latency':>9} {'score':>7} {'above cliff':>11}  picked"
+    ]
     for e in front:
         latency = "-" if e.latency_ms is None else f"{e.latency_ms:.2f} ms"
-        lines.append(f"{e.rank:>4} {e.label:>{width}} {e.f1:>7.4f} {e.macs:>12,} {e.params:>10,} "
-                     f"{latency:>9} {e.score:>7.4f} {e.cliff:>+11.4f}  {e.picked}")  # fmt: skip
+        lines.append(
+            f"{e.rank:>4} {e.label:>{width}} {e.f1:>7.4f} {e.macs:>12,} {e.params:>10,} "
+            f"{latency:>9} {e.score:>7.4f} {e.cliff:>+11.4f}  {e.picked}"
+        )
     lines.append(f"hypervolume of the feasible front: {volume}")
     if any(e.fills_gap for e in front):
-        lines.append(f"picked 'gap': the best trial where the fronts leave no model within "
-                     f"{GAP_RATIO:g}x below a budget up to the study's --macs-max")  # fmt: skip
+        lines.append(
+            f"picked 'gap': the best trial where the fronts leave no model within "
+            f"{GAP_RATIO:g}x below a budget up to the study's --macs-max"
+        )
     return lines
 
 
-def volume_text(
-    whole: Sequence[FrontEntry], points: Sequence[StudyPoint], axis: str
-) -> str:
+def volume_text(whole: Sequence[FrontEntry], points: Sequence[StudyPoint], axis: str) -> str:
     """The feasible front's hypervolume in the study's own objectives, and its box: MACs up to
     the reference model's; latency up to the slowest feasible trial's (no fixed reference)."""
     if axis == "macs":
         volume = hypervolume([(e.f1, e.macs) for e in whole])
-        return (f"{volume:.4f} (share of the box F1 {DEFAULT_REF[0]:g}..1 x MACs "
-                f"0..{DEFAULT_REF[1]:,.0f})")  # fmt: skip
+        return (
+            f"{volume:.4f} (share of the box F1 {DEFAULT_REF[0]:g}..1 x MACs "
+            f"0..{DEFAULT_REF[1]:,.0f})"
+        )
     slowest = max((p.latency_ms or 0.0 for p in points if p.feasible), default=0.0)
     if slowest <= 0:
         return "- (no feasible trial has a latency)"
-    volume = hypervolume([(e.f1, e.latency_ms) for e in whole if e.latency_ms is not None],
-                         ref=(DEFAULT_REF[0], slowest))  # fmt: skip
-    return (f"{volume:.4f} (share of the box F1 {DEFAULT_REF[0]:g}..1 x {LATENCY_AXIS} "
-            f"0..{slowest:.3f}, the slowest feasible trial)")  # fmt: skip
+    volume = hypervolume(
+        [(e.f1, e.latency_ms) for e in whole if e.latency_ms is not None],
+        ref=(DEFAULT_REF[0], slowest),
+    )
+    return (
+        f"{volume:.4f} (share of the box F1 {DEFAULT_REF[0]:g}..1 x {LATENCY_AXIS} "
+        f"0..{slowest:.3f}, the slowest feasible trial)"
+    )
 
 
 def export(args: argparse.Namespace) -> list[str]:
@@ -202,8 +247,10 @@ def export(args: argparse.Namespace) -> list[str]:
 def _empty_message(study: optuna.Study, front_size: int, keep: FrontFilter) -> str:
     """Why nothing can be exported: no feasible completed trial, or the filters removed all."""
     if front_size:
-        return (f"the filters ({keep.describe()}) leave none of the {front_size} front trials "
-                f"of study {study.study_name!r}; loosen them")  # fmt: skip
+        return (
+            f"the filters ({keep.describe()}) leave none of the {front_size} front trials "
+            f"of study {study.study_name!r}; loosen them"
+        )
     states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
     counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) or "no trials"
     return (

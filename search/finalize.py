@@ -52,9 +52,21 @@ from search.study import STORAGE_HELP, default_url, open_with_bands
 from space.errors import UserError
 
 CSV_FIELDS = (
-    "rank", "band", "trial", "picked", "macs", "params", "study_f1", "val_f1", "test_f1",
-    "final_f1", "score", "val_front", "run", "teacher",
-)  # fmt: skip
+    "rank",
+    "band",
+    "trial",
+    "picked",
+    "macs",
+    "params",
+    "study_f1",
+    "val_f1",
+    "test_f1",
+    "final_f1",
+    "score",
+    "val_front",
+    "run",
+    "teacher",
+)
 DISTILLED = "distilled"  # the --distill stage's run folders, beside the first stage's
 
 
@@ -89,18 +101,30 @@ class FinalRow:
 
 
 def train_entry(
-    entry: FrontEntry, cfg: DataConfig, folder: Path, *, progress: bool = True,
+    entry: FrontEntry,
+    cfg: DataConfig,
+    folder: Path,
+    *,
+    progress: bool = True,
     device: str | None = None,
-) -> FinalRow:  # fmt: skip
+) -> FinalRow:
     """Train (or resume, or reuse) one trial's run folder and return its row."""
     run = RunDir(folder / entry.folder)
     _take_earlier_rank(run, entry, cfg)
     metrics = train_run(run, entry.model_yaml, cfg, device=device, progress=progress)
     return FinalRow(
-        entry.rank, entry.number, int(metrics["macs"]), int(metrics["params"]), entry.f1,
-        float(metrics["best_f1"]), metrics.get("test_f1"), str(run.path), cfg.teacher, entry.band,
+        entry.rank,
+        entry.number,
+        int(metrics["macs"]),
+        int(metrics["params"]),
+        entry.f1,
+        float(metrics["best_f1"]),
+        metrics.get("test_f1"),
+        str(run.path),
+        cfg.teacher,
+        entry.band,
         entry.picked,
-    )  # fmt: skip
+    )
 
 
 def _take_earlier_rank(run: RunDir, entry: FrontEntry, cfg: DataConfig) -> None:
@@ -117,15 +141,22 @@ def _take_earlier_rank(run: RunDir, entry: FrontEntry, cfg: DataConfig) -> None:
         same = re.fullmatch(rf"\d+-{re.escape(trial)}", earlier.name) and old.data_yaml.is_file()
         if same and not other_run(old, entry.model_yaml, cfg):
             earlier.rename(run.path)
-            tqdm.write(f"{earlier.name} -> {run.path.name}: trained under its earlier rank",
-                       file=sys.stderr)  # fmt: skip
+            tqdm.write(
+                f"{earlier.name} -> {run.path.name}: trained under its earlier rank",
+                file=sys.stderr,
+            )
             return
 
 
 def train_entries(
-    entries: Sequence[FrontEntry], recipe: FullRecipe, folder: Path, *,
-    device: str | None = None, on_row: Any = None, desc: str = "finalize",
-) -> list[FinalRow]:  # fmt: skip
+    entries: Sequence[FrontEntry],
+    recipe: FullRecipe,
+    folder: Path,
+    *,
+    device: str | None = None,
+    on_row: Any = None,
+    desc: str = "finalize",
+) -> list[FinalRow]:
     """Train every entry in turn under one overall progress bar; on_row(rows) after each."""
     configs = [recipe.config(e) for e in entries]  # all checked first
     rows: list[FinalRow] = []
@@ -139,9 +170,12 @@ def train_entries(
 
 
 def distill_from_best(
-    entries: Sequence[FrontEntry], rows: Sequence[FinalRow], recipe: FullRecipe,
-    folder: Path, **train: Any,
-) -> list[FinalRow]:  # fmt: skip
+    entries: Sequence[FrontEntry],
+    rows: Sequence[FinalRow],
+    recipe: FullRecipe,
+    folder: Path,
+    **train: Any,
+) -> list[FinalRow]:
     """The --distill stage: every entry but the teacher (the row with the best val F1) trained
     again distilled from it into folder/distilled/; per trial, the run with the better val F1.
 
@@ -160,8 +194,7 @@ def distill_from_best(
 def on_val_front(rows: Sequence[FinalRow]) -> list[bool]:
     """Per row: no other fully trained model beats it on val F1 at no more MACs. These are the
     models to choose from for a budget (val picks; test stays the unbiased score of the pick)."""
-    return [not any(dominates((o.val_f1, o.macs), (r.val_f1, r.macs)) for o in rows)
-            for r in rows]  # fmt: skip
+    return [not any(dominates((o.val_f1, o.macs), (r.val_f1, r.macs)) for o in rows) for r in rows]
 
 
 def write_csv(path: Path, rows: Sequence[FinalRow]) -> None:
@@ -171,10 +204,24 @@ def write_csv(path: Path, rows: Sequence[FinalRow]) -> None:
         writer.writerow(CSV_FIELDS)
         for r, on_front in zip(rows, on_val_front(rows), strict=True):
             test = "" if r.test_f1 is None else f"{r.test_f1:.6f}"
-            writer.writerow([r.rank, r.band, r.trial, r.picked, r.macs, r.params,
-                             f"{r.study_f1:.6f}", f"{r.val_f1:.6f}", test, f"{r.final_f1:.6f}",
-                             f"{r.score:.6f}", int(on_front), r.run,
-                             r.teacher])  # fmt: skip
+            writer.writerow(
+                [
+                    r.rank,
+                    r.band,
+                    r.trial,
+                    r.picked,
+                    r.macs,
+                    r.params,
+                    f"{r.study_f1:.6f}",
+                    f"{r.val_f1:.6f}",
+                    test,
+                    f"{r.final_f1:.6f}",
+                    f"{r.score:.6f}",
+                    int(on_front),
+                    r.run,
+                    r.teacher,
+                ]
+            )
 
 
 def write_png(path: Path, title: str, rows: Sequence[FinalRow], study_name: str = "") -> None:
@@ -184,19 +231,43 @@ def write_png(path: Path, title: str, rows: Sequence[FinalRow], study_name: str 
 
     fig = Figure(figsize=(8, 5.5), dpi=100)
     ax = fig.subplots()
-    final_label = "after full training (test)" if rows and rows[0].test_f1 is not None else (
-        "after full training (val)")  # fmt: skip
+    final_label = (
+        "after full training (test)"
+        if rows and rows[0].test_f1 is not None
+        else ("after full training (val)")
+    )
     stairs = sorted(rows, key=lambda r: r.macs)
-    ax.plot([r.macs for r in stairs], [r.study_f1 for r in stairs], "o--", color="0.55",
-            drawstyle="steps-post", label="study (brief training, val)")  # fmt: skip
-    ax.plot([r.macs for r in stairs], [r.final_f1 for r in stairs], "o-", color="#d62728",
-            drawstyle="steps-post", label=final_label)  # fmt: skip
+    ax.plot(
+        [r.macs for r in stairs],
+        [r.study_f1 for r in stairs],
+        "o--",
+        color="0.55",
+        drawstyle="steps-post",
+        label="study (brief training, val)",
+    )
+    ax.plot(
+        [r.macs for r in stairs],
+        [r.final_f1 for r in stairs],
+        "o-",
+        color="#d62728",
+        drawstyle="steps-post",
+        label=final_label,
+    )
     for r in rows:
-        ax.annotate("", (r.macs, r.final_f1), (r.macs, r.study_f1),
-                    arrowprops={"arrowstyle": "->", "color": "0.7"})  # fmt: skip
-        ax.annotate(r.label.removeprefix(f"{study_name}-"), (r.macs, r.final_f1),
-                    textcoords="offset points", xytext=(4, 4), fontsize=8,
-                    color="#d62728")  # fmt: skip
+        ax.annotate(
+            "",
+            (r.macs, r.final_f1),
+            (r.macs, r.study_f1),
+            arrowprops={"arrowstyle": "->", "color": "0.7"},
+        )
+        ax.annotate(
+            r.label.removeprefix(f"{study_name}-"),
+            (r.macs, r.final_f1),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+            color="#d62728",
+        )
     ax.set(xscale="log", xlabel="MACs", ylabel="macro F1", title=title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
@@ -209,24 +280,30 @@ def correlation_line(rows: Sequence[FinalRow]) -> str:
     if len(rows) < 3:
         return f"rank correlation needs 3 or more models, have {len(rows)}"
     study, final = [r.study_f1 for r in rows], [r.final_f1 for r in rows]
-    return (f"study F1 vs full-training F1 over {len(rows)} models: Spearman "
-            f"{spearman(study, final):+.3f}, Kendall {kendall(study, final):+.3f}")  # fmt: skip
+    return (
+        f"study F1 vs full-training F1 over {len(rows)} models: Spearman "
+        f"{spearman(study, final):+.3f}, Kendall {kendall(study, final):+.3f}"
+    )
 
 
 def table_lines(rows: Sequence[FinalRow]) -> list[str]:
     """The finalized front as a table, cheapest first."""
     width = max([6, *(len(r.label) for r in rows)])
-    lines = [f"  {'trial':>{width}} {'MACs':>11} {'params':>9} {'study F1':>8} {'val F1':>7} "
-             f"{'test F1':>7} {'score':>6}  run"]  # fmt: skip
+    lines = [
+        f"  {'trial':>{width}} {'MACs':>11} {'params':>9} {'study F1':>8} {'val F1':>7} "
+        f"{'test F1':>7} {'score':>6}  run"
+    ]
     teachers = {r.teacher for r in rows if r.teacher}
     marked = zip(rows, on_val_front(rows), strict=True)
     for r, on_front in sorted(marked, key=lambda pair: pair[0].macs):
         test = "-" if r.test_f1 is None else f"{r.test_f1:.4f}"
         mark = "*" if on_front else " "
-        lines.append(f"{mark} {r.label:>{width}} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
-                     f"{r.val_f1:>7.4f} {test:>7} {r.score:>6.3f}  {r.run}"
-                     + ("  (fills a gap)" if r.picked == "gap" else "")
-                     + ("  (distilled)" if r.teacher else ""))  # fmt: skip
+        lines.append(
+            f"{mark} {r.label:>{width}} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
+            f"{r.val_f1:>7.4f} {test:>7} {r.score:>6.3f}  {r.run}"
+            + ("  (fills a gap)" if r.picked == "gap" else "")
+            + ("  (distilled)" if r.teacher else "")
+        )
     lines += [f"distilled from {t}" for t in sorted(teachers)]
     return lines
 
@@ -237,22 +314,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Train a study's Pareto front fully, score it and compare with the study.",
     )
     add = parser.add_argument
-    add("--study-name", required=True,
-        help="the study to finalize (with its band studies, search.architecture --bands)")
+    add(
+        "--study-name",
+        required=True,
+        help="the study to finalize (with its band studies, search.architecture --bands)",
+    )
     add("--storage", help=STORAGE_HELP)
     add("--recipe", type=config_file, default=FULL_TRAINING, help=RECIPE_HELP)
     add("--epochs", type=positive_int, help="EPOCHS of full training (default: the recipe's)")
     add("--top-k", type=positive_int, help="train at most this many front trials, best F1 first")
     add("--macs-max", type=positive_int, help="leave out front trials over this many MACs")
-    add("--params-max", type=positive_int,
-        help="leave out front trials over this many parameters")
+    add("--params-max", type=positive_int, help="leave out front trials over this many parameters")
     add("--f1-min", type=float, help="leave out front trials under this study F1")
-    add("--output", type=Path, default=Path("runs"),
-        help="run folders: OUTPUT/<study>/<rank>-trial<N>/ (default: %(default)s)")  # fmt: skip
-    add("--distill", action="store_true",
+    add(
+        "--output",
+        type=Path,
+        default=Path("runs"),
+        help="run folders: OUTPUT/<study>/<rank>-trial<N>/ (default: %(default)s)",
+    )
+    add(
+        "--distill",
+        action="store_true",
         help="then train the front again, each model distilled from the front model with the "
         "best val F1, into OUTPUT/<study>/distilled/, and keep per model the run with the "
-        "better val F1 (about twice the training time)")  # fmt: skip
+        "better val F1 (about twice the training time)",
+    )
     add("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     add_debug_option(parser)
     return parser.parse_args(argv)
@@ -269,8 +355,10 @@ def finalize(args: argparse.Namespace) -> list[str]:
         raise FrontError(f"study {args.study_name!r} has no front trial to finalize")
     recipe = FullRecipe.load(args.recipe, args.epochs)
     if args.distill and "TEACHER" in recipe.keys:
-        raise UserError(f"{args.recipe}: sets TEACHER, and --distill picks the teacher from "
-                         "the front; use one or the other")  # fmt: skip
+        raise UserError(
+            f"{args.recipe}: sets TEACHER, and --distill picks the teacher from "
+            "the front; use one or the other"
+        )
     folder = args.output / safe_folder_name(study.study_name)
     folder.mkdir(parents=True, exist_ok=True)
     title = f"study {study.study_name!r}: the front after full training"
@@ -308,8 +396,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return exit_on_user_error(run, args.debug)
     except KeyboardInterrupt:
-        print("\ninterrupted: finished models are kept; run the same command to resume",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "\ninterrupted: finished models are kept; run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

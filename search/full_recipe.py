@@ -24,8 +24,10 @@ from search.front import FrontEntry
 FULL_TRAINING = "configs/search/full_training.yaml"  # shipped; resolved by config_file
 # Keys a recipe may not change: they decide what the trial's model and MACs are.
 FIXED_KEYS = ("DATA_PATH", "IMG_SIZE")
-RECIPE_HELP = ("a YAML of data keys laid over each trial's recipe for full training, e.g. "
-               "'CUTMIX: 0' or 'EPOCHS: 90' (default: %(default)s)")
+RECIPE_HELP = (
+    "a YAML of data keys laid over each trial's recipe for full training, e.g. "
+    "'CUTMIX: 0' or 'EPOCHS: 90' (default: %(default)s)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +44,9 @@ class FullRecipe:
         keys = load_yaml_mapping(path, "recipe YAML")
         fixed = sorted(set(keys) & set(FIXED_KEYS))
         if fixed:
-            raise DataConfigError(f"{path}: a recipe may not set {fixed}: they define the trial's "
-                             "model")  # fmt: skip
+            raise DataConfigError(
+                f"{path}: a recipe may not set {fixed}: they define the trial's model"
+            )
         return cls(keys, epochs, str(path))
 
     def config(self, entry: FrontEntry) -> DataConfig:
@@ -51,8 +54,9 @@ class FullRecipe:
         raw = {**entry.data_config, **self.keys}
         if self.epochs is not None:
             raw["EPOCHS"] = self.epochs
-        return data_config_from_dict(raw, source=f"trial {entry.number} data config + "
-                                     f"{self.source}")  # fmt: skip
+        return data_config_from_dict(
+            raw, source=f"trial {entry.number} data config + {self.source}"
+        )
 
 
 TRIAL_RECIPE = FullRecipe({}, source="no recipe")  # the trial's own recipe, nothing on top

@@ -49,17 +49,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="pareto",
         help="pareto = F1 and MACs; f1 or score = one objective with a MedianPruner",
     )
-    add("--epochs", type=positive_int,
-        help="per-trial epochs, overriding the sampled EPOCHS (default: sampled)")  # fmt: skip
+    add(
+        "--epochs",
+        type=positive_int,
+        help="per-trial epochs, overriding the sampled EPOCHS (default: sampled)",
+    )
     return parser.parse_args(argv)
 
 
 def _open_fn(args: argparse.Namespace) -> Callable[..., optuna.Study]:
     """open_study with the objectives (and pruner) of --objective."""
     directions, names = OBJECTIVES[args.objective]
-    pruner = None if args.objective == "pareto" else optuna.pruners.MedianPruner(
-        n_startup_trials=3, n_warmup_steps=1
-    )  # fmt: skip
+    pruner = (
+        None
+        if args.objective == "pareto"
+        else optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    )
 
     def open_fn(
         name: str,
@@ -68,7 +73,12 @@ def _open_fn(args: argparse.Namespace) -> Callable[..., optuna.Study]:
         where: str | None = None,
     ) -> optuna.Study:
         return open_study(
-            name, storage, sampler, directions=directions, metric_names=names, pruner=pruner,
+            name,
+            storage,
+            sampler,
+            directions=directions,
+            metric_names=names,
+            pruner=pruner,
             where=where,
         )
 

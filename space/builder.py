@@ -41,11 +41,14 @@ def _read_header(cfg: Mapping[str, Any], source: str) -> tuple[list[Any], int, f
     """Validate the top-level keys; unknown keys warn (with the closest known one)."""
     if not isinstance(cfg, Mapping):
         raise ModelConfigError(
-            f"{source}: a model config must be a mapping, got {type(cfg).__name__}")
+            f"{source}: a model config must be a mapping, got {type(cfg).__name__}"
+        )
     backbone = cfg.get("backbone")
     if not isinstance(backbone, list) or not backbone:
-        raise ModelConfigError(f"{source}: 'backbone' must be a non-empty list of "
-                               f"[repeat, Module, [args]] rows, got {backbone!r}")
+        raise ModelConfigError(
+            f"{source}: 'backbone' must be a non-empty list of "
+            f"[repeat, Module, [args]] rows, got {backbone!r}"
+        )
     for key in set(cfg) - {*HEADER_KEYS, "backbone"}:
         hint = did_you_mean(key, [*HEADER_KEYS, "backbone"], template=" (did you mean {!r}?)")
         warnings.warn(f"{source}: unknown key {key!r} ignored{hint}", UserWarning, stacklevel=3)
@@ -66,17 +69,21 @@ def _module_spec(row: Any, index: int, source: str) -> tuple[int, ModuleSpec, li
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ModelConfigError(f"{label}: repeat must be a positive int, got {repeat!r}")
     if repeat > MAX_REPEAT:
-        raise ModelConfigError(f"{label}: repeat must be at most {MAX_REPEAT} (a lightweight "
-                               f"model repeats a block a few times), got {repeat:,}")
+        raise ModelConfigError(
+            f"{label}: repeat must be at most {MAX_REPEAT} (a lightweight "
+            f"model repeats a block a few times), got {repeat:,}"
+        )
     if name not in MODULES:
         hint = did_you_mean(name, MODULES, cutoff=0.5, template=" Did you mean {!r}?")
-        raise ModelConfigError(f"{label}: unknown module {name!r}; known modules: "
-                               f"{', '.join(MODULES)}.{hint}")
+        raise ModelConfigError(
+            f"{label}: unknown module {name!r}; known modules: {', '.join(MODULES)}.{hint}"
+        )
     if args is None:
         args = []
     if not isinstance(args, (list, tuple)):
-        raise ModelConfigError(f"{label}: args must be a list such as "
-                               f"{MODULES[name].signature()}, got {args!r}")
+        raise ModelConfigError(
+            f"{label}: args must be a list such as {MODULES[name].signature()}, got {args!r}"
+        )
     return repeat, MODULES[name], list(args)
 
 
@@ -89,8 +96,12 @@ def _head_index(rows: Sequence[tuple[int, ModuleSpec, list[Any]]]) -> int | None
 
 
 def _bind_row(
-    index: int, raw: Any, parsed: tuple[int, ModuleSpec, list[Any]], in_chs: int,
-    multiples: tuple[float, float], source: str,
+    index: int,
+    raw: Any,
+    parsed: tuple[int, ModuleSpec, list[Any]],
+    in_chs: int,
+    multiples: tuple[float, float],
+    source: str,
 ) -> BlockSpec:
     """Bind and check one row's args, round its channels, scale its repeat."""
     repeat, spec, values = parsed
@@ -107,10 +118,13 @@ def _bind_row(
         raise ModelConfigError(f"{label}: {problem}")
     repeat = max(round(repeat * depth), 1) if repeat > 1 else repeat
     if repeat > MAX_REPEAT:
-        raise ModelConfigError(f"{label}: depth_multiple {depth} makes {repeat:,} repeats, more "
-                               f"than {MAX_REPEAT}; use a smaller depth_multiple")
-    return BlockSpec(index, repeat, spec.name, args, in_chs, spec.out_chs(in_chs, args),
-                     list(raw), source)
+        raise ModelConfigError(
+            f"{label}: depth_multiple {depth} makes {repeat:,} repeats, more "
+            f"than {MAX_REPEAT}; use a smaller depth_multiple"
+        )
+    return BlockSpec(
+        index, repeat, spec.name, args, in_chs, spec.out_chs(in_chs, args), list(raw), source
+    )
 
 
 def _set_classes(spec: BlockSpec, num_classes: int | None) -> BlockSpec:
@@ -124,7 +138,8 @@ def _set_classes(spec: BlockSpec, num_classes: int | None) -> BlockSpec:
                 f"{spec.label()}: num_classes={num_classes} replaces the class count of the final "
                 f"FixedConv or Linear row, but the last row that sets channels is {spec.module}; "
                 f"end the backbone with e.g. [1, FixedConv, [{num_classes}, 1, 1, null, 1, null]]"
-                f" or [1, Linear, [{num_classes}]]")
+                f" or [1, Linear, [{num_classes}]]"
+            )
         args = spec.args | {"out": num_classes}
         return dataclasses.replace(spec, args=args, out_chs=module.out_chs(spec.in_chs, args))
     written = module.out_chs(spec.in_chs, module.bind(spec.row[2] or []))
@@ -133,7 +148,9 @@ def _set_classes(spec: BlockSpec, num_classes: int | None) -> BlockSpec:
             f"{spec.label()}: the model's output has {spec.out_chs} channels, not the {written} "
             f"written, because {spec.module} channels are rounded (make_divisible(c * "
             f"width_multiple, 8)); write a class head as FixedConv or Linear to keep its count",
-            HeadRoundingWarning, stacklevel=3)
+            HeadRoundingWarning,
+            stacklevel=3,
+        )
     return spec
 
 
@@ -158,8 +175,10 @@ def decode(
         specs.append(spec)
         in_chs = spec.out_chs
     if head is None and num_classes is not None:
-        raise ModelConfigError(f"{source}: num_classes={num_classes} needs a FixedConv or Linear "
-                               f"head row, but no row sets the channel count")
+        raise ModelConfigError(
+            f"{source}: num_classes={num_classes} needs a FixedConv or Linear "
+            f"head row, but no row sets the channel count"
+        )
     return specs
 
 
@@ -198,8 +217,9 @@ def instantiate(
         if spec.module not in MODULES:
             raise ModelConfigError(f"{spec.label()}: unknown module {spec.module!r}")
         if spec.in_chs != expected:
-            raise ModelConfigError(f"{spec.label()}: expects {spec.in_chs} input channels but "
-                                   f"receives {expected}")
+            raise ModelConfigError(
+                f"{spec.label()}: expects {spec.in_chs} input channels but receives {expected}"
+            )
         expected = spec.out_chs
     return SpaceModel([_build_row(s) for s in specs], specs, input_channel)
 

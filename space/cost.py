@@ -45,8 +45,9 @@ def eval_on_cpu(model: nn.Module) -> Iterator[nn.Module]:
     model runs as a CPU copy.
     """
     tensors = [*model.parameters(), *model.buffers()]
-    in_place = all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.int64)
-                   for t in tensors)
+    in_place = all(
+        t.device.type == "cpu" and t.dtype in (torch.float32, torch.int64) for t in tensors
+    )
     net = model if in_place else copy.deepcopy(model).cpu().float()
     training = net.training
     try:

@@ -25,8 +25,15 @@ LATENCY_REPEATS = 200
 def _cells(record: RowSummary) -> tuple[str, ...]:
     """One table line's cells: shapes without the batch axis, counts with thousands separators."""
     output = "x".join(str(d) for d in record.out_shape[1:])
-    return (str(record.index), str(record.repeat), record.module, format_value(record.args),
-            output, f"{record.params:,}", f"{record.macs:,}")
+    return (
+        str(record.index),
+        str(record.repeat),
+        record.module,
+        format_value(record.args),
+        output,
+        f"{record.params:,}",
+        f"{record.macs:,}",
+    )
 
 
 def format_table(records: Sequence[RowSummary], total_params: int, total_macs: int) -> str:
@@ -36,8 +43,10 @@ def format_table(records: Sequence[RowSummary], total_params: int, total_macs: i
     widths = [max(len(row[i]) for row in [*rows, total]) for i in range(len(HEADERS))]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if h in RIGHT else c.ljust(w)
-                         for c, w, h in zip(cells, widths, HEADERS, strict=True)).rstrip()
+        return "  ".join(
+            c.rjust(w) if h in RIGHT else c.ljust(w)
+            for c, w, h in zip(cells, widths, HEADERS, strict=True)
+        ).rstrip()
 
     rule = "-" * len(line(rows[0]))
     return "\n".join([line(rows[0]), rule, *map(line, rows[1:]), rule, line(total)])
@@ -54,8 +63,10 @@ def describe(
     report = f"{title}\n{format_table(records, cost.params, cost.macs)}"
     if latency:
         ms = onnx_latency_ms(model, img_size, repeats=LATENCY_REPEATS)
-        report += (f"\nlatency {ms:.3f} ms: ONNX Runtime on this CPU, batch 1, one thread, the "
-                   f"fastest of {DEFAULT_BLOCKS} medians of {LATENCY_REPEATS} runs")  # fmt: skip
+        report += (
+            f"\nlatency {ms:.3f} ms: ONNX Runtime on this CPU, batch 1, one thread, the "
+            f"fastest of {DEFAULT_BLOCKS} medians of {LATENCY_REPEATS} runs"
+        )
     return report
 
 
@@ -65,12 +76,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "config", type=config_file, help="model YAML ([repeat, Module, [args]] rows)"
     )
-    parser.add_argument("--img-size", type=positive_int, default=64,
-                        help="square input size (default 64)")
-    parser.add_argument("--num-classes", type=positive_int, default=None,
-                        help="class count for the final FixedConv/Linear row")
-    parser.add_argument("--latency", action="store_true",
-                        help="also measure batch-1 latency on this CPU (ONNX Runtime, one thread)")
+    parser.add_argument(
+        "--img-size", type=positive_int, default=64, help="square input size (default 64)"
+    )
+    parser.add_argument(
+        "--num-classes",
+        type=positive_int,
+        default=None,
+        help="class count for the final FixedConv/Linear row",
+    )
+    parser.add_argument(
+        "--latency",
+        action="store_true",
+        help="also measure batch-1 latency on this CPU (ONNX Runtime, one thread)",
+    )
     add_debug_option(parser)
     args = parser.parse_args(argv)
 

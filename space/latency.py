@@ -27,9 +27,12 @@ DEFAULT_BLOCKS = 5
 
 
 def interleaved_ms(
-    runs: dict[str, Callable[[], object]], *, rounds: int = 10, block: int = 10,
+    runs: dict[str, Callable[[], object]],
+    *,
+    rounds: int = 10,
+    block: int = 10,
     warmup_rounds: int = 1,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Median wall time in ms of each callable, timed in turn: each round runs each callable
     `block` times in a row, so a machine whose speed drifts slows them alike (their ratios hold
     where times measured minutes apart do not) while each still runs with its own data in the
@@ -47,9 +50,12 @@ def interleaved_ms(
 
 
 def onnx_latency_ms(
-    model: nn.Module, img_size: int, *, repeats: int = DEFAULT_REPEATS,
+    model: nn.Module,
+    img_size: int,
+    *,
+    repeats: int = DEFAULT_REPEATS,
     blocks: int = DEFAULT_BLOCKS,
-) -> float:  # fmt: skip
+) -> float:
     """Batch-1 latency in ms of `model` in ONNX Runtime on one CPU thread: the smallest median
     of `blocks` blocks of `repeats` runs, after a warm-up."""
     session = onnx_session(onnx_graph(model, img_size), threads=1)
@@ -58,6 +64,8 @@ def onnx_latency_ms(
     for _ in range(DEFAULT_WARMUP):
         session.run(None, feed)
     run = {"model": lambda: session.run(None, feed)}
-    blocks_ms = [interleaved_ms(run, rounds=1, block=repeats, warmup_rounds=0)["model"]
-                 for _ in range(blocks)]  # fmt: skip
+    blocks_ms = [
+        interleaved_ms(run, rounds=1, block=repeats, warmup_rounds=0)["model"]
+        for _ in range(blocks)
+    ]
     return min(blocks_ms)

@@ -14,17 +14,19 @@ from torch import nn
 
 from litenas.user_input import did_you_mean
 
-ACTIVATIONS: MappingProxyType[str, type[nn.Module]] = MappingProxyType({
-    "ReLU": nn.ReLU,
-    "ReLU6": nn.ReLU6,
-    "Hardswish": nn.Hardswish,
-    "HardSwish": nn.Hardswish,
-    "Swish": nn.SiLU,
-    "SiLU": nn.SiLU,
-    "HardSigmoid": nn.Hardsigmoid,
-    "Hardsigmoid": nn.Hardsigmoid,
-    "Sigmoid": nn.Sigmoid,
-})
+ACTIVATIONS: MappingProxyType[str, type[nn.Module]] = MappingProxyType(
+    {
+        "ReLU": nn.ReLU,
+        "ReLU6": nn.ReLU6,
+        "Hardswish": nn.Hardswish,
+        "HardSwish": nn.Hardswish,
+        "Swish": nn.SiLU,
+        "SiLU": nn.SiLU,
+        "HardSigmoid": nn.Hardsigmoid,
+        "Hardsigmoid": nn.Hardsigmoid,
+        "Sigmoid": nn.Sigmoid,
+    }
+)
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:

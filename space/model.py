@@ -70,9 +70,18 @@ class SpaceModel(nn.Module):
         """Per-row records (shapes, params, thop MACs) on a zeros (1, C, S, S) input."""
         records = []
         for spec, row, x, y in self._trace(img_size):
-            records.append(RowSummary(
-                spec.index, spec.repeat, spec.module, spec.positional(), tuple(x.shape),
-                tuple(y.shape), sum(p.numel() for p in row.parameters()), profile_macs(row, x)))
+            records.append(
+                RowSummary(
+                    spec.index,
+                    spec.repeat,
+                    spec.module,
+                    spec.positional(),
+                    tuple(x.shape),
+                    tuple(y.shape),
+                    sum(p.numel() for p in row.parameters()),
+                    profile_macs(row, x),
+                )
+            )
         return records
 
     def check_input_size(self, img_size: int) -> None:
@@ -94,12 +103,14 @@ class SpaceModel(nn.Module):
                 raise ModelConfigError(
                     f"{spec.label()}: kernel {kernel} is larger than the {img_size}x{img_size} "
                     f"input image; use a kernel of at most {img_size} (3, 5 and 7 are usual) "
-                    f"or a larger img_size")
+                    f"or a larger img_size"
+                )
             stride = spec.args.get(MODULES[spec.module].stride_arg or "", 1)
             if isinstance(stride, int) and stride > img_size:
                 raise ModelConfigError(
                     f"{spec.label()}: stride {stride} is larger than the {img_size}x{img_size} "
-                    f"input image; use a stride of 1 or 2")
+                    f"input image; use a stride of 1 or 2"
+                )
 
     def _trace(self, img_size: int) -> Any:
         """Yield (spec, row, input, output) per row, run in eval mode on the CPU."""
@@ -138,25 +149,38 @@ _WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 def _run_row(spec: BlockSpec, row: nn.Module, x: torch.Tensor, img_size: int) -> torch.Tensor:
     """Run one row; a failure or an empty output names the row and the shape it received."""
     shape = "x".join(str(d) for d in x.shape[1:])
-    collapse = (f"{spec.label()}: at img_size={img_size} this row receives a {shape} feature map "
-                f"and collapses it")
-    hooks = [m.register_forward_pre_hook(_window_too_large)
-             for m in row.modules() if isinstance(m, _WINDOWED)]
+    collapse = (
+        f"{spec.label()}: at img_size={img_size} this row receives a {shape} feature map "
+        f"and collapses it"
+    )
+    hooks = [
+        m.register_forward_pre_hook(_window_too_large)
+        for m in row.modules()
+        if isinstance(m, _WINDOWED)
+    ]
     try:
         y = row(x)
     except _Collapsed:
-        raise ModelConfigError(f"{collapse} (a kernel or pool window is larger than the map); "
-                               f"the strides before it shrink the image too much: use a larger "
-                               f"img_size") from None
+        raise ModelConfigError(
+            f"{collapse} (a kernel or pool window is larger than the map); "
+            f"the strides before it shrink the image too much: use a larger "
+            f"img_size"
+        ) from None
     except RuntimeError as e:
-        hint = ("; Linear takes a pooled map: put [1, GlobalAvgPool, []] before it"
-                if spec.module == "Linear" else "")
-        raise ModelConfigError(f"{spec.label()}: cannot run on a {shape} input at "
-                               f"img_size={img_size}: {str(e).splitlines()[0]}{hint}") from e
+        hint = (
+            "; Linear takes a pooled map: put [1, GlobalAvgPool, []] before it"
+            if spec.module == "Linear"
+            else ""
+        )
+        raise ModelConfigError(
+            f"{spec.label()}: cannot run on a {shape} input at "
+            f"img_size={img_size}: {str(e).splitlines()[0]}{hint}"
+        ) from e
     finally:
         for hook in hooks:
             hook.remove()
     if y.numel() == 0:
-        raise ModelConfigError(f"{collapse} to {'x'.join(str(d) for d in y.shape[1:])}; "
-                               f"use a larger img_size")
+        raise ModelConfigError(
+            f"{collapse} to {'x'.join(str(d) for d in y.shape[1:])}; use a larger img_size"
+        )
     return y

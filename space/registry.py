@@ -64,17 +64,19 @@ def _check_act(v: Any) -> bool:
 
 
 # kind -> (accepts(value), what a valid value is); used for type errors that name the row.
-KINDS: Mapping[str, tuple[Callable[[Any], bool], str]] = MappingProxyType({
-    "channels": (lambda v: _is_int(v) and v > 0, "a positive int (channels)"),
-    "int": (lambda v: _is_int(v) and v > 0, "a positive int"),
-    "stride12": (lambda v: _is_int(v) and v in (1, 2), "1 or 2"),
-    "optional_int": (lambda v: v is None or (_is_int(v) and v > 0), "a positive int or null"),
-    "padding": (lambda v: v is None or (_is_int(v) and v >= 0), "a non-negative int or null"),
-    "ratio": (lambda v: _is_number(v) and v > 0, "a positive number"),
-    "flag": (lambda v: v in (0, 1) and not isinstance(v, float), "0 or 1 (false/true)"),
-    "act": (_check_act, f"an activation name ({', '.join(ACTIVATIONS)}) or null"),
-    "prob": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-})
+KINDS: Mapping[str, tuple[Callable[[Any], bool], str]] = MappingProxyType(
+    {
+        "channels": (lambda v: _is_int(v) and v > 0, "a positive int (channels)"),
+        "int": (lambda v: _is_int(v) and v > 0, "a positive int"),
+        "stride12": (lambda v: _is_int(v) and v in (1, 2), "1 or 2"),
+        "optional_int": (lambda v: v is None or (_is_int(v) and v > 0), "a positive int or null"),
+        "padding": (lambda v: v is None or (_is_int(v) and v >= 0), "a non-negative int or null"),
+        "ratio": (lambda v: _is_number(v) and v > 0, "a positive number"),
+        "flag": (lambda v: v in (0, 1) and not isinstance(v, float), "0 or 1 (false/true)"),
+        "act": (_check_act, f"an activation name ({', '.join(ACTIVATIONS)}) or null"),
+        "prob": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -159,9 +161,11 @@ class ModuleSpec:
         if not required <= len(values) <= len(self.args):
             count = str(required) if required == len(self.args) else f"{required}-{len(self.args)}"
             raise ValueError(
-                f"{self.name} takes {count} args {self.signature()}, got {len(values)}")
-        bound = {a.name: a.default for a in self.args} | dict(zip(
-            (a.name for a in self.args), values, strict=False))
+                f"{self.name} takes {count} args {self.signature()}, got {len(values)}"
+            )
+        bound = {a.name: a.default for a in self.args} | dict(
+            zip((a.name for a in self.args), values, strict=False)
+        )
         problems = [p for a in self.args if (p := a.problem(bound[a.name])) is not None]
         if problems:
             raise ValueError(f"{'; '.join(problems)}; expected {self.signature()}")
@@ -174,8 +178,10 @@ class ModuleSpec:
         unknown = sorted(set(named) - set(names))
         missing = [a.name for a in self.args if a.default is REQUIRED and a.name not in named]
         if unknown or missing:
-            raise ValueError(f"{self.name} args {unknown or missing} are "
-                             f"{'unknown' if unknown else 'missing'}; expected {self.signature()}")
+            raise ValueError(
+                f"{self.name} args {unknown or missing} are "
+                f"{'unknown' if unknown else 'missing'}; expected {self.signature()}"
+            )
         last = max((names.index(name) for name in named), default=-1)
         return [named.get(a.name, a.default) for a in self.args[: last + 1]]
 
@@ -218,15 +224,30 @@ def _even_split(in_chs: int, args: Args) -> str | None:
 
 def _conv(in_chs: int, out_chs: int, a: Args, stride: Any) -> nn.Module:
     """Conv and FixedConv build the same block; only their channel rounding differs."""
-    return Conv(in_chs, out_chs, kernel_size=a["kernel"], stride=stride, padding=a["padding"],
-                groups=a["groups"], act_layer=get_act(a["activation"]))
+    return Conv(
+        in_chs,
+        out_chs,
+        kernel_size=a["kernel"],
+        stride=stride,
+        padding=a["padding"],
+        groups=a["groups"],
+        act_layer=get_act(a["activation"]),
+    )
 
 
-_CONV_ARGS = (Arg("out", "channels"), Arg("kernel", "int"), Arg("stride", "int", 1),
-              Arg("padding", "padding", None), Arg("groups", "int", 1),
-              Arg("activation", "act", "ReLU"))
-_POOL_ARGS = (Arg("kernel", "int"), Arg("stride", "optional_int", None),
-              Arg("padding", "padding", 0))
+_CONV_ARGS = (
+    Arg("out", "channels"),
+    Arg("kernel", "int"),
+    Arg("stride", "int", 1),
+    Arg("padding", "padding", None),
+    Arg("groups", "int", 1),
+    Arg("activation", "act", "ReLU"),
+)
+_POOL_ARGS = (
+    Arg("kernel", "int"),
+    Arg("stride", "optional_int", None),
+    Arg("padding", "padding", 0),
+)
 _IR_STRIDE = {"stride_arg": "s", "stride_on": "first"}
 
 
@@ -241,73 +262,187 @@ def _c(in_chs: int, a: Args) -> int:
 
 
 _SPECS = (
-    ModuleSpec("Conv", Conv, _CONV_ARGS, _conv, _out, ("out",), stride_arg="stride",
-               stride_on="last", check=_groups_divide),
-    ModuleSpec("FixedConv", Conv, _CONV_ARGS, _conv, _out, ("out",), round_channels=False,
-               stride_arg="stride", stride_on="last", head=True, check=_groups_divide),
     ModuleSpec(
-        "DWConv", DWConv,
-        (Arg("out", "channels"), Arg("kernel", "int"), Arg("stride", "int", 1),
-         Arg("padding", "padding", None), Arg("activation", "act", "ReLU")),
-        lambda i, o, a, s: DWConv(i, o, kernel_size=a["kernel"], stride=s, padding=a["padding"],
-                                  act_layer=get_act(a["activation"])),
-        _out, ("out",), stride_arg="stride", stride_on="last"),
+        "Conv",
+        Conv,
+        _CONV_ARGS,
+        _conv,
+        _out,
+        ("out",),
+        stride_arg="stride",
+        stride_on="last",
+        check=_groups_divide,
+    ),
     ModuleSpec(
-        "Bottleneck", Bottleneck,
-        (Arg("out", "channels"), Arg("shortcut", "flag", True), Arg("groups", "int", 1),
-         Arg("expansion", "ratio", 0.5), Arg("activation", "act", "ReLU")),
-        lambda i, o, a, s: Bottleneck(i, o, shortcut=bool(a["shortcut"]), groups=a["groups"],
-                                      expansion=a["expansion"],
-                                      act_layer=get_act(a["activation"])),
-        _out, ("out",), check=_bottleneck_fits),
+        "FixedConv",
+        Conv,
+        _CONV_ARGS,
+        _conv,
+        _out,
+        ("out",),
+        round_channels=False,
+        stride_arg="stride",
+        stride_on="last",
+        head=True,
+        check=_groups_divide,
+    ),
     ModuleSpec(
-        "InvertedResidualv2", InvertedResidualv2,
+        "DWConv",
+        DWConv,
+        (
+            Arg("out", "channels"),
+            Arg("kernel", "int"),
+            Arg("stride", "int", 1),
+            Arg("padding", "padding", None),
+            Arg("activation", "act", "ReLU"),
+        ),
+        lambda i, o, a, s: DWConv(
+            i,
+            o,
+            kernel_size=a["kernel"],
+            stride=s,
+            padding=a["padding"],
+            act_layer=get_act(a["activation"]),
+        ),
+        _out,
+        ("out",),
+        stride_arg="stride",
+        stride_on="last",
+    ),
+    ModuleSpec(
+        "Bottleneck",
+        Bottleneck,
+        (
+            Arg("out", "channels"),
+            Arg("shortcut", "flag", True),
+            Arg("groups", "int", 1),
+            Arg("expansion", "ratio", 0.5),
+            Arg("activation", "act", "ReLU"),
+        ),
+        lambda i, o, a, s: Bottleneck(
+            i,
+            o,
+            shortcut=bool(a["shortcut"]),
+            groups=a["groups"],
+            expansion=a["expansion"],
+            act_layer=get_act(a["activation"]),
+        ),
+        _out,
+        ("out",),
+        check=_bottleneck_fits,
+    ),
+    ModuleSpec(
+        "InvertedResidualv2",
+        InvertedResidualv2,
         (Arg("c", "channels"), Arg("t", "ratio"), Arg("s", "stride12")),
         lambda i, o, a, s: InvertedResidualv2(i, o, stride=s, exp_ratio=a["t"]),
-        _c, ("c",), **_IR_STRIDE, short="IR2"),
+        _c,
+        ("c",),
+        **_IR_STRIDE,
+        short="IR2",
+    ),
     ModuleSpec(
-        "InvertedResidualv3", InvertedResidualv3,
-        (Arg("k", "int"), Arg("t", "ratio"), Arg("c", "channels"), Arg("use_se", "flag"),
-         Arg("use_hs", "flag"), Arg("s", "stride12")),
+        "InvertedResidualv3",
+        InvertedResidualv3,
+        (
+            Arg("k", "int"),
+            Arg("t", "ratio"),
+            Arg("c", "channels"),
+            Arg("use_se", "flag"),
+            Arg("use_hs", "flag"),
+            Arg("s", "stride12"),
+        ),
         lambda i, o, a, s: InvertedResidualv3(
-            i, o, kernel_size=a["k"], stride=s, exp_ratio=a["t"], use_se=bool(a["use_se"]),
-            act_layer=nn.Hardswish if a["use_hs"] else nn.ReLU),
-        _c, ("c",), **_IR_STRIDE, short="IR3"),
+            i,
+            o,
+            kernel_size=a["k"],
+            stride=s,
+            exp_ratio=a["t"],
+            use_se=bool(a["use_se"]),
+            act_layer=nn.Hardswish if a["use_hs"] else nn.ReLU,
+        ),
+        _c,
+        ("c",),
+        **_IR_STRIDE,
+        short="IR3",
+    ),
     ModuleSpec(
-        "MBConv", MBConv,
+        "MBConv",
+        MBConv,
         (Arg("t", "ratio"), Arg("c", "channels"), Arg("s", "stride12"), Arg("k", "int")),
         lambda i, o, a, s: MBConv(i, o, kernel_size=a["k"], stride=s, exp_ratio=a["t"]),
-        _c, ("c",), **_IR_STRIDE),
+        _c,
+        ("c",),
+        **_IR_STRIDE,
+    ),
     ModuleSpec(
-        "ShuffleNetV2", ShuffleNetV2, (Arg("stride", "stride12"),),
+        "ShuffleNetV2",
+        ShuffleNetV2,
+        (Arg("stride", "stride12"),),
         lambda i, o, a, s: ShuffleNetV2(i, o, stride=s),
-        lambda i, a: i * a["stride"], stride_arg="stride", stride_on="first", check=_even_split,
-        short="Shuffle"),
+        lambda i, a: i * a["stride"],
+        stride_arg="stride",
+        stride_on="first",
+        check=_even_split,
+        short="Shuffle",
+    ),
     ModuleSpec(
-        "GhostBottleneck", GhostBottleneck,
-        (Arg("k", "int"), Arg("t", "ratio"), Arg("c", "channels"), Arg("use_se", "flag"),
-         Arg("s", "stride12")),
-        lambda i, o, a, s: GhostBottleneck(i, o, kernel_size=a["k"], stride=s, exp_ratio=a["t"],
-                                           use_se=bool(a["use_se"])),
-        _c, ("c",), **_IR_STRIDE, short="Ghost"),
+        "GhostBottleneck",
+        GhostBottleneck,
+        (
+            Arg("k", "int"),
+            Arg("t", "ratio"),
+            Arg("c", "channels"),
+            Arg("use_se", "flag"),
+            Arg("s", "stride12"),
+        ),
+        lambda i, o, a, s: GhostBottleneck(
+            i, o, kernel_size=a["k"], stride=s, exp_ratio=a["t"], use_se=bool(a["use_se"])
+        ),
+        _c,
+        ("c",),
+        **_IR_STRIDE,
+        short="Ghost",
+    ),
     ModuleSpec(
-        "Fire", Fire,
+        "Fire",
+        Fire,
         (Arg("squeeze", "channels"), Arg("expand1x1", "channels"), Arg("expand3x3", "channels")),
         lambda i, o, a, s: Fire(i, a["squeeze"], a["expand1x1"], a["expand3x3"]),
-        lambda i, a: a["expand1x1"] + a["expand3x3"], ("squeeze", "expand1x1", "expand3x3")),
-    ModuleSpec("MaxPool", nn.MaxPool2d, _POOL_ARGS,
-               lambda i, o, a, s: nn.MaxPool2d(a["kernel"], s, a["padding"]), stride_arg="stride"),
-    ModuleSpec("AvgPool", nn.AvgPool2d, _POOL_ARGS,
-               lambda i, o, a, s: nn.AvgPool2d(a["kernel"], s, a["padding"]), stride_arg="stride"),
-    ModuleSpec("GlobalAvgPool", nn.AdaptiveAvgPool2d, (),
-               lambda i, o, a, s: nn.AdaptiveAvgPool2d(1)),
+        lambda i, a: a["expand1x1"] + a["expand3x3"],
+        ("squeeze", "expand1x1", "expand3x3"),
+    ),
+    ModuleSpec(
+        "MaxPool",
+        nn.MaxPool2d,
+        _POOL_ARGS,
+        lambda i, o, a, s: nn.MaxPool2d(a["kernel"], s, a["padding"]),
+        stride_arg="stride",
+    ),
+    ModuleSpec(
+        "AvgPool",
+        nn.AvgPool2d,
+        _POOL_ARGS,
+        lambda i, o, a, s: nn.AvgPool2d(a["kernel"], s, a["padding"]),
+        stride_arg="stride",
+    ),
+    ModuleSpec(
+        "GlobalAvgPool", nn.AdaptiveAvgPool2d, (), lambda i, o, a, s: nn.AdaptiveAvgPool2d(1)
+    ),
     ModuleSpec("Flatten", nn.Flatten, (), lambda i, o, a, s: nn.Flatten()),
     ModuleSpec(
-        "Linear", Linear, (Arg("out", "channels"), Arg("activation", "act", None)),
+        "Linear",
+        Linear,
+        (Arg("out", "channels"), Arg("activation", "act", None)),
         lambda i, o, a, s: Linear(i, o, act_layer=get_act(a["activation"])),
-        _out, ("out",), round_channels=False, head=True),
-    ModuleSpec("Dropout", nn.Dropout, (Arg("p", "prob", 0.5),),
-               lambda i, o, a, s: nn.Dropout(a["p"])),
+        _out,
+        ("out",),
+        round_channels=False,
+        head=True,
+    ),
+    ModuleSpec(
+        "Dropout", nn.Dropout, (Arg("p", "prob", 0.5),), lambda i, o, a, s: nn.Dropout(a["p"])
+    ),
 )
 
 MODULES: Mapping[str, ModuleSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})

@@ -64,20 +64,24 @@ def check_sizes(bounds: ArchitectureBounds, img_size: int) -> None:
             raise SearchSpaceError(
                 f"{where}min_feature {bounds.min_feature} is larger than the {size} px images "
                 f"(img sizes {list(sizes)}): no final feature map can be that large; lower "
-                f"min_feature or use larger images")
+                f"min_feature or use larger images"
+            )
         try:
             downsample_range(size, bounds)
         except SearchSpaceError as e:
             raise SearchSpaceError(f"{where}{e}") from None
     largest = max(sizes)
-    for key, kernels in (("stem.kernel_choices", bounds.stem_kernels),
-                         ("kernel_choices", bounds.kernels)):
+    for key, kernels in (
+        ("stem.kernel_choices", bounds.stem_kernels),
+        ("kernel_choices", bounds.kernels),
+    ):
         too_large = [k for k in kernels if k > largest]
         if too_large:
             raise SearchSpaceError(
                 f"{where}{key} {too_large[0]} is larger than every image a trial sees (img "
                 f"sizes {list(sizes)}): each trial that picks it would fail; use kernels of at "
-                f"most {largest} (3, 5 and 7 are usual)")
+                f"most {largest} (3, 5 and 7 are usual)"
+            )
 
 
 def _suggest_stride(trial: Trial, prefix: str, need: int, room: int, slots_left: int) -> int:
@@ -110,9 +114,13 @@ _SUGGESTED: tuple[tuple[str, Callable[[Trial, str, ArchitectureBounds], Any]], .
     ("activation", lambda trial, name, b: trial.suggest_categorical(f"{name}.act", list(b.acts))),
     ("t", lambda trial, name, b: trial.suggest_categorical(f"{name}.t", list(b.expansions))),
     ("use_se", lambda trial, name, b: trial.suggest_categorical(f"{name}.se", list(b.se))),
-    ("use_hs", lambda trial, name, b: int(
-        trial.suggest_categorical(f"{name}.act", list(b.acts)) in HARD_SWISH)),
-)  # fmt: skip
+    (
+        "use_hs",
+        lambda trial, name, b: int(
+            trial.suggest_categorical(f"{name}.act", list(b.acts)) in HARD_SWISH
+        ),
+    ),
+)
 
 
 def _block_args(
@@ -155,8 +163,10 @@ def _suggest_head(trial: Trial, bounds: ArchitectureBounds, num_classes: int) ->
     channels = trial.suggest_int("head.c", *bounds.head_channels, step=CHANNEL_STEP)
     act = trial.suggest_categorical("head.act", list(bounds.acts))
     kind = trial.suggest_categorical("head.type", list(bounds.head_types))
-    rows = [_row(1, "Conv", out=channels, kernel=1, stride=1, activation=act),
-            _row(1, "GlobalAvgPool")]  # fmt: skip
+    rows = [
+        _row(1, "Conv", out=channels, kernel=1, stride=1, activation=act),
+        _row(1, "GlobalAvgPool"),
+    ]
     if kind == "FixedConv":
         return rows + [_row(1, "FixedConv", out=num_classes, kernel=1, stride=1, activation=None)]
     return rows + [_row(1, "Flatten"), _row(1, "Linear", out=num_classes)]
@@ -176,8 +186,9 @@ def suggest_backbone(
     stem_c = trial.suggest_int("stem.c", *bounds.stem_channels, step=CHANNEL_STEP)
     stem_k = trial.suggest_categorical("stem.k", list(bounds.stem_kernels))
     stem_act = trial.suggest_categorical("stem.act", list(bounds.stem_acts))
-    rows = [_row(1, "Conv", out=stem_c, kernel=stem_k, stride=bounds.stem_stride,
-                 activation=stem_act)]  # fmt: skip
+    rows = [
+        _row(1, "Conv", out=stem_c, kernel=stem_k, stride=bounds.stem_stride, activation=stem_act)
+    ]
     done = int(bounds.stem_stride == 2)
     low, high = bounds.num_stages
     stages = trial.suggest_int("num_stages", min(max(low, fewest - done), high), high)
@@ -206,8 +217,12 @@ def suggest_model_config(
     """A complete model config (what a model YAML file holds) for one trial."""
     width = float(_pick(trial, "width", bounds.widths))
     backbone = suggest_backbone(trial, bounds, num_classes, img_size=img_size)
-    return {"input_channel": 3, "depth_multiple": 1.0, "width_multiple": width,
-            "backbone": backbone}  # fmt: skip
+    return {
+        "input_channel": 3,
+        "depth_multiple": 1.0,
+        "width_multiple": width,
+        "backbone": backbone,
+    }
 
 
 def suggest_hyper(trial: Trial, bounds: HyperBounds) -> dict[str, Any]:

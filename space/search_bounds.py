@@ -22,10 +22,13 @@ CHANNEL_STEP = 8
 # block sets its own channels and takes a stride (pools keep channels, heads take the classes);
 # "skip" leaves the slot empty (a max-pool when the slot must downsample).
 BLOCK_TYPES = (
-    *(name for name, spec in MODULES.items()
-      if spec.stride_arg and not spec.keeps_channels and not spec.head),
+    *(
+        name
+        for name, spec in MODULES.items()
+        if spec.stride_arg and not spec.keeps_channels and not spec.head
+    ),
     "skip",
-)  # fmt: skip
+)
 ACTIVATIONS = tuple(ACTIVATION_LAYERS)
 HEAD_TYPES = tuple(name for name, spec in MODULES.items() if spec.head)
 OPTIMIZERS = ("sgd", "adamw")

@@ -9,8 +9,11 @@ from tests.conftest import REPO
 
 def _bash_blocks(markdown: str, heading: str) -> list[str]:
     section = markdown.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    return [line for block in re.findall(r"```bash\n(.*?)```", section, re.S)
-            for line in block.strip().splitlines()]
+    return [
+        line
+        for block in re.findall(r"```bash\n(.*?)```", section, re.S)
+        for line in block.strip().splitlines()
+    ]
 
 
 def test_ci_installs_and_tests_exactly_as_the_readme_says() -> None:

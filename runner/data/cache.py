@@ -48,8 +48,9 @@ def cached(
                 raise KeyError(f"no {sorted(missing)}")
             return payload, True
         except Exception as e:  # torch.load reports damage as many types (IndexError, ...)
-            warnings.warn(f"{target}: damaged decode cache ({e}); decoding the images again",
-                          stacklevel=3)  # fmt: skip
+            warnings.warn(
+                f"{target}: damaged decode cache ({e}); decoding the images again", stacklevel=3
+            )
     payload = make()
     save_atomic(payload, target)
     return payload, False

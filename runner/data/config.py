@@ -79,9 +79,18 @@ class DataConfig:
 
 
 COMPETITION_KEYS = (
-    "DATA_PATH", "DATASET", "IMG_SIZE", "AUG_TRAIN", "AUG_TRAIN_PARAMS", "AUG_TEST",
-    "BATCH_SIZE", "EPOCHS", "VAL_RATIO", "INIT_LR", "FP16",
-)  # fmt: skip
+    "DATA_PATH",
+    "DATASET",
+    "IMG_SIZE",
+    "AUG_TRAIN",
+    "AUG_TRAIN_PARAMS",
+    "AUG_TEST",
+    "BATCH_SIZE",
+    "EPOCHS",
+    "VAL_RATIO",
+    "INIT_LR",
+    "FP16",
+)
 VALID_KEYS = tuple(f.name.upper() for f in dataclasses.fields(DataConfig))
 
 

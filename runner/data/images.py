@@ -124,8 +124,10 @@ def _decode_one(path: Path, size: int) -> np.ndarray | str:
         with Image.open(path) as image:
             return square_resize(image, size)
     except Image.DecompressionBombError:  # a valid image over Pillow's safety limit
-        return (f"{path} (over Pillow's limit of {2 * Image.MAX_IMAGE_PIXELS:,} pixels against "
-                "decompression bombs; resize it)")
+        return (
+            f"{path} (over Pillow's limit of {2 * Image.MAX_IMAGE_PIXELS:,} pixels against "
+            "decompression bombs; resize it)"
+        )
     except (OSError, ValueError, UnidentifiedImageError):
         return str(path)
 

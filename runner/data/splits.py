@@ -149,7 +149,10 @@ def _hold_out(
 
 
 def _check_readable_classes(
-    root: Path, classes: Sequence[str], labels: Sequence[int], split: Sequence[str],
+    root: Path,
+    classes: Sequence[str],
+    labels: Sequence[int],
+    split: Sequence[str],
     kept: Sequence[int],
 ) -> None:
     """Every train/ class keeps at least one decodable image: a class whose images are all
@@ -196,9 +199,13 @@ def load_splits(
     val_ratio = cfg.val_ratio
     if is_torchvision(cfg.dataset):
         images, y, split, classes = load_torchvision(
-            cfg.dataset, root, download=cfg.download, size=size, cache_dir=cache,
+            cfg.dataset,
+            root,
+            download=cfg.download,
+            size=size,
+            cache_dir=cache,
             progress=progress,
-        )  # fmt: skip
+        )
         val_ratio = val_ratio or DEFAULT_VAL_RATIO
     else:
         images, y, split, classes = _folder_data(root, cfg, size, cache, progress)
@@ -215,9 +222,14 @@ def load_splits(
             raise DataError(f"{root}: the {name} split has no readable images")
     x = {name: images[idx] for name, idx in index.items()}
     return Splits(
-        x["train"], y[index["train"]], x["val"], y[index["val"]], classes,
-        test_x=x["test"], test_y=y[index["test"]],
-    )  # fmt: skip
+        x["train"],
+        y[index["train"]],
+        x["val"],
+        y[index["val"]],
+        classes,
+        test_x=x["test"],
+        test_y=y[index["test"]],
+    )
 
 
 def load_unlabelled(

@@ -160,10 +160,16 @@ def _download(url: str, target: Path, *, progress: bool) -> str | None:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with partial.open("wb") as out, tqdm(
-                total=total, unit="B", unit_scale=True, desc=f"download {NAME}",
-                disable=not progress,
-            ) as bar:  # fmt: skip
+            with (
+                partial.open("wb") as out,
+                tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    desc=f"download {NAME}",
+                    disable=not progress,
+                ) as bar,
+            ):
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))
@@ -219,16 +225,18 @@ def _order(member: str) -> str:
     return hashlib.sha256(salted.encode()).hexdigest()
 
 
-def extract_split(archive_path: Path, target: Path, source: TrashNetSource, *,
-                  progress: bool = True) -> None:  # fmt: skip
+def extract_split(
+    archive_path: Path, target: Path, source: TrashNetSource, *, progress: bool = True
+) -> None:
     """Extract the archive into target/{train,val,test}/<class>/, stratified by split_of."""
     building = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(building, ignore_errors=True)
     try:
         with zipfile.ZipFile(archive_path) as archive:
             members = _class_members(archive)
-            bar = tqdm(total=sum(map(len, members.values())), desc=f"extract {NAME}",
-                       disable=not progress)  # fmt: skip
+            bar = tqdm(
+                total=sum(map(len, members.values())), desc=f"extract {NAME}", disable=not progress
+            )
             for name, files in members.items():
                 for rank, member in enumerate(sorted(files, key=_order)):
                     folder = building / split_of(len(files), rank) / name

@@ -35,10 +35,12 @@ def dataset_class(name: str) -> type:
     from torchvision import datasets
 
     names = sorted(
-        n for n in dir(datasets)
+        n
+        for n in dir(datasets)
         if isinstance(getattr(datasets, n), type)
-        and issubclass(getattr(datasets, n), datasets.VisionDataset) and n not in NOT_NAMED
-    )  # fmt: skip
+        and issubclass(getattr(datasets, n), datasets.VisionDataset)
+        and n not in NOT_NAMED
+    )
     match = [n for n in names if n == name] or [
         n for n in names if n.casefold() == name.casefold()
     ]
@@ -103,8 +105,9 @@ def open_splits(name: str, root: Path, download: bool) -> tuple[Any, Any | None]
     cls = dataset_class(name)
     params = inspect.signature(cls).parameters
     if "train" in params:  # CIFAR, MNIST and kin
-        return _construct(cls, root, download, {"train": True}), \
-            _construct(cls, root, download, {"train": False})  # fmt: skip
+        return _construct(cls, root, download, {"train": True}), _construct(
+            cls, root, download, {"train": False}
+        )
     if "split" in params:  # STL10, SVHN and most newer ones
         train = _with_split(cls, root, download, TRAIN_SPLITS)
         if train is None:
@@ -163,8 +166,11 @@ def load_torchvision(
         classes = _class_names(train, labels)
         return {"images": images, "labels": labels, "n_train": n_train, "classes": classes}
 
-    payload, _ = cached(cache_dir / f"{canonical}-{size}px-{key}.pt", decode,
-                        ("images", "labels", "n_train", "classes"))  # fmt: skip
+    payload, _ = cached(
+        cache_dir / f"{canonical}-{size}px-{key}.pt",
+        decode,
+        ("images", "labels", "n_train", "classes"),
+    )
     n_train, n_all = payload["n_train"], len(payload["labels"])
     split = ["train"] * n_train + ["test"] * (n_all - n_train)
     labels = torch.tensor(payload["labels"], dtype=torch.long)

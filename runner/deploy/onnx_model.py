@@ -30,9 +30,12 @@ def export_onnx(model: nn.Module, img_size: int, target: Path, classes: list[str
     import onnx
 
     proto = onnx.load_from_string(onnx_graph(model, img_size))
-    meta = {"classes": json.dumps(classes), "img_size": str(img_size),
-            "preprocess": f"RGB, centred square pad, resize to {img_size}, x/255, "
-                          f"(x - {list(IMAGENET_MEAN)}) / {list(IMAGENET_STD)}"}  # fmt: skip
+    meta = {
+        "classes": json.dumps(classes),
+        "img_size": str(img_size),
+        "preprocess": f"RGB, centred square pad, resize to {img_size}, x/255, "
+        f"(x - {list(IMAGENET_MEAN)}) / {list(IMAGENET_STD)}",
+    }
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -53,9 +56,12 @@ MAX_FALLBACK = 3  # layers the search may put back to float beyond the first and
 
 
 def quantize_int8(
-    source: Path, target: Path, calibration: torch.Tensor, check: torch.Tensor,
+    source: Path,
+    target: Path,
+    calibration: torch.Tensor,
+    check: torch.Tensor,
     max_fallback: int = MAX_FALLBACK,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """Static int8 quantization with ONNX Runtime (QDQ, per-channel int8 weights, uint8
     activations), its ranges calibrated once on `calibration` (uint8 images, a few hundred);
     returns the layers kept in float.
@@ -77,8 +83,11 @@ def quantize_int8(
     ranges = target.with_name(f".{target.stem}.ranges.json")
     try:
         quant_pre_process(str(source), str(prepared))
-        layers = [n.name for n in onnx.load(str(prepared)).graph.node
-                  if n.op_type in ("Conv", "Gemm", "MatMul")]  # fmt: skip
+        layers = [
+            n.name
+            for n in onnx.load(str(prepared)).graph.node
+            if n.op_type in ("Conv", "Gemm", "MatMul")
+        ]
         reference = onnx_logits(onnx_session(prepared), check)
 
         def error(in_float: list[str]) -> float:
@@ -138,11 +147,17 @@ def _quantize(
 
     with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its stages
         quantize_static(
-            str(prepared), str(target), None if ranges.is_file() else Images(),
-            quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
-            activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.Percentile,
-            nodes_to_exclude=in_float, calibration_cache_path=str(ranges),
-        )  # fmt: skip
+            str(prepared),
+            str(target),
+            None if ranges.is_file() else Images(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8,
+            calibrate_method=CalibrationMethod.Percentile,
+            nodes_to_exclude=in_float,
+            calibration_cache_path=str(ranges),
+        )
 
 
 @contextlib.contextmanager

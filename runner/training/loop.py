@@ -59,13 +59,16 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     except (RuntimeError, ValueError):
         picked = None
     if picked is None or picked.type not in ("cpu", "cuda", "mps"):
-        raise DeviceError(f"--device {device!r} is not a device name; this machine has: "
-                          f"{', '.join(have)}")
+        raise DeviceError(
+            f"--device {device!r} is not a device name; this machine has: {', '.join(have)}"
+        )
     usable = picked.type == "cpu" or (
-        f"{picked.type}:{picked.index or 0}" in have if picked.type == "cuda" else "mps" in have)
+        f"{picked.type}:{picked.index or 0}" in have if picked.type == "cuda" else "mps" in have
+    )
     if not usable:
-        raise DeviceError(f"--device {device} is not on this machine; this machine has: "
-                          f"{', '.join(have)}")
+        raise DeviceError(
+            f"--device {device} is not on this machine; this machine has: {', '.join(have)}"
+        )
     return picked
 
 
@@ -245,9 +248,13 @@ class _Budget:
 
 
 def _make_loop(
-    model: nn.Module, splits: Splits, cfg: DataConfig, budget: _Budget, options: FitOptions,
+    model: nn.Module,
+    splits: Splits,
+    cfg: DataConfig,
+    budget: _Budget,
+    options: FitOptions,
     device: torch.device,
-) -> _Loop:  # fmt: skip
+) -> _Loop:
     """Move the model and the training subset to the device and set up the optimiser."""
     model.to(device)
     if device.type == "cuda":
@@ -257,14 +264,21 @@ def _make_loop(
     steps_per_epoch = max(1, len(subset) // min(cfg.batch_size, len(subset)))
     teacher = options.teacher
     return _Loop(
-        model, cfg, device, train_x, train_y,
+        model,
+        cfg,
+        device,
+        train_x,
+        train_y,
         _loss_fn(cfg, splits.train_y[subset], len(splits.classes)).to(device),
-        train_augment(cfg).to(device), build_optimizer(model, cfg),
+        train_augment(cfg).to(device),
+        build_optimizer(model, cfg),
         torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and cfg.fp16),
-        budget.epochs * steps_per_epoch if budget.bounded else math.inf, budget.seconds,
-        options.seed, make_ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None,
+        budget.epochs * steps_per_epoch if budget.bounded else math.inf,
+        budget.seconds,
+        options.seed,
+        make_ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None,
         None if teacher is None else dataclasses.replace(teacher, model=teacher.model.to(device)),
-    )  # fmt: skip
+    )
 
 
 def _validate(model: nn.Module, splits: Splits, device: torch.device) -> dict[str, Any]:
@@ -314,8 +328,13 @@ def fit(
     with torch.random.fork_rng(devices=forked):
         loop = _make_loop(model, splits, cfg, budget, options, device)
         resumed = _resume(loop, resume)
-        bar = tqdm(total=budget.epochs if budget.bounded else None, initial=resumed.epochs_done,
-                   desc="train", unit="epoch", disable=not options.progress)  # fmt: skip
+        bar = tqdm(
+            total=budget.epochs if budget.bounded else None,
+            initial=resumed.epochs_done,
+            desc="train",
+            unit="epoch",
+            disable=not options.progress,
+        )
         try:
             return _run(loop, splits, budget, resumed, bar, on_epoch, on_state)
         finally:
@@ -323,10 +342,14 @@ def fit(
 
 
 def _run(
-    loop: _Loop, splits: Splits, budget: _Budget, resumed: TrainState, bar: tqdm,
+    loop: _Loop,
+    splits: Splits,
+    budget: _Budget,
+    resumed: TrainState,
+    bar: tqdm,
     on_epoch: Callable[[EpochStats], None] | None,
     on_state: Callable[[TrainState], None] | None,
-) -> FitResult:  # fmt: skip
+) -> FitResult:
     """The epoch loop: train, validate, report, until a budget ends."""
     first, history = resumed.epochs_done, list(resumed.history)
     start = time.perf_counter() - resumed.train_seconds
@@ -342,8 +365,9 @@ def _run(
             break
         done_steps += steps
         scores = _validate(loop.scored, splits, loop.device)
-        stats = EpochStats(epoch + 1, loss, scores["f1"], scores["accuracy"],
-                           time.perf_counter() - epoch_start)  # fmt: skip
+        stats = EpochStats(
+            epoch + 1, loss, scores["f1"], scores["accuracy"], time.perf_counter() - epoch_start
+        )
         history.append(stats)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", f1=f"{stats.f1:.3f}")
@@ -354,15 +378,24 @@ def _run(
     if not scores:
         scores = _validate(loop.scored, splits, loop.device)
     return FitResult(
-        scores["f1"], scores["per_class_f1"], scores["accuracy"], len(history),
-        time.perf_counter() - start, history, scores["confusion"],
-    )  # fmt: skip
+        scores["f1"],
+        scores["per_class_f1"],
+        scores["accuracy"],
+        len(history),
+        time.perf_counter() - start,
+        history,
+        scores["confusion"],
+    )
 
 
 def _state(loop: _Loop, history: list[EpochStats], seconds: float) -> TrainState:
     """A resumable snapshot after the epochs in history."""
     return TrainState(
-        len(history), loop.model.state_dict(), loop.optimizer.state_dict(),
-        loop.scaler.state_dict(), list(history), seconds,
+        len(history),
+        loop.model.state_dict(),
+        loop.optimizer.state_dict(),
+        loop.scaler.state_dict(),
+        list(history),
+        seconds,
         None if loop.ema is None else loop.ema.state_dict(),
-    )  # fmt: skip
+    )

@@ -60,8 +60,10 @@ def check_run_folder(run: RunDir, model_text: str, cfg: DataConfig, source: str 
     """Whether the folder already holds this very run (False: none yet); a RunError naming what
     differs when it holds another one. Reads only: nothing is written."""
     if run.compression.is_file():
-        raise RunError(f"{run.path} holds a compressed run (compression.yaml): resume it with "
-                       "python -m runner.compress, or pass a new --output")  # fmt: skip
+        raise RunError(
+            f"{run.path} holds a compressed run (compression.yaml): resume it with "
+            "python -m runner.compress, or pass a new --output"
+        )
     if not run.data_yaml.is_file():
         return False
     other = other_run(run, model_text, cfg, source)
@@ -95,8 +97,10 @@ def locked(run: RunDir) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise RunError(f"{run.path} is in use by another process training into it; wait for it "
-                       "to finish, or pass another --output") from None
+        raise RunError(
+            f"{run.path} is in use by another process training into it; wait for it "
+            "to finish, or pass another --output"
+        ) from None
     try:
         yield
     finally:
@@ -219,15 +223,21 @@ def _train_locked(
     try:
         saved = run.load_state()
     except CheckpointError as e:
-        raise CheckpointError(f"{e}; a run cannot resume from it: delete {run.last} to train "
-                              f"{run.path} again from the first epoch") from e  # fmt: skip
+        raise CheckpointError(
+            f"{e}; a run cannot resume from it: delete {run.last} to train "
+            f"{run.path} again from the first epoch"
+        ) from e
     if saved is not None:
         print(f"resuming {run.path} after epoch {saved[0].epochs_done}", file=sys.stderr)
     options = FitOptions(seed=cfg.seed, device=device, progress=progress, teacher=teacher)
     result = fit(
-        model, splits, cfg, options, resume=saved[0] if saved else None,
+        model,
+        splits,
+        cfg,
+        options,
+        resume=saved[0] if saved else None,
         on_state=lambda state: run.save_state(state, splits.classes),
-    )  # fmt: skip
+    )
     metrics = run_metrics(result, cost.macs, cost.params)
     if len(splits.test_y):
         metrics["test_f1"] = test_f1(run, splits, device)

@@ -52,8 +52,10 @@ def read_checkpoint(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
         raise CheckpointError(f"{path} is damaged or belongs to another model ({reason})") from e
     missing = [k for k in keys if k not in raw] if isinstance(raw, dict) else list(keys)
     if missing:
-        raise CheckpointError(f"{path} is damaged or belongs to another model (not a run "
-                              f"checkpoint: no {', '.join(missing)})")  # fmt: skip
+        raise CheckpointError(
+            f"{path} is damaged or belongs to another model (not a run "
+            f"checkpoint: no {', '.join(missing)})"
+        )
     return raw
 
 
@@ -127,9 +129,14 @@ class RunDir:
         raw = read_checkpoint(self.last, _LAST_KEYS)
         history = [EpochStats(**h) for h in raw["history"]]
         state = TrainState(
-            raw["epochs_done"], raw["model"], raw["optimizer"], raw["scaler"], history,
-            raw["train_seconds"], raw.get("ema"),
-        )  # fmt: skip
+            raw["epochs_done"],
+            raw["model"],
+            raw["optimizer"],
+            raw["scaler"],
+            history,
+            raw["train_seconds"],
+            raw.get("ema"),
+        )
         return state, raw["classes"]
 
     def load_weights(self, checkpoint: str = "best") -> tuple[dict[str, Any], list[str]]:
@@ -201,8 +208,10 @@ def _compressed_structure(run: RunDir, model: nn.Module) -> nn.Module:
     try:
         from runner.deploy.compression import read_record, restructure
     except ImportError as e:
-        raise RunError(f"{run.compression}: loading a compressed run needs torch-pruning and "
-                       f"tensorly: pip install -e '.[deploy]' ({e})") from e  # fmt: skip
+        raise RunError(
+            f"{run.compression}: loading a compressed run needs torch-pruning and "
+            f"tensorly: pip install -e '.[deploy]' ({e})"
+        ) from e
     record = read_record(run.compression)
     return restructure(model, record, run.data_config().img_size, str(run.compression))
 
@@ -217,8 +226,9 @@ def _last_hint(run: RunDir) -> str:
         return f"; {run.last} is damaged too: train the run again"
     state, _ = run.load_state()  # type: ignore[misc]  # last.pt is there and sound
     f1 = f", val F1 {state.history[-1].f1:.4f}" if state.history else ""
-    return (f"; {run.last} is sound ({state.epochs_done} epochs{f1}): pass --checkpoint last "
-            "to use it")
+    return (
+        f"; {run.last} is sound ({state.epochs_done} epochs{f1}): pass --checkpoint last to use it"
+    )
 
 
 def plot_curve(history: list[EpochStats], target: Path) -> None:

@@ -87,10 +87,12 @@ class FrontFilter:
 
     def describe(self) -> str:
         """The active filters as CLI options, for messages."""
-        parts = [f"--top-k {self.top_k}" if self.top_k is not None else "",
-                 f"--macs-max {self.macs_max:,}" if self.macs_max is not None else "",
-                 f"--params-max {self.params_max:,}" if self.params_max is not None else "",
-                 f"--f1-min {self.f1_min}" if self.f1_min is not None else ""]  # fmt: skip
+        parts = [
+            f"--top-k {self.top_k}" if self.top_k is not None else "",
+            f"--macs-max {self.macs_max:,}" if self.macs_max is not None else "",
+            f"--params-max {self.params_max:,}" if self.params_max is not None else "",
+            f"--f1-min {self.f1_min}" if self.f1_min is not None else "",
+        ]
         return " ".join(p for p in parts if p) or "no filters"
 
 
@@ -155,10 +157,17 @@ def trial_entry(
         )
     attrs = trial.user_attrs
     return FrontEntry(
-        rank, trial.number, trial_f1(trial), int(attrs["macs"]), int(attrs["params"]),
-        str(attrs["model_yaml"]), dict(attrs["data_config"]), attrs.get("latency_ms"), band,
+        rank,
+        trial.number,
+        trial_f1(trial),
+        int(attrs["macs"]),
+        int(attrs["params"]),
+        str(attrs["model_yaml"]),
+        dict(attrs["data_config"]),
+        attrs.get("latency_ms"),
+        band,
         fills_gap,
-    )  # fmt: skip
+    )
 
 
 def front_entries(
@@ -186,10 +195,14 @@ def front_entries(
         pool = [Pick(t, name, fills_gap=True) for s, name in studies for t in feasible_trials(s)]
         pool = _distinct([p for p in pool if _kept(keep, p.trial)])
         picks += cover_budgets([_macs(p.trial) for p in picks], pool, ceiling)
-    ranked = sorted(picks, key=lambda p: (-trial_f1(p.trial), _macs(p.trial), p.band != "",
-                                          p.band, p.trial.number))  # fmt: skip
-    return [trial_entry(rank, p.trial, p.band, p.fills_gap)
-            for rank, p in enumerate(ranked[: keep.top_k], 1)]  # fmt: skip
+    ranked = sorted(
+        picks,
+        key=lambda p: (-trial_f1(p.trial), _macs(p.trial), p.band != "", p.band, p.trial.number),
+    )
+    return [
+        trial_entry(rank, p.trial, p.band, p.fills_gap)
+        for rank, p in enumerate(ranked[: keep.top_k], 1)
+    ]
 
 
 def _kept(keep: FrontFilter, trial: FrozenTrial) -> bool:
@@ -227,10 +240,13 @@ def cover_budgets(
 def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Every feasible completed trial with numeric values that trained itself (not a twin)."""
     return [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if is_feasible(t) and t.values and not any(map(math.isnan, t.values))
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if is_feasible(t)
+        and t.values
+        and not any(map(math.isnan, t.values))
         and "twin_of" not in t.user_attrs
-    ]  # fmt: skip
+    ]
 
 
 def _distinct(picks: Sequence[Pick]) -> list[Pick]:
@@ -284,9 +300,16 @@ def study_points(study: optuna.Study, band: str = "") -> list[StudyPoint]:
     points = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if trial.values and ("macs" in trial.user_attrs or len(trial.values) > 1):
-            points.append(StudyPoint(trial.number, trial_f1(trial), _macs(trial),
-                                     is_feasible(trial), trial.user_attrs.get(LATENCY_AXIS),
-                                     band))  # fmt: skip
+            points.append(
+                StudyPoint(
+                    trial.number,
+                    trial_f1(trial),
+                    _macs(trial),
+                    is_feasible(trial),
+                    trial.user_attrs.get(LATENCY_AXIS),
+                    band,
+                )
+            )
     return points
 
 
@@ -312,7 +335,8 @@ def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
         return sorted(best, key=lambda t: -sign * t.value)[:1] if best else []
     front = [
-        t for t in study.best_trials
+        t
+        for t in study.best_trials
         if not any(map(math.isnan, t.values)) and "twin_of" not in t.user_attrs
-    ]  # fmt: skip
+    ]
     return sorted(front, key=lambda t: (-t.values[0], t.values[1]))

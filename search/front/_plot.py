@@ -45,9 +45,12 @@ def _measured(points: Sequence[StudyPoint], axis: str) -> list[StudyPoint]:
 
 
 def write_png(
-    path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint],
+    path: Path,
+    title: str,
+    front: Sequence[FrontEntry],
+    points: Sequence[StudyPoint],
     axis: str = "macs",
-) -> None:  # fmt: skip
+) -> None:
     """The Pareto plot as a PNG; the cost on a log axis because candidates span decades."""
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no window
 
@@ -56,23 +59,50 @@ def write_png(
     for feasible, marker, label in ((True, "o", "trials"), (False, "x", "over a budget")):
         group = [p for p in _measured(points, axis) if p.feasible is feasible]
         if group:
-            ax.scatter([p.cost(axis) for p in group], [p.f1 for p in group], c="0.7", s=18,
-                       marker=marker, label=label, zorder=1)  # fmt: skip
+            ax.scatter(
+                [p.cost(axis) for p in group],
+                [p.f1 for p in group],
+                c="0.7",
+                s=18,
+                marker=marker,
+                label=label,
+                zorder=1,
+            )
     exported = _by_cost(front, axis)
     stairs = _stairs(exported, axis)
-    ax.plot([e.cost(axis) for e in stairs], [e.f1 for e in stairs], "-", color=FRONT_COLOUR,
-            drawstyle="steps-post", label="exported front", zorder=3)  # fmt: skip
-    ax.scatter([e.cost(axis) for e in exported], [e.f1 for e in exported], c=FRONT_COLOUR,
-               s=24, zorder=3)  # fmt: skip
+    ax.plot(
+        [e.cost(axis) for e in stairs],
+        [e.f1 for e in stairs],
+        "-",
+        color=FRONT_COLOUR,
+        drawstyle="steps-post",
+        label="exported front",
+        zorder=3,
+    )
+    ax.scatter(
+        [e.cost(axis) for e in exported], [e.f1 for e in exported], c=FRONT_COLOUR, s=24, zorder=3
+    )
     for entry in exported:
-        ax.annotate(str(entry.rank), (entry.cost(axis), entry.f1), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8, color=FRONT_COLOUR)  # fmt: skip
+        ax.annotate(
+            str(entry.rank),
+            (entry.cost(axis), entry.f1),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+            color=FRONT_COLOUR,
+        )
     if axis == "macs":
-        ax.scatter([REF_MACS], [REF_F1], marker="*", s=160, c="black", label=REFERENCE_LABEL,
-                   zorder=4)  # fmt: skip
+        ax.scatter(
+            [REF_MACS], [REF_F1], marker="*", s=160, c="black", label=REFERENCE_LABEL, zorder=4
+        )
     ax.axhline(F1_CLIFF, color=CLIFF_COLOUR, linestyle="--", label=f"F1 = {F1_CLIFF} cliff")
-    ax.set(xscale="log", xlabel=AXIS_TITLES[axis], ylabel="validation macro F1", title=title,
-           ylim=(0, 1))  # fmt: skip
+    ax.set(
+        xscale="log",
+        xlabel=AXIS_TITLES[axis],
+        ylabel="validation macro F1",
+        title=title,
+        ylim=(0, 1),
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -80,45 +110,75 @@ def write_png(
 
 
 def _hover(entry: FrontEntry) -> str:
-    return (f"rank {entry.rank}: trial {entry.label}"
-            + (" (fills a gap)" if entry.fills_gap else "") + f"<br>F1 {entry.f1:.4f}, "
-            f"MACs {entry.macs:,}, params {entry.params:,}"
-            + ("" if entry.latency_ms is None else f", {entry.latency_ms:.3f} ms")
-            + f"<br>score {entry.score:.4f}, "
-            f"{entry.cliff:+.4f} from the cliff")  # fmt: skip
+    return (
+        f"rank {entry.rank}: trial {entry.label}"
+        + (" (fills a gap)" if entry.fills_gap else "")
+        + f"<br>F1 {entry.f1:.4f}, "
+        f"MACs {entry.macs:,}, params {entry.params:,}"
+        + ("" if entry.latency_ms is None else f", {entry.latency_ms:.3f} ms")
+        + f"<br>score {entry.score:.4f}, "
+        f"{entry.cliff:+.4f} from the cliff"
+    )
 
 
 def write_html(
-    path: Path, title: str, front: Sequence[FrontEntry], points: Sequence[StudyPoint],
+    path: Path,
+    title: str,
+    front: Sequence[FrontEntry],
+    points: Sequence[StudyPoint],
     axis: str = "macs",
-) -> None:  # fmt: skip
+) -> None:
     """The same plot as an interactive page; plotly.js goes once beside it (works offline)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     points = _measured(points, axis)
     fig.add_scatter(
-        x=[p.cost(axis) for p in points], y=[p.f1 for p in points], mode="markers", name="trials",
+        x=[p.cost(axis) for p in points],
+        y=[p.f1 for p in points],
+        mode="markers",
+        name="trials",
         marker={"color": "lightgrey", "symbol": ["circle" if p.feasible else "x" for p in points]},
         text=[f"trial {p.label}" for p in points],
-    )  # fmt: skip
+    )
     exported = _by_cost(front, axis)
     stairs = _stairs(exported, axis)
     fig.add_scatter(
-        x=[e.cost(axis) for e in stairs], y=[e.f1 for e in stairs], mode="lines",
-        name="exported front", line={"shape": "hv", "color": FRONT_COLOUR}, hoverinfo="skip",
-    )  # fmt: skip
+        x=[e.cost(axis) for e in stairs],
+        y=[e.f1 for e in stairs],
+        mode="lines",
+        name="exported front",
+        line={"shape": "hv", "color": FRONT_COLOUR},
+        hoverinfo="skip",
+    )
     fig.add_scatter(
-        x=[e.cost(axis) for e in exported], y=[e.f1 for e in exported], mode="markers+text",
-        name="exported models", marker={"color": FRONT_COLOUR},
-        text=[str(e.rank) for e in exported], textposition="top right",
-        hovertext=[_hover(e) for e in exported], hoverinfo="text",
-    )  # fmt: skip
+        x=[e.cost(axis) for e in exported],
+        y=[e.f1 for e in exported],
+        mode="markers+text",
+        name="exported models",
+        marker={"color": FRONT_COLOUR},
+        text=[str(e.rank) for e in exported],
+        textposition="top right",
+        hovertext=[_hover(e) for e in exported],
+        hoverinfo="text",
+    )
     if axis == "macs":
-        fig.add_scatter(x=[REF_MACS], y=[REF_F1], mode="markers", name=REFERENCE_LABEL,
-                        marker={"symbol": "star", "size": 14, "color": "black"})  # fmt: skip
-    fig.add_hline(y=F1_CLIFF, line_dash="dash", line_color=CLIFF_COLOUR,
-                  annotation_text=f"F1 = {F1_CLIFF} cliff")  # fmt: skip
-    fig.update_layout(title=title, xaxis={"type": "log", "title": AXIS_TITLES[axis]},
-                      yaxis={"title": "validation macro F1", "range": [0, 1]})  # fmt: skip
+        fig.add_scatter(
+            x=[REF_MACS],
+            y=[REF_F1],
+            mode="markers",
+            name=REFERENCE_LABEL,
+            marker={"symbol": "star", "size": 14, "color": "black"},
+        )
+    fig.add_hline(
+        y=F1_CLIFF,
+        line_dash="dash",
+        line_color=CLIFF_COLOUR,
+        annotation_text=f"F1 = {F1_CLIFF} cliff",
+    )
+    fig.update_layout(
+        title=title,
+        xaxis={"type": "log", "title": AXIS_TITLES[axis]},
+        yaxis={"title": "validation macro F1", "range": [0, 1]},
+    )
     fig.write_html(path, include_plotlyjs="directory", div_id="pareto-front", full_html=True)

@@ -76,8 +76,9 @@ class ArchitectureObjective:
 
     def __post_init__(self) -> None:
         if self.objective not in COST_OBJECTIVES:
-            raise UserError(f"objective must be one of {list(COST_OBJECTIVES)}, "
-                             f"got {self.objective!r}")  # fmt: skip
+            raise UserError(
+                f"objective must be one of {list(COST_OBJECTIVES)}, got {self.objective!r}"
+            )
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         with recording_failures(trial):
@@ -90,8 +91,9 @@ class ArchitectureObjective:
             self.cfg, img_size=suggest_img_size(trial, self.bounds, self.cfg.img_size)
         )
         splits = self.data.get(cfg.img_size)
-        config = suggest_model_config(trial, self.bounds, len(splits.classes),
-                                      img_size=cfg.img_size)  # fmt: skip
+        config = suggest_model_config(
+            trial, self.bounds, len(splits.classes), img_size=cfg.img_size
+        )
         return cfg, splits, config
 
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, float]:
@@ -151,15 +153,15 @@ class ArchitectureObjective:
         trial.set_user_attr("latency_ms", latency)
         return latency
 
-    def _budgets(
-        self, macs: int, params: int, latency: float | None
-    ) -> tuple[BudgetCheck, ...]:
+    def _budgets(self, macs: int, params: int, latency: float | None) -> tuple[BudgetCheck, ...]:
         """Every budget of the study beside the candidate's value."""
-        return (BudgetCheck(MACS_CONSTRAINT, "MACs", macs, self.macs_max, "--macs-max", ","),
-                BudgetCheck(PARAMS_CONSTRAINT, "params", params, self.params_max, "--params-max",
-                            ","),
-                BudgetCheck(LATENCY_CONSTRAINT, "latency ms", latency, self.latency_max,
-                            "--latency-max", ".3f"))  # fmt: skip
+        return (
+            BudgetCheck(MACS_CONSTRAINT, "MACs", macs, self.macs_max, "--macs-max", ","),
+            BudgetCheck(PARAMS_CONSTRAINT, "params", params, self.params_max, "--params-max", ","),
+            BudgetCheck(
+                LATENCY_CONSTRAINT, "latency ms", latency, self.latency_max, "--latency-max", ".3f"
+            ),
+        )
 
     def _within_budgets(
         self, trial: optuna.Trial, macs: int, params: int, latency: float | None

@@ -56,9 +56,12 @@ def train_like(
     torch.set_num_threads(int(attrs.get("threads", torch.get_num_threads())))
     try:
         options = FitOptions(
-            budget["epochs"] or cfg.epochs, budget["seconds"], budget["train_fraction"],
-            cfg.seed, device or "cpu",
-        )  # fmt: skip
+            budget["epochs"] or cfg.epochs,
+            budget["seconds"],
+            budget["train_fraction"],
+            cfg.seed,
+            device or "cpu",
+        )
         fit(model, splits, cfg, options, on_epoch=on_epoch)
     except _Enough:
         pass

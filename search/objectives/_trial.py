@@ -36,8 +36,13 @@ RECIPE_ATTRS = ("model_yaml", "data_config", "budget")
 TWIN_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 # The result of training, copied from a twin (f1: single-objective studies' F1).
 TWIN_RESULT_ATTRS = (
-    "f1_history", "per_class_f1", "epochs_run", "f1", "pruned_at_epoch", "pruned_reason",
-)  # fmt: skip
+    "f1_history",
+    "per_class_f1",
+    "epochs_run",
+    "f1",
+    "pruned_at_epoch",
+    "pruned_reason",
+)
 
 # What fails one trial but not the study: an architecture or recipe the user's space allows but
 # that cannot be built or trained as asked (UserError, e.g. a map that collapses at the sampled
@@ -187,9 +192,12 @@ def train_trial(
 ) -> FitResult:
     """Train under the budget and store the per-class F1, epochs run and seconds on the trial."""
     options = FitOptions(
-        budget.epochs or cfg.epochs, budget.seconds, budget.train_fraction, cfg.seed,
+        budget.epochs or cfg.epochs,
+        budget.seconds,
+        budget.train_fraction,
+        cfg.seed,
         progress=False,
-    )  # fmt: skip
+    )
     result = fit(model, splits, cfg, options, on_epoch=on_epoch)
     record_result(trial, result)
     return result

@@ -72,9 +72,13 @@ class StudyBar:
 
     def __init__(self, study: optuna.Study, trials: int, disable: bool = False) -> None:
         self.bar = tqdm(
-            total=trials, initial=min(finished_count(study), trials), unit="trial",
-            desc=study.study_name, disable=disable, dynamic_ncols=True,
-        )  # fmt: skip
+            total=trials,
+            initial=min(finished_count(study), trials),
+            unit="trial",
+            desc=study.study_name,
+            disable=disable,
+            dynamic_ncols=True,
+        )
 
     def refresh(self, study: optuna.Study) -> None:
         """Show the study's current count (it may move by several trials at once)."""

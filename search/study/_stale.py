@@ -49,15 +49,19 @@ def wait_for_other_workers(
         if not running:
             return
         if deadline is None:
-            tqdm.write(f"study full; waiting up to {limit:.0f} s for {_running_text(running)} "
-                       "to finish or go stale")  # fmt: skip
+            tqdm.write(
+                f"study full; waiting up to {limit:.0f} s for {_running_text(running)} "
+                "to finish or go stale"
+            )
             deadline = time.monotonic() + limit
         elif time.monotonic() >= deadline:
             break
         time.sleep(poll)
     whose = "its worker records it" if len(running) == 1 else "their workers record them"
-    tqdm.write(f"stopped waiting after {limit:.0f} s: {_numbers(running)} still running with a "
-               f"live heartbeat; {whose} when done")  # fmt: skip
+    tqdm.write(
+        f"stopped waiting after {limit:.0f} s: {_numbers(running)} still running with a "
+        f"live heartbeat; {whose} when done"
+    )
 
 
 def _running_after_stale_check(study: optuna.Study) -> list[FrozenTrial]:

@@ -35,8 +35,10 @@ MAX_RETRY = 3  # a trial whose workers keep dying is not re-queued forever
 _CREATE_LOCK_KEY = 0x6C6E6173  # any fixed 64-bit key: "lnas"
 STORAGE_HELP = "Optuna storage URL or journal file (default: sqlite:///studies/<study-name>.db)"
 SCHEMES = ("sqlite", "postgresql", "mysql")
-STORAGE_FORMS = ("sqlite:///FILE.db, postgresql://USER@HOST[:PORT]/DB, "
-                 "mysql+pymysql://USER@HOST[:PORT]/DB or a FILE.journal path")
+STORAGE_FORMS = (
+    "sqlite:///FILE.db, postgresql://USER@HOST[:PORT]/DB, "
+    "mysql+pymysql://USER@HOST[:PORT]/DB or a FILE.journal path"
+)
 
 
 class StorageError(UserError):
@@ -137,9 +139,11 @@ def make_storage(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
             return optuna.storages.RDBStorage(
-                spec, heartbeat_interval=heartbeat, grace_period=GRACE_HEARTBEATS * heartbeat,
+                spec,
+                heartbeat_interval=heartbeat,
+                grace_period=GRACE_HEARTBEATS * heartbeat,
                 heartbeat_stale_trial_callback=retry,
-            )  # fmt: skip
+            )
 
 
 @contextlib.contextmanager
@@ -152,14 +156,18 @@ def database_errors(spec: str) -> Iterator[None]:
         yield
     except (sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError) as e:
         hint = did_you_mean(scheme.split("+")[0], SCHEMES, template="did you mean {!r}? ")
-        raise StorageError(f"--storage {spec}: {scheme!r} is not a database URL scheme that "
-                           f"works here; {hint}use {STORAGE_FORMS}") from e
+        raise StorageError(
+            f"--storage {spec}: {scheme!r} is not a database URL scheme that "
+            f"works here; {hint}use {STORAGE_FORMS}"
+        ) from e
     except sqlalchemy.exc.DBAPIError as e:
         reason = str(e.orig).splitlines()[0] if e.orig is not None else str(e)
         raise StorageError(f"{_where(spec)}: {reason}") from e
     except ImportError as e:  # Optuna's message when the URL's driver is not installed
-        raise StorageError(f"--storage {spec}: the database driver for {scheme!r} is not "
-                           f"installed ({e}); install it, or use {STORAGE_FORMS}") from e
+        raise StorageError(
+            f"--storage {spec}: the database driver for {scheme!r} is not "
+            f"installed ({e}); install it, or use {STORAGE_FORMS}"
+        ) from e
 
 
 def _where(spec: str) -> str:

@@ -74,9 +74,13 @@ def open_study(
     """Create the study or load it; reusing a name with other objectives is an error (naming
     the storage as `where`, the user's URL or journal path, when given)."""
     study = optuna.create_study(
-        study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
-        directions=list(directions), load_if_exists=True,
-    )  # fmt: skip
+        study_name=study_name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        directions=list(directions),
+        load_if_exists=True,
+    )
     where = where or storage_name(storage)
     wanted = [optuna.study.StudyDirection[d.upper()] for d in directions]
     if list(study.directions) != wanted:
@@ -240,9 +244,13 @@ def run_study(
             if rule.full_for_good(study):
                 return RunOutcome()
             study.optimize(
-                objective, timeout=timeout, catch=catch, callbacks=[*callbacks, rule],
-                show_progress_bar=False, gc_after_trial=True,
-            )  # fmt: skip
+                objective,
+                timeout=timeout,
+                catch=catch,
+                callbacks=[*callbacks, rule],
+                show_progress_bar=False,
+                gc_after_trial=True,
+            )
     except KeyboardInterrupt:
         return RunOutcome(interrupted=True)
     return RunOutcome(failure=rule.failure)

@@ -58,9 +58,12 @@ def run_workers(
         label = f"w{i}"
         cmd = [sys.executable, "-m", module, *argv, "--workers", "1", "--worker-label", label]
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             env=worker_env(i, workers),
-        )  # fmt: skip
+        )
         relay = threading.Thread(target=_relay, args=(label, proc.stdout), daemon=True)
         relay.start()
         procs.append(proc)

@@ -53,8 +53,15 @@ class DWConv(Conv):
         padding: int | None = None,
         act_layer: type[nn.Module] = nn.ReLU,
     ) -> None:
-        super().__init__(in_chs, out_chs, kernel_size=kernel_size, stride=stride,
-                         padding=padding, groups=math.gcd(in_chs, out_chs), act_layer=act_layer)
+        super().__init__(
+            in_chs,
+            out_chs,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            groups=math.gcd(in_chs, out_chs),
+            act_layer=act_layer,
+        )
 
 
 class Bottleneck(nn.Module):

@@ -28,5 +28,6 @@ class Fire(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.squeeze_act(self.squeeze(x))
-        return self.concat([self.expand1x1_act(self.expand1x1(s)),
-                            self.expand3x3_act(self.expand3x3(s))])
+        return self.concat(
+            [self.expand1x1_act(self.expand1x1(s)), self.expand3x3_act(self.expand3x3(s))]
+        )

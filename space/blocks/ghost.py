@@ -17,15 +17,14 @@ class GhostModule(nn.Module):
     The primary conv makes ``ceil(out / 2)`` maps; the concatenation is sliced back to ``out``.
     """
 
-    def __init__(
-        self, in_chs: int, out_chs: int, *, act_layer: type[nn.Module] = nn.ReLU
-    ) -> None:
+    def __init__(self, in_chs: int, out_chs: int, *, act_layer: type[nn.Module] = nn.ReLU) -> None:
         super().__init__()
         init_chs = math.ceil(out_chs / 2)
         self.out_chs = out_chs
         self.primary_conv = Conv(in_chs, init_chs, kernel_size=1, act_layer=act_layer)
-        self.cheap_operation = Conv(init_chs, init_chs, kernel_size=3, groups=init_chs,
-                                    act_layer=act_layer)
+        self.cheap_operation = Conv(
+            init_chs, init_chs, kernel_size=3, groups=init_chs, act_layer=act_layer
+        )
         self.concat = Concat(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,16 +56,38 @@ class GhostBottleneck(nn.Module):
         super().__init__()
         hidden = make_divisible(in_chs * exp_ratio)
         self.ghost1 = GhostModule(in_chs, hidden, act_layer=act_layer)
-        self.conv_dw = nn.Identity() if stride == 1 else Conv(
-            hidden, hidden, kernel_size=kernel_size, stride=stride, groups=hidden,
-            act_layer=nn.Identity)
-        self.se = (SqueezeExcite(hidden, make_divisible(hidden * 0.25, 4),
-                                 gate_layer=nn.Hardsigmoid) if use_se else nn.Identity())
+        self.conv_dw = (
+            nn.Identity()
+            if stride == 1
+            else Conv(
+                hidden,
+                hidden,
+                kernel_size=kernel_size,
+                stride=stride,
+                groups=hidden,
+                act_layer=nn.Identity,
+            )
+        )
+        self.se = (
+            SqueezeExcite(hidden, make_divisible(hidden * 0.25, 4), gate_layer=nn.Hardsigmoid)
+            if use_se
+            else nn.Identity()
+        )
         self.ghost2 = GhostModule(hidden, out_chs, act_layer=nn.Identity)
-        self.shortcut = nn.Identity() if stride == 1 and in_chs == out_chs else nn.Sequential(
-            Conv(in_chs, in_chs, kernel_size=kernel_size, stride=stride, groups=in_chs,
-                 act_layer=nn.Identity),
-            Conv(in_chs, out_chs, kernel_size=1, act_layer=nn.Identity),
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and in_chs == out_chs
+            else nn.Sequential(
+                Conv(
+                    in_chs,
+                    in_chs,
+                    kernel_size=kernel_size,
+                    stride=stride,
+                    groups=in_chs,
+                    act_layer=nn.Identity,
+                ),
+                Conv(in_chs, out_chs, kernel_size=1, act_layer=nn.Identity),
+            )
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

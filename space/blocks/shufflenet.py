@@ -20,16 +20,27 @@ class ShuffleNetV2(nn.Module):
         super().__init__()
         branch = out_chs // 2
         self.stride = stride
-        self.branch_proj = nn.Identity() if stride == 1 else nn.Sequential(
-            Conv(in_chs, in_chs, kernel_size=3, stride=stride, groups=in_chs,
-                 act_layer=nn.Identity),
-            Conv(in_chs, branch, kernel_size=1),
+        self.branch_proj = (
+            nn.Identity()
+            if stride == 1
+            else nn.Sequential(
+                Conv(
+                    in_chs,
+                    in_chs,
+                    kernel_size=3,
+                    stride=stride,
+                    groups=in_chs,
+                    act_layer=nn.Identity,
+                ),
+                Conv(in_chs, branch, kernel_size=1),
+            )
         )
         main_in = branch if stride == 1 else in_chs
         self.branch_main = nn.Sequential(
             Conv(main_in, branch, kernel_size=1),
-            Conv(branch, branch, kernel_size=3, stride=stride, groups=branch,
-                 act_layer=nn.Identity),
+            Conv(
+                branch, branch, kernel_size=3, stride=stride, groups=branch, act_layer=nn.Identity
+            ),
             Conv(branch, branch, kernel_size=1),
         )
         self.concat = Concat(dim=1)

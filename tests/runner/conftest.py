@@ -44,9 +44,14 @@ def make_model() -> Callable[[int], nn.Module]:
     def make(num_classes: int = 3, seed: int = 0) -> nn.Module:
         torch.manual_seed(seed)
         return nn.Sequential(
-            nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Dropout(0.1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes),
-        )  # fmt: skip
+            nn.Conv2d(3, 8, 3, 2, 1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Dropout(0.1),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, num_classes),
+        )
 
     return make
 
@@ -63,8 +68,17 @@ def train_tiny_run(root: Path, model_text: str = TINY_MODEL_YAML, epochs: int = 
     under `root` (for module-scoped fixtures of tests that read, damage or convert runs)."""
     data = make_image_folder(root / "data")
     data_yaml = root / "data.yaml"
-    data_yaml.write_text(yaml.safe_dump({"DATA_PATH": str(data), "IMG_SIZE": 24, "BATCH_SIZE": 8,
-                                         "EPOCHS": epochs, "INIT_LR": 0.05}))  # fmt: skip
+    data_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "DATA_PATH": str(data),
+                "IMG_SIZE": 24,
+                "BATCH_SIZE": 8,
+                "EPOCHS": epochs,
+                "INIT_LR": 0.05,
+            }
+        )
+    )
     model_yaml = root / "model.yaml"
     model_yaml.write_text(model_text)
     run = root / "run"

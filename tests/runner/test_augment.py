@@ -37,7 +37,7 @@ def batch() -> torch.Tensor:
         randaugment_train(2, None),
         randaugment_train(3, 20),
         simple_augment_test(),
-    ],  # fmt: skip
+    ],
 )
 def test_policies_keep_shape_and_dtype(policy: torch.nn.Module, batch: torch.Tensor) -> None:
     out = policy(batch)
@@ -90,7 +90,7 @@ def test_cutout_box_is_centred_on_a_pixel_and_clipped_by_the_border() -> None:
     out = Cutout(4 / 9, fill=1)(torch.zeros((64, 1, 9, 9), dtype=torch.uint8))
     for cy, cx, image in zip(ys, xs, out[:, 0], strict=True):
         expected = torch.zeros(9, 9, dtype=torch.uint8)
-        expected[max(cy - 2, 0):cy + 2, max(cx - 2, 0):cx + 2] = 1
+        expected[max(cy - 2, 0) : cy + 2, max(cx - 2, 0) : cx + 2] = 1
         assert torch.equal(image, expected)
 
 
@@ -157,12 +157,17 @@ def test_normalize_centres_the_imagenet_mean() -> None:
 
 
 def test_train_augment_follows_the_config(batch: torch.Tensor) -> None:
-    cfg = DataConfig(data_path=".", aug_train="randaugment_train",
-                     aug_train_params={"n_select": 1, "level": 5}, cutout=0.25)  # fmt: skip
+    cfg = DataConfig(
+        data_path=".",
+        aug_train="randaugment_train",
+        aug_train_params={"n_select": 1, "level": 5},
+        cutout=0.25,
+    )
     out = train_augment(cfg)(batch)
     assert out.shape == batch.shape and out.dtype == torch.uint8
-    plain = train_augment(dataclasses.replace(cfg, aug_train="simple_augment_train",
-                                              aug_train_params={}, cutout=0.0))  # fmt: skip
+    plain = train_augment(
+        dataclasses.replace(cfg, aug_train="simple_augment_train", aug_train_params={}, cutout=0.0)
+    )
     assert "Cutout" not in repr(plain) and "Cutout" in repr(train_augment(cfg))
 
 
@@ -195,16 +200,21 @@ def test_cutmix_box_follows_its_draws() -> None:
 
 
 def test_train_augment_builds_the_policy_the_config_names() -> None:
-    cfg = DataConfig(data_path=".", aug_train="randaugment_train",
-                     aug_train_params={"n_select": 3, "level": 7}, cutout=0.3)  # fmt: skip
+    cfg = DataConfig(
+        data_path=".",
+        aug_train="randaugment_train",
+        aug_train_params={"n_select": 3, "level": 7},
+        cutout=0.3,
+    )
     policy, cutout = train_augment(cfg)
     rand = policy[0]
     assert isinstance(rand, ChunkedRandAugment) and (rand.n_select, rand.level) == (3, 7)
     assert isinstance(cutout, Cutout) and cutout.fraction == 0.3
     default = train_augment(dataclasses.replace(cfg, aug_train_params={}, cutout=0.0))[0]
     assert (default.n_select, default.level) == (2, None), "2 ops at a random level"
-    simple = train_augment(dataclasses.replace(cfg, aug_train="simple_augment_train",
-                                               aug_train_params={}, cutout=0.0))  # fmt: skip
+    simple = train_augment(
+        dataclasses.replace(cfg, aug_train="simple_augment_train", aug_train_params={}, cutout=0.0)
+    )
     assert [type(m) for m in simple] == [RandomFlip, ColorJitter]
 
 
@@ -214,8 +224,10 @@ def test_policies_are_made_of_the_documented_parts() -> None:
     rand, flip = randaugment_train(3, 7)
     assert isinstance(rand, ChunkedRandAugment) and isinstance(flip, RandomFlip)
     assert len(rand.ops) == 31, "one RandAugment per level 0..30"
-    assert all((op.num_ops, op.magnitude, op.num_magnitude_bins) == (3, m, 31)
-               for m, op in enumerate(rand.ops))  # fmt: skip
+    assert all(
+        (op.num_ops, op.magnitude, op.num_magnitude_bins) == (3, m, 31)
+        for m, op in enumerate(rand.ops)
+    )
 
 
 def test_fixed_level_uses_that_levels_randaugment() -> None:
@@ -231,7 +243,9 @@ def test_flip_draws_per_image_and_black_stays_black() -> None:
     torch.manual_seed(0)
     images = torch.randint(0, 256, (200, 3, 4, 4), dtype=torch.uint8)
     out = RandomFlip()(images)
-    flipped = sum(torch.equal(o, i.flip(-1)) and not torch.equal(o, i)
-                  for o, i in zip(out, images, strict=True))  # fmt: skip
+    flipped = sum(
+        torch.equal(o, i.flip(-1)) and not torch.equal(o, i)
+        for o, i in zip(out, images, strict=True)
+    )
     assert 70 < flipped < 130, "about half of 200"
     assert int(ColorJitter(0.3)(_gray(0, n=20)).max()) == 0

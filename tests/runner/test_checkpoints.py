@@ -95,10 +95,19 @@ def test_training_killed_mid_save_leaves_whole_checkpoints_and_resumes(
 ) -> None:
     run, source = tmp_path / "run", trained[0]
     cache = source.parent / "cache"  # decoded already: every save is a checkpoint's
-    args = ["--model", str(source / "model.yaml"), "--data", str(source / "data.yaml"),
-            "--output", str(run), "--cache-dir", str(cache)]  # fmt: skip
-    killed = subprocess.run([sys.executable, "-c", KILL_MID_SAVE, *args], cwd=REPO,
-                            capture_output=True, text=True)  # fmt: skip
+    args = [
+        "--model",
+        str(source / "model.yaml"),
+        "--data",
+        str(source / "data.yaml"),
+        "--output",
+        str(run),
+        "--cache-dir",
+        str(cache),
+    ]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_MID_SAVE, *args], cwd=REPO, capture_output=True, text=True
+    )
     assert killed.returncode == -9, killed.stderr
     last = torch.load(run / "last.pt", weights_only=True)
     best = torch.load(run / "best.pt", weights_only=True)
@@ -114,8 +123,16 @@ def test_damaged_last_checkpoint_stops_a_resume_with_what_to_do(
     shutil.copytree(trained[0], run)
     (run / "metrics.json").unlink()  # an unfinished run: the next train resumes it
     DAMAGE["truncated"](run / "last.pt")
-    args = ["--model", str(run / "model.yaml"), "--data", str(run / "data.yaml"),
-            "--output", str(run), "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    args = [
+        "--model",
+        str(run / "model.yaml"),
+        "--data",
+        str(run / "data.yaml"),
+        "--output",
+        str(run),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert train_cli.main(args) == 2
     err = capsys.readouterr().err
     assert f"{run / 'last.pt'} is damaged" in err and f"delete {run / 'last.pt'}" in err

@@ -20,8 +20,14 @@ from tests.conftest import make_image_folder
 @pytest.fixture
 def data_yaml(tiny_data: Path, tmp_path: Path) -> Path:
     path = tmp_path / "tiny_data.yaml"
-    cfg = {"DATA_PATH": str(tiny_data), "IMG_SIZE": 24, "BATCH_SIZE": 8, "EPOCHS": 3,
-           "INIT_LR": 0.05, "AUG_TRAIN": "randaugment_train"}  # fmt: skip
+    cfg = {
+        "DATA_PATH": str(tiny_data),
+        "IMG_SIZE": 24,
+        "BATCH_SIZE": 8,
+        "EPOCHS": 3,
+        "INIT_LR": 0.05,
+        "AUG_TRAIN": "randaugment_train",
+    }
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -53,9 +59,12 @@ def test_train_writes_a_complete_run_folder(
     ],
 )
 def test_train_with_a_bad_model_yaml_names_the_file(
-    data_yaml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    content: bytes | None, message: str,
-) -> None:  # fmt: skip
+    data_yaml: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes | None,
+    message: str,
+) -> None:
     model = tmp_path / "model.yaml"
     if content is not None:
         model.write_bytes(content)
@@ -66,9 +75,12 @@ def test_train_with_a_bad_model_yaml_names_the_file(
 
 
 def test_interrupted_run_resumes(
-    tiny_model_yaml: Path, data_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tiny_model_yaml: Path,
+    data_yaml: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     run = tmp_path / "runs" / "tiny"
     real_save = runner.training.rundir.RunDir.save_state
 
@@ -110,8 +122,9 @@ def test_evaluate_and_predict_use_the_run_folder(
     assert "competition score" in capsys.readouterr().out
     other = make_image_folder(tmp_path / "other", splits=("val",), seed=5)
     assert evaluate.main(["--run", str(run), "--data-path", str(other), *cache]) == 0
-    test_dir = make_image_folder(tmp_path / "t", classes=("NoLabel",), splits=("test",),
-                                 per_class={"test": 4})  # fmt: skip
+    test_dir = make_image_folder(
+        tmp_path / "t", classes=("NoLabel",), splits=("test",), per_class={"test": 4}
+    )
     out = tmp_path / "preds.csv"
     images = test_dir / "test" / "NoLabel"
     assert predict.main(["--run", str(run), "--images", str(images), "--output", str(out)]) == 0
@@ -133,9 +146,13 @@ def test_cli_errors_are_messages_not_tracebacks(
 
 @pytest.mark.parametrize(("flag", "value"), [("--epochs", "0"), ("--threads", "-1")])
 def test_train_refuses_counts_below_one(
-    tiny_model_yaml: Path, data_yaml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    flag: str, value: str,
-) -> None:  # fmt: skip
+    tiny_model_yaml: Path,
+    data_yaml: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+    value: str,
+) -> None:
     with pytest.raises(SystemExit) as info:
         train(tiny_model_yaml, data_yaml, tmp_path / "r", flag, value)
     assert info.value.code == 2 and f"argument {flag}: must be >= 1" in capsys.readouterr().err

@@ -44,16 +44,31 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
 
 
 def run_compress(source: Path, out: Path, method: str, target: int, *extra: str) -> int:
-    return compress.main(["--run", str(source), "--method", method, "--macs-target", str(target),
-                          "--output", str(out), "--epochs", "1", "--cache-dir",
-                          str(out.parent / "cache"), *extra])  # fmt: skip
+    return compress.main(
+        [
+            "--run",
+            str(source),
+            "--method",
+            method,
+            "--macs-target",
+            str(target),
+            "--output",
+            str(out),
+            "--epochs",
+            "1",
+            "--cache-dir",
+            str(out.parent / "cache"),
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module", params=["prune", "tucker"])
 def compressed(
-    request: pytest.FixtureRequest, trained: tuple[Path, Path, int],
+    request: pytest.FixtureRequest,
+    trained: tuple[Path, Path, int],
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Path, str, int]:  # fmt: skip
+) -> tuple[Path, str, int]:
     """Each method's run of the trained model at half its MACs, fine-tuned one epoch."""
     out = tmp_path_factory.mktemp(request.param) / "run"
     target = trained[2] // 2
@@ -65,8 +80,15 @@ def test_compressed_run_has_fewer_macs_and_round_trips(
     compressed: tuple[Path, str, int], trained: tuple[Path, Path, int]
 ) -> None:
     out, method, target = compressed
-    for name in ("model.yaml", "data.yaml", "compression.yaml", "best.pt", "last.pt",
-                 "metrics.json", "curve.png"):  # fmt: skip
+    for name in (
+        "model.yaml",
+        "data.yaml",
+        "compression.yaml",
+        "best.pt",
+        "last.pt",
+        "metrics.json",
+        "curve.png",
+    ):
         assert (out / name).is_file(), name
     assert (out / "model.yaml").read_text() == MODEL_YAML, "the original model YAML is kept"
     record = yaml.safe_load((out / "compression.yaml").read_text())
@@ -86,15 +108,18 @@ def test_compressed_run_has_fewer_macs_and_round_trips(
 
 
 def test_fine_tuning_distils_from_the_source_unless_told_not_to(
-    compressed: tuple[Path, str, int], trained: tuple[Path, Path, int], tmp_path: Path,
+    compressed: tuple[Path, str, int],
+    trained: tuple[Path, Path, int],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     out, method, target = compressed
     assert yaml.safe_load((out / "data.yaml").read_text())["TEACHER"] == str(trained[0])
     teachers = []
 
-    def record_fit(net: nn.Module, splits: object, cfg: object, options: compress.FitOptions,
-                   **kw: object) -> object:  # fmt: skip
+    def record_fit(
+        net: nn.Module, splits: object, cfg: object, options: compress.FitOptions, **kw: object
+    ) -> object:
         teachers.append(options.teacher)
         raise KeyboardInterrupt  # enough: what fit was given is what this test is about
 
@@ -133,9 +158,11 @@ def test_evaluate_and_predict_take_a_compressed_run(
 
 
 def test_rerun_resumes_and_a_finished_run_is_kept(
-    compressed: tuple[Path, str, int], trained: tuple[Path, Path, int], tmp_path: Path,
+    compressed: tuple[Path, str, int],
+    trained: tuple[Path, Path, int],
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     out = tmp_path / "run"
     shutil.copytree(compressed[0], out)
     source, method, target = trained[0], compressed[1], compressed[2]
@@ -157,8 +184,12 @@ def test_tucker_at_full_rank_is_exact() -> None:
     one = nn.Conv2d(8, 12, 1, bias=False)
     fc = nn.Linear(10, 6)
     x = torch.randn(2, 8, 9, 9)
-    cases = [(conv, {"in": 8, "out": 12}, x), (conv, {"out": 12}, x), (one, {"in": 8}, x),
-             (fc, {"in": 6}, torch.randn(3, 10))]  # fmt: skip
+    cases = [
+        (conv, {"in": 8, "out": 12}, x),
+        (conv, {"out": 12}, x),
+        (one, {"in": 8}, x),
+        (fc, {"in": 6}, torch.randn(3, 10)),
+    ]
     for layer, ranks, inp in cases:
         new = decomposed(layer, ranks)
         assert torch.allclose(new(inp), layer(inp), atol=1e-4), (layer, ranks)
@@ -246,8 +277,14 @@ def test_train_refuses_to_overwrite_a_compressed_run(
 ) -> None:
     run = compressed[0]
     before = (run / "best.pt").read_bytes()
-    args = ["--model", str(run / "model.yaml"), "--data", str(run / "data.yaml"),
-            "--output", str(run)]  # fmt: skip
+    args = [
+        "--model",
+        str(run / "model.yaml"),
+        "--data",
+        str(run / "data.yaml"),
+        "--output",
+        str(run),
+    ]
     assert train_cli.main(args) == 2
     assert "holds a compressed run (compression.yaml)" in capsys.readouterr().err
     assert (run / "best.pt").read_bytes() == before

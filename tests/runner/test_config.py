@@ -41,8 +41,11 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_competition_yaml_loads_unchanged(tmp_path: Path, tiny_data: Path) -> None:
     cfg = load_data_config(write(tmp_path, COMPETITION_YAML.format(path=tiny_data)))
     assert (cfg.img_size, cfg.aug_train, cfg.batch_size, cfg.epochs) == (
-        64, "randaugment_train", 64, 100,
-    )  # fmt: skip
+        64,
+        "randaugment_train",
+        64,
+        100,
+    )
     assert cfg.aug_train_params == {"n_select": 2, "level": None}
     assert cfg.fp16 is True and cfg.optimizer == "sgd"
 
@@ -50,8 +53,11 @@ def test_competition_yaml_loads_unchanged(tmp_path: Path, tiny_data: Path) -> No
 def test_to_yaml_dict_round_trips(tmp_path: Path, tiny_data: Path) -> None:
     cfg = dataclasses.replace(
         load_data_config(write(tmp_path, COMPETITION_YAML.format(path=tiny_data))),
-        optimizer="adamw", balance="sampler", cutmix=1.0, download=False,
-    )  # fmt: skip
+        optimizer="adamw",
+        balance="sampler",
+        cutmix=1.0,
+        download=False,
+    )
     written = cfg.to_yaml_dict()
     assert list(written)[: len(COMPETITION_KEYS)] == list(COMPETITION_KEYS)
     again = load_data_config(write(tmp_path, yaml.safe_dump(written)))

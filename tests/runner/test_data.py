@@ -185,8 +185,9 @@ def test_square_resize_pads_like_square_pad() -> None:
 
 
 def test_load_unlabelled_reads_a_flat_folder(tmp_path: Path) -> None:
-    root = make_image_folder(tmp_path / "t", classes=("NoLabel",), splits=("test",),
-                             per_class={"test": 5})  # fmt: skip
+    root = make_image_folder(
+        tmp_path / "t", classes=("NoLabel",), splits=("test",), per_class={"test": 5}
+    )
     images, files = load_unlabelled(root / "test" / "NoLabel", 16, progress=False)
     assert images.shape == (5, 3, 16, 16) and [f.name for f in files][0] == "NoLabel_000.jpg"
     (tmp_path / "empty").mkdir()
@@ -198,8 +199,9 @@ def test_test_ratio_holds_out_part_of_train_apart_from_val(tmp_path: Path) -> No
     root = make_image_folder(tmp_path / "d", per_class={"train": 10, "val": 4})
     base = DataConfig(data_path=str(root), img_size=16)
     plain = load_splits(base, cache_dir=tmp_path / "c", progress=False)
-    held = load_splits(dataclasses.replace(base, test_ratio=0.2), cache_dir=tmp_path / "c",
-                       progress=False)  # fmt: skip
+    held = load_splits(
+        dataclasses.replace(base, test_ratio=0.2), cache_dir=tmp_path / "c", progress=False
+    )
     assert len(plain.test_y) == 0 and torch.bincount(plain.train_y).tolist() == [10, 10, 10]
     assert torch.bincount(held.test_y).tolist() == [2, 2, 2]
     assert torch.bincount(held.train_y).tolist() == [8, 8, 8]
@@ -209,14 +211,20 @@ def test_test_ratio_holds_out_part_of_train_apart_from_val(tmp_path: Path) -> No
 
 
 def test_labelled_test_folder_is_the_test_split_and_no_label_is_not(tmp_path: Path) -> None:
-    root = make_image_folder(tmp_path / "d", per_class={"train": 6, "val": 3, "test": 2},
-                             splits=("train", "val", "test"))  # fmt: skip
+    root = make_image_folder(
+        tmp_path / "d",
+        per_class={"train": 6, "val": 3, "test": 2},
+        splits=("train", "val", "test"),
+    )
     cfg = DataConfig(data_path=str(root), img_size=16, test_ratio=0.5)
     splits = load_splits(cfg, cache_dir=tmp_path / "c", progress=False)
     assert torch.bincount(splits.test_y).tolist() == [2, 2, 2], "test/ wins over TEST_RATIO"
     assert len(splits.train_y) == 18
     unlabelled = make_image_folder(tmp_path / "u", per_class={"train": 6, "val": 3})
     make_image_folder(unlabelled, classes=("NoLabel",), splits=("test",), per_class={"test": 4})
-    splits = load_splits(DataConfig(data_path=str(unlabelled), img_size=16),
-                         cache_dir=tmp_path / "c", progress=False)  # fmt: skip
+    splits = load_splits(
+        DataConfig(data_path=str(unlabelled), img_size=16),
+        cache_dir=tmp_path / "c",
+        progress=False,
+    )
     assert len(splits.test_y) == 0, "test/NoLabel/ holds images to predict, not to score"

@@ -48,8 +48,13 @@ def test_loss_is_the_closed_form(t: float, w: float) -> None:
     teacher = Teacher(FixedLogits(teacher_logits), img_size=4, temperature=t, weight=w)
     label_loss = torch.tensor(0.8)
     got = teacher.loss(torch.tensor(student_logits), torch.zeros(2, 3, 4, 4), label_loss)
-    soft = sum(kl(softmax(a, t), softmax(b, t)) for a, b in
-               zip(teacher_logits, student_logits, strict=True)) / 2  # fmt: skip
+    soft = (
+        sum(
+            kl(softmax(a, t), softmax(b, t))
+            for a, b in zip(teacher_logits, student_logits, strict=True)
+        )
+        / 2
+    )
     assert float(got) == pytest.approx((1 - w) * 0.8 + w * t * t * soft, rel=1e-5)
 
 

@@ -22,9 +22,19 @@ def test_brief_training_on_real_data(
     data_yaml = tmp_path / "data.yaml"
     data_yaml.write_text(yaml.safe_dump(cfg))
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "runner.train", "--model", str(tiny_model_yaml),
-               "--data", str(data_yaml), "--output", str(run),
-               "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "runner.train",
+        "--model",
+        str(tiny_model_yaml),
+        "--data",
+        str(data_yaml),
+        "--output",
+        str(run),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())

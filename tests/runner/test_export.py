@@ -46,8 +46,11 @@ def test_export_matches_pytorch_and_int8_predicts(
     assert models["onnx int8"]["check_images"] == 12, "other train images than the calibration's"
     in_float = models["onnx int8"]["layers_in_float"]
     graph = onnx.load(str(run / "model_int8.onnx")).graph
-    quantized = {n.output[0].removesuffix("_DequantizeLinear_Output") for n in graph.node
-                 if n.op_type == "DequantizeLinear" and "weight" in n.input[0]}  # fmt: skip
+    quantized = {
+        n.output[0].removesuffix("_DequantizeLinear_Output")
+        for n in graph.node
+        if n.op_type == "DequantizeLinear" and "weight" in n.input[0]
+    }
     assert in_float and quantized, "some layers stay in float, the others are int8"
     assert all(row["latency_ms"] > 0 for row in models.values())
 
@@ -59,8 +62,9 @@ def test_export_matches_pytorch_and_int8_predicts(
     batch = splits.val_x[:5]  # a batch size the export never saw: the batch axis is dynamic
     with torch.no_grad():
         expected = model(normalize(batch))
-    assert torch.allclose(onnx_logits(onnx_session(run / "model.onnx"), batch), expected,
-                          atol=1e-4)  # fmt: skip
+    assert torch.allclose(
+        onnx_logits(onnx_session(run / "model.onnx"), batch), expected, atol=1e-4
+    )
     int8 = onnx_logits(onnx_session(run / "model_int8.onnx"), splits.val_x)
     with torch.no_grad():
         full = model(normalize(splits.val_x))

@@ -56,16 +56,18 @@ def test_same_seed_same_result_other_seed_other_result(
 
 def _loop(tiny_splits: Splits, cfg: DataConfig, model: nn.Module) -> _Loop:
     options = FitOptions(progress=False)
-    return _make_loop(model, tiny_splits, cfg, _Budget.of(cfg, options), options,
-                      torch.device("cpu"))  # fmt: skip
+    return _make_loop(
+        model, tiny_splits, cfg, _Budget.of(cfg, options), options, torch.device("cpu")
+    )
 
 
 def test_options_reach_the_loop(
     tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory
 ) -> None:
     """OPTIMIZER, BALANCE=loss and LABEL_SMOOTHING are what the training steps use."""
-    cfg = dataclasses.replace(tiny_cfg, optimizer="adamw", init_lr=0.01, balance="loss",
-                              label_smoothing=0.1)  # fmt: skip
+    cfg = dataclasses.replace(
+        tiny_cfg, optimizer="adamw", init_lr=0.01, balance="loss", label_smoothing=0.1
+    )
     loop = _loop(tiny_splits, cfg, make_model())
     assert type(loop.optimizer) is torch.optim.AdamW
     assert loop.loss_fn.label_smoothing == 0.1
@@ -91,10 +93,20 @@ def test_balanced_sampler_draws_each_class_alike(tiny_cfg: DataConfig) -> None:
     """BALANCE=sampler: a class of 100 images among 1,000 is drawn about half the time; the
     draws are seeded by run seed and epoch. Otherwise every image once per epoch."""
     labels = torch.tensor([0] * 900 + [1] * 100)
-    loop = _Loop(nn.Identity(), dataclasses.replace(tiny_cfg, balance="sampler"),
-                 torch.device("cpu"), train_x=labels, train_y=labels, loss_fn=nn.Identity(),
-                 augment=nn.Identity(), optimizer=None, scaler=None, total_steps=1.0,
-                 seconds=1.0, seed=3)  # fmt: skip
+    loop = _Loop(
+        nn.Identity(),
+        dataclasses.replace(tiny_cfg, balance="sampler"),
+        torch.device("cpu"),
+        train_x=labels,
+        train_y=labels,
+        loss_fn=nn.Identity(),
+        augment=nn.Identity(),
+        optimizer=None,
+        scaler=None,
+        total_steps=1.0,
+        seconds=1.0,
+        seed=3,
+    )
     order = loop.epoch_order(0)
     assert len(order) == 1000 and 430 < int((labels[order] == 1).sum()) < 570
     assert torch.equal(order, loop.epoch_order(0)) and not torch.equal(order, loop.epoch_order(1))
@@ -189,8 +201,9 @@ def test_resume_continues_exactly(
         resume=states[-1],
     )
     assert [h.loss for h in resumed.history] == [h.loss for h in full.history]
-    assert all(torch.equal(a, b) for a, b in
-               zip(weights(straight), weights(resumed_model), strict=True))  # fmt: skip
+    assert all(
+        torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed_model), strict=True)
+    )
 
 
 def test_ema_scores_the_weight_average_and_resumes_exactly(
@@ -220,7 +233,9 @@ def test_ema_scores_the_weight_average_and_resumes_exactly(
 
 
 def test_distillation_mixes_the_teachers_soft_labels(
-    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory,
+    tiny_splits: Splits,
+    tiny_cfg: DataConfig,
+    make_model: ModelFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every step's loss is the teacher's mix (its closed form is in test_distill.py)."""
@@ -250,9 +265,11 @@ def test_distillation_mixes_the_teachers_soft_labels(
 
 
 def test_fixres_trains_small_then_at_img_size(
-    tiny_splits: Splits, tiny_cfg: DataConfig, make_model: ModelFactory,
+    tiny_splits: Splits,
+    tiny_cfg: DataConfig,
+    make_model: ModelFactory,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     cfg = dataclasses.replace(tiny_cfg, epochs=4, fixres_train_size=16, fixres_epochs=1)
     model, trained, validated = make_model(), [], set()
 

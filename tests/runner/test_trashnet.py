@@ -42,8 +42,9 @@ def make_archive(path: Path, counts: dict[str, int] = COUNTS, reverse: bool = Fa
     """A TrashNet-like zip: dataset-resized/<class>/<class><i>.jpg and macOS junk beside them."""
     members = [
         (f"dataset-resized/{name}/{name}{i}.jpg", jpeg(zlib.crc32(f"{name}{i}".encode())))
-        for name, count in counts.items() for i in range(1, count + 1)
-    ]  # fmt: skip
+        for name, count in counts.items()
+        for i in range(1, count + 1)
+    ]
     junk = [(f"__MACOSX/dataset-resized/{name}/._{name}1.jpg", b"\0\5\26\7") for name in counts]
     junk.append(("dataset-resized/.DS_Store", b"\0\0\0\1Bud1"))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,8 +110,9 @@ def test_splits_of_a_config_from_a_study_fetch_what_this_machine_lacks(
 def test_split_is_the_same_whatever_order_the_archive_lists_its_files(tmp_path: Path) -> None:
     source = TrashNetSource(counts=COUNTS, cache=tmp_path / "cache")
     extract_split(make_archive(tmp_path / "a.zip"), tmp_path / "a", source, progress=False)
-    extract_split(make_archive(tmp_path / "b.zip", reverse=True), tmp_path / "b", source,
-                  progress=False)  # fmt: skip
+    extract_split(
+        make_archive(tmp_path / "b.zip", reverse=True), tmp_path / "b", source, progress=False
+    )
     assert listing(tmp_path / "a") == listing(tmp_path / "b")
     assert {p.split("/")[0] for p in listing(tmp_path / "a")} == set(SPLITS)
 
@@ -143,9 +145,13 @@ def test_a_transfer_cut_short_is_fetched_again(tmp_path: Path, mirror: Served) -
     ],
 )
 def test_an_archive_failing_its_checks_is_never_used(
-    tmp_path: Path, mirror: Served, monkeypatch: pytest.MonkeyPatch,
-    variable: str, value: str, message: str,
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    mirror: Served,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    message: str,
+) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.warns(UserWarning), pytest.raises(DataConfigError, match=message) as error:
         load_data(data_yaml(tmp_path))
@@ -178,8 +184,13 @@ def test_without_network_the_cli_says_the_manual_steps_and_exits_2(
     assert search.architecture.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
-    for said in ("cannot download TrashNet", "Connection refused", "github.com/garythung/trashnet",
-                 str(tmp_path / "cache" / "trashnet" / ARCHIVE), "--data"):  # fmt: skip
+    for said in (
+        "cannot download TrashNet",
+        "Connection refused",
+        "github.com/garythung/trashnet",
+        str(tmp_path / "cache" / "trashnet" / ARCHIVE),
+        "--data",
+    ):
         assert said in err
 
 

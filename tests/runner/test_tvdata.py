@@ -32,9 +32,7 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def data_yaml(
-    tmp_path: Path, name: str, root: Path, extra: str = "", img_size: int = 32
-) -> Path:
+def data_yaml(tmp_path: Path, name: str, root: Path, extra: str = "", img_size: int = 32) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(f"DATA_PATH: {root}\nDATASET: {name}\nIMG_SIZE: {img_size}\n{extra}")
     return path
@@ -60,9 +58,15 @@ def fake_cifar10(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     table = [[name, md5(folder / name)] for name in batches]
     monkeypatch.setattr(datasets.CIFAR10, "train_list", table[:5])
     monkeypatch.setattr(datasets.CIFAR10, "test_list", table[5:])
-    monkeypatch.setattr(datasets.CIFAR10, "meta", {
-        "filename": "batches.meta", "key": "label_names", "md5": md5(folder / "batches.meta"),
-    })  # fmt: skip
+    monkeypatch.setattr(
+        datasets.CIFAR10,
+        "meta",
+        {
+            "filename": "batches.meta",
+            "key": "label_names",
+            "md5": md5(folder / "batches.meta"),
+        },
+    )
     return written
 
 
@@ -165,8 +169,9 @@ def test_stl10_split_argument_and_96px_images(
     (folder / "unlabeled_X.bin").write_bytes(b"")
     (folder / "class_names.txt").write_text("airplane\nbird\ncar\n")
     table = lambda *names: [[n, md5(folder / n)] for n in names]  # noqa: E731
-    monkeypatch.setattr(datasets.STL10, "train_list",
-                        table("train_X.bin", "train_y.bin", "unlabeled_X.bin"))  # fmt: skip
+    monkeypatch.setattr(
+        datasets.STL10, "train_list", table("train_X.bin", "train_y.bin", "unlabeled_X.bin")
+    )
     monkeypatch.setattr(datasets.STL10, "test_list", table("test_X.bin", "test_y.bin"))
     cfg = load_data(data_yaml(tmp_path, "STL10", tmp_path / "stl", "VAL_RATIO: 0.5"))
     splits = load_splits(cfg, img_size=24, cache_dir=tmp_path / "c", progress=False)
@@ -184,8 +189,9 @@ def test_svhn_without_class_names_uses_its_labels(
         x = images(len(labels), (32, 32, 3)).transpose(1, 2, 3, 0)  # SVHN stores HWCN
         savemat(root / f"{split}_32x32.mat", {"X": x, "y": np.array(labels)[:, None]})
         entry = datasets.SVHN.split_list[split]
-        monkeypatch.setitem(datasets.SVHN.split_list, split, [entry[0], entry[1], md5(
-            root / entry[1])])  # fmt: skip
+        monkeypatch.setitem(
+            datasets.SVHN.split_list, split, [entry[0], entry[1], md5(root / entry[1])]
+        )
     cfg = load_data(data_yaml(tmp_path, "SVHN", root, "VAL_RATIO: 0.25"))
     splits = load_splits(cfg, cache_dir=tmp_path / "c", progress=False)
     assert splits.classes == ["0", "1", "2", "3"] and splits.test_y.tolist() == [3, 0]

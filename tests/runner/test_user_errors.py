@@ -30,8 +30,17 @@ from tests.runner.conftest import TINY_MODEL_YAML, train_tiny_run
 @pytest.fixture
 def data_yaml(tiny_data: Path, tmp_path: Path) -> Path:
     path = tmp_path / "data.yaml"
-    path.write_text(yaml.safe_dump({"DATA_PATH": str(tiny_data), "IMG_SIZE": 24,
-                                    "BATCH_SIZE": 8, "EPOCHS": 1, "INIT_LR": 0.05}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "DATA_PATH": str(tiny_data),
+                "IMG_SIZE": 24,
+                "BATCH_SIZE": 8,
+                "EPOCHS": 1,
+                "INIT_LR": 0.05,
+            }
+        )
+    )
     return path
 
 
@@ -77,12 +86,18 @@ def test_train_on_a_device_this_machine_lacks_is_one_line(
     ],
 )
 def test_every_command_checks_the_device_first(
-    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    main = {"runner.evaluate": evaluate.main, "runner.predict": predict.main,
-            "runner.compress": compress.main, "search.replay": replay.main}[argv[0]]
+    main = {
+        "runner.evaluate": evaluate.main,
+        "runner.predict": predict.main,
+        "runner.compress": compress.main,
+        "search.replay": replay.main,
+    }[argv[0]]
     assert main([*argv[1:], "--device", "foo"]) == 2
     assert "--device 'foo' is not a device name; this machine has: cpu" in _one_error(capsys)
 
@@ -222,8 +237,11 @@ def test_an_image_over_pillows_bomb_limit_is_named_as_such(
     path = tmp_path / "huge.jpg"
     Image.new("RGB", (40, 40), "red").save(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1600 pixels > twice the limit
-    with pytest.warns(UserWarning, match=r"huge\.jpg \(over Pillow's limit of 200 pixels against "
-                                         r"decompression bombs"):
+    with pytest.warns(
+        UserWarning,
+        match=r"huge\.jpg \(over Pillow's limit of 200 pixels against "
+        r"decompression bombs",
+    ):
         images, kept = decode_images([path], 16, progress=False)
     assert kept == [] and len(images) == 0
 

@@ -44,8 +44,11 @@ def search_data_yaml(tiny_data: Path, tmp_path: Path) -> Path:
 def small_space(tmp_path: Path) -> Path:
     """The shipped architecture space cut to one or two narrow stages: quick to build and train."""
     space = yaml.safe_load((REPO / "configs" / "search" / "architecture.yaml").read_text())
-    space.update(num_stages=[1, 2], repeats=[1, 1], head={"type_choices": ["FixedConv", "Linear"],
-                 "channels": [16, 32]})  # fmt: skip
+    space.update(
+        num_stages=[1, 2],
+        repeats=[1, 1],
+        head={"type_choices": ["FixedConv", "Linear"], "channels": [16, 32]},
+    )
     space["stages"] = [{"channels": [8, 16]}, {"channels": [8, 16]}]
     space["img_size_choices"] = [32]
     path = tmp_path / "small_space.yaml"
@@ -92,7 +95,11 @@ class FakeFit:
         self.fail_on, self.pace = fail_on, pace
 
     def __call__(
-        self, model: torch.nn.Module, splits: Splits, cfg: DataConfig, options: FitOptions,
+        self,
+        model: torch.nn.Module,
+        splits: Splits,
+        cfg: DataConfig,
+        options: FitOptions,
         **kw: Any,
     ) -> FitResult:
         self.calls.append({**kw, "options": options, "splits_size": splits.train_x.shape[-1]})
@@ -131,10 +138,26 @@ class WorkerCLI:
         """A brief random-sampler study with 1 s heartbeats (a dead worker's trial is retried
         2 s after its last heartbeat)."""
         return [
-            "--data", str(data_yaml), "--space", str(space), "--study-name", "s",
-            "--storage", storage, "--trials", str(trials), "--epochs", str(epochs),
-            "--no-early-stop", "--sampler", "random", "--heartbeat", "1", "--bands", "none",
-        ]  # fmt: skip
+            "--data",
+            str(data_yaml),
+            "--space",
+            str(space),
+            "--study-name",
+            "s",
+            "--storage",
+            storage,
+            "--trials",
+            str(trials),
+            "--epochs",
+            str(epochs),
+            "--no-early-stop",
+            "--sampler",
+            "random",
+            "--heartbeat",
+            "1",
+            "--bands",
+            "none",
+        ]
 
     @staticmethod
     def start(args: Sequence[str], cwd: Path) -> subprocess.Popen[str]:
@@ -143,9 +166,13 @@ class WorkerCLI:
         path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         env = dict(os.environ, PYTHONPATH=path)
         return subprocess.Popen(
-            [sys.executable, "-m", "search.architecture", *args], cwd=cwd, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
+            [sys.executable, "-m", "search.architecture", *args],
+            cwd=cwd,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
 
     @staticmethod
     def trials(storage: str) -> list[FrozenTrial]:
@@ -153,9 +180,12 @@ class WorkerCLI:
         return optuna.load_study(study_name="s", storage=make_storage(storage, None)).get_trials()
 
     def wait_for(
-        self, storage: str, proc: subprocess.Popen[str], found: Callable[[FrozenTrial], bool],
+        self,
+        storage: str,
+        proc: subprocess.Popen[str],
+        found: Callable[[FrozenTrial], bool],
         timeout: float = 120.0,
-    ) -> FrozenTrial:  # fmt: skip
+    ) -> FrozenTrial:
         """The first trial for which `found` holds, polling while the worker runs."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:

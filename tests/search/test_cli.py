@@ -18,9 +18,12 @@ BRIEF = ["--epochs", "1", "--no-early-stop", "--sampler", "random", "--bands", "
 
 
 def test_architecture_cli_runs_resumes_and_reports(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.chdir(tmp_path)
     args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "tiny"]
     args += BRIEF
@@ -54,18 +57,36 @@ def test_architecture_cli_rejects_bad_input(
     ("objective", "names"), [("score", ["score"]), ("pareto", ["f1", "macs"])]
 )
 def test_hyper_cli_on_a_fixed_model(
-    objective: str, names: list[str], search_data_yaml: Path, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+    objective: str,
+    names: list[str],
+    search_data_yaml: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     space = yaml.safe_load((REPO / "configs" / "search" / "hyper.yaml").read_text())
     space.update(epochs=[1, 2], img_size_choices=[24, 32], batch_size_choices=[8])
     (tmp_path / "hyper.yaml").write_text(yaml.safe_dump(space))
     monkeypatch.chdir(tmp_path)
-    code = hyper.main([
-        "--data", str(search_data_yaml), "--model", str(REPO / "configs/model/example.yaml"),
-        "--space", "hyper.yaml", "--trials", "2", "--objective", objective,
-        "--no-early-stop", "--sampler", "random", "--study-name", objective,
-    ])  # fmt: skip
+    code = hyper.main(
+        [
+            "--data",
+            str(search_data_yaml),
+            "--model",
+            str(REPO / "configs/model/example.yaml"),
+            "--space",
+            "hyper.yaml",
+            "--trials",
+            "2",
+            "--objective",
+            objective,
+            "--no-early-stop",
+            "--sampler",
+            "random",
+            "--study-name",
+            objective,
+        ]
+    )
     assert code == 0
     study = optuna.load_study(study_name=objective, storage=f"sqlite:///studies/{objective}.db")
     assert study.metric_names == names
@@ -109,9 +130,14 @@ def test_hyper_cli_checks_the_model_before_anything_starts(
     ],
 )
 def test_counts_below_their_minimum_are_refused_by_the_parser(
-    search_data_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str,
-) -> None:  # fmt: skip
+    search_data_yaml: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+    value: str,
+    message: str,
+) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as info:
         architecture.main(["--data", str(search_data_yaml), flag, value])
@@ -122,17 +148,26 @@ def test_counts_below_their_minimum_are_refused_by_the_parser(
 @pytest.mark.parametrize(
     ("storage", "message"),
     [
-        ("sqlit:///x.db", "'sqlit' is not a database URL scheme that works here; did you mean "
-                          "'sqlite'? use sqlite:///FILE.db, postgresql://"),
+        (
+            "sqlit:///x.db",
+            "'sqlit' is not a database URL scheme that works here; did you mean "
+            "'sqlite'? use sqlite:///FILE.db, postgresql://",
+        ),
         ("postgres://postgres@127.0.0.1/x", "did you mean 'postgresql'?"),
-        ("postgresql://postgres@127.0.0.1:1/x",
-         "cannot reach the database at 127.0.0.1:1 (--storage postgresql://postgres@127.0.0.1:1/x)"),
+        (
+            "postgresql://postgres@127.0.0.1:1/x",
+            "cannot reach the database at 127.0.0.1:1 (--storage postgresql://postgres@127.0.0.1:1/x)",
+        ),
     ],
 )
 def test_a_storage_url_that_cannot_work_is_one_line_before_anything_starts(
-    search_data_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], storage: str, message: str,
-) -> None:  # fmt: skip
+    search_data_yaml: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    storage: str,
+    message: str,
+) -> None:
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -146,12 +181,26 @@ def test_a_storage_url_that_cannot_work_is_one_line_before_anything_starts(
 
 
 def test_architecture_cli_runs_its_bands_after_the_study(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.chdir(tmp_path)
-    args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "tiny",
-            *BRIEF, "--trials", "2", "--bands", "30000,3000000"]  # fmt: skip
+    args = [
+        "--data",
+        str(search_data_yaml),
+        "--space",
+        str(small_space),
+        "--study-name",
+        "tiny",
+        *BRIEF,
+        "--trials",
+        "2",
+        "--bands",
+        "30000,3000000",
+    ]
     assert architecture.main(args) == 0
     out = capsys.readouterr().out
     storage = "sqlite:///studies/tiny.db"
@@ -172,13 +221,29 @@ def test_architecture_cli_runs_its_bands_after_the_study(
 
 
 def test_a_small_studys_band_draws_its_own_candidates_under_its_ceiling(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Same --seed, yet the band does not replay the study's draws (nearly all over its ceiling
     here): it starts from its own spread under the ceiling, so it trains something."""
     monkeypatch.chdir(tmp_path)
-    args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "few",
-            "--epochs", "1", "--no-early-stop", "--trials", "4", "--bands", "150000"]  # fmt: skip
+    args = [
+        "--data",
+        str(search_data_yaml),
+        "--space",
+        str(small_space),
+        "--study-name",
+        "few",
+        "--epochs",
+        "1",
+        "--no-early-stop",
+        "--trials",
+        "4",
+        "--bands",
+        "150000",
+    ]
     assert architecture.main(args) == 0
     storage = "sqlite:///studies/few.db"
     study = optuna.load_study(study_name="few", storage=storage)
@@ -197,8 +262,10 @@ def test_a_small_studys_band_draws_its_own_candidates_under_its_ceiling(
         ([], {"architecture-0.4M": 400_000}),
         (["--macs-max", "400000"], {}),  # the default band is for a wider budget only
         (["--bands", "none"], {}),
-        (["--bands", "100000,400000", "--study-name", "a"],
-         {"a-0.4M": 400_000, "a-0.1M": 100_000}),
+        (
+            ["--bands", "100000,400000", "--study-name", "a"],
+            {"a-0.4M": 400_000, "a-0.1M": 100_000},
+        ),
     ],
 )
 def test_band_studies_are_named_by_their_ceiling(extra: list[str], bands: dict[str, int]) -> None:

@@ -21,10 +21,16 @@ from search.front import (
 
 
 def trial(f1: float, macs: int, **attrs: Any) -> optuna.trial.FrozenTrial:
-    user_attrs = {"macs": macs, "params": macs // 10, "model_yaml": f"m{macs}-{f1}",
-                  "data_config": {}, **attrs}  # fmt: skip
-    return optuna.trial.create_trial(values=[f1, macs], user_attrs=user_attrs,
-                                     constraints={"macs_budget": -1.0})  # fmt: skip
+    user_attrs = {
+        "macs": macs,
+        "params": macs // 10,
+        "model_yaml": f"m{macs}-{f1}",
+        "data_config": {},
+        **attrs,
+    }
+    return optuna.trial.create_trial(
+        values=[f1, macs], user_attrs=user_attrs, constraints={"macs_budget": -1.0}
+    )
 
 
 def pool(*points: tuple[float, int]) -> list[Pick]:
@@ -72,8 +78,15 @@ def studies() -> tuple[optuna.Study, optuna.Study]:
     """A study whose front jumps from 0.3M to 4.8M MACs, beside a band whose front beats the
     study's cheap end on the brief trial's F1."""
     study = optuna.create_study(study_name="s", directions=["maximize", "minimize"])
-    for f1, macs in ((0.62, 4_800_000), (0.55, 300_000), (0.54, 2_000_000), (0.53, 1_100_000),
-                     (0.40, 900_000), (0.45, 3_000_000), (0.45, 600_000)):  # fmt: skip
+    for f1, macs in (
+        (0.62, 4_800_000),
+        (0.55, 300_000),
+        (0.54, 2_000_000),
+        (0.53, 1_100_000),
+        (0.40, 900_000),
+        (0.45, 3_000_000),
+        (0.45, 600_000),
+    ):
         study.add_trial(trial(f1, macs))
     band = optuna.create_study(study_name="s-0.4M", directions=["maximize", "minimize"])
     for f1, macs in ((0.61, 350_000), (0.50, 150_000)):
@@ -88,7 +101,10 @@ def labels(entries: Sequence[FrontEntry]) -> list[tuple[str, str]]:
 def test_each_study_keeps_its_own_front(studies: tuple[optuna.Study, optuna.Study]) -> None:
     study, band = studies
     assert labels(front_entries(study, bands=[band])) == [
-        ("0", "front"), ("s-0.4M/0", "front"), ("1", "front"), ("s-0.4M/1", "front")
+        ("0", "front"),
+        ("s-0.4M/0", "front"),
+        ("1", "front"),
+        ("s-0.4M/1", "front"),
     ], "the band's 0.61 at 0.35M does not push out the study's 0.55 at 0.3M"
 
 
@@ -99,11 +115,23 @@ def test_gaps_are_filled_up_to_the_study_budget(
     study.set_user_attr(MACS_MAX_ATTR, 6_000_000)
     entries = front_entries(study, bands=[band])
     assert labels(entries) == [
-        ("0", "front"), ("s-0.4M/0", "front"), ("1", "front"), ("2", "gap"), ("3", "gap"),
-        ("s-0.4M/1", "front"), ("6", "gap"), ("5", "gap"),
+        ("0", "front"),
+        ("s-0.4M/0", "front"),
+        ("1", "front"),
+        ("2", "gap"),
+        ("3", "gap"),
+        ("s-0.4M/1", "front"),
+        ("6", "gap"),
+        ("5", "gap"),
     ], "trial 4 (0.40 at 0.9M) loses its window to trial 6 (0.45 at 0.6M)"
     assert uncovered([e.macs for e in entries], 6_000_000) == []
     assert [e.rank for e in entries] == list(range(1, 9))
     capped = front_entries(study, FrontFilter(macs_max=2_500_000), bands=[band])
-    assert labels(capped) == [("s-0.4M/0", "front"), ("1", "front"), ("2", "gap"), ("3", "gap"),
-                              ("s-0.4M/1", "front"), ("6", "gap")], "covered up to --macs-max"
+    assert labels(capped) == [
+        ("s-0.4M/0", "front"),
+        ("1", "front"),
+        ("2", "gap"),
+        ("3", "gap"),
+        ("s-0.4M/1", "front"),
+        ("6", "gap"),
+    ], "covered up to --macs-max"

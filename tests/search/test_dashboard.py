@@ -45,9 +45,12 @@ def run_tiny_study(
 
 
 def test_storage_holds_named_objectives_states_and_attrs(
-    tmp_path: Path, fake_fit: Callable, arch_bounds: ArchitectureBounds, fake_cfg: DataConfig,
+    tmp_path: Path,
+    fake_fit: Callable,
+    arch_bounds: ArchitectureBounds,
+    fake_cfg: DataConfig,
     fake_data: SplitsCache,
-) -> None:  # fmt: skip
+) -> None:
     fake_fit()
     storage = f"sqlite:///{tmp_path / 'dash.db'}"
     run_tiny_study(storage, arch_bounds, fake_cfg, fake_data)
@@ -55,8 +58,11 @@ def test_storage_holds_named_objectives_states_and_attrs(
     assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
     assert study.metric_names == ["f1", "macs"]
     trials = study.get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED,
-                                         TrialState.COMPLETE]  # fmt: skip
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.COMPLETE,
+    ]
     for trial in trials:
         attrs = trial.user_attrs
         json.dumps(attrs)  # the dashboard serves every attr as JSON

@@ -26,11 +26,31 @@ def test_study_export_and_train_on_real_data(real_data: Path, tmp_path: Path) ->
     data_yaml = tmp_path / "data.yaml"
     data_yaml.write_text(yaml.safe_dump(cfg | {"DATA_PATH": str(real_data)}))
     storage = f"sqlite:///{tmp_path / 'e2e.db'}"
-    code = architecture.main([
-        "--data", str(data_yaml), "--study-name", "e2e", "--storage", storage, "--trials", "3",
-        "--epochs", "2", "--train-fraction", "0.3", "--img-size", "32", "--sampler", "random",
-        "--macs-max", "8000000", "--no-early-stop", "--test-ratio", "0.2",
-    ])  # fmt: skip
+    code = architecture.main(
+        [
+            "--data",
+            str(data_yaml),
+            "--study-name",
+            "e2e",
+            "--storage",
+            storage,
+            "--trials",
+            "3",
+            "--epochs",
+            "2",
+            "--train-fraction",
+            "0.3",
+            "--img-size",
+            "32",
+            "--sampler",
+            "random",
+            "--macs-max",
+            "8000000",
+            "--no-early-stop",
+            "--test-ratio",
+            "0.2",
+        ]
+    )
     assert code == 0
     study = optuna.load_study(study_name="e2e", storage=storage)
     trials = study.get_trials(states=[TrialState.COMPLETE])
@@ -47,16 +67,37 @@ def test_study_export_and_train_on_real_data(real_data: Path, tmp_path: Path) ->
     folder = sorted((out / "e2e").glob("*-trial*"))[0]
     run = tmp_path / "run"
     model, data = str(folder / "model.yaml"), str(folder / "data.yaml")
-    command = [sys.executable, "-m", "runner.train", "--model", model, "--data", data,
-               "--epochs", "1", "--output", str(run)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "runner.train",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--epochs",
+        "1",
+        "--output",
+        str(run),
+    ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1 and len(metrics["per_class_f1"]) == 6
 
     runs = tmp_path / "runs"
-    args = ["--study-name", "e2e", "--storage", storage, "--output", str(runs), "--top-k", "1",
-            "--epochs", "1"]  # fmt: skip
+    args = [
+        "--study-name",
+        "e2e",
+        "--storage",
+        storage,
+        "--output",
+        str(runs),
+        "--top-k",
+        "1",
+        "--epochs",
+        "1",
+    ]
     assert finalize.main(args) == 0
     final = (runs / "e2e" / "final.csv").read_text().splitlines()
     assert len(final) == 2 and final[0].startswith("rank,band,trial,picked,macs")

@@ -33,8 +33,12 @@ REPO = Path(__file__).resolve().parents[2]
 MODELS = ("shufflenet_v2_x0_5", "example", "mixed_blocks", "mobilenet_v3_small")
 IMG_SIZE = 32
 # (model, F1) per completed trial: 0, 1, 2 are the front; 3 is dominated by 2 (fewer MACs, more F1)
-TRIALS = (("shufflenet_v2_x0_5", 0.55), ("mobilenet_v3_small", 0.72), ("example", 0.62),
-          ("mixed_blocks", 0.60))  # fmt: skip
+TRIALS = (
+    ("shufflenet_v2_x0_5", 0.55),
+    ("mobilenet_v3_small", 0.72),
+    ("example", 0.62),
+    ("mixed_blocks", 0.60),
+)
 FRONT_FOLDERS = ["01-trial1", "02-trial2", "03-trial0"]  # best F1 first
 
 
@@ -45,8 +49,11 @@ def model_attrs() -> dict[str, dict[str, Any]]:
     for name in MODELS:
         model = build_model(REPO / "configs" / "model" / f"{name}.yaml", num_classes=3)
         cost = count_cost(model, IMG_SIZE)
-        attrs[name] = {"model_yaml": model.to_yaml(IMG_SIZE), "macs": cost.macs,
-                       "params": cost.params}  # fmt: skip
+        attrs[name] = {
+            "model_yaml": model.to_yaml(IMG_SIZE),
+            "macs": cost.macs,
+            "params": cost.params,
+        }
     return attrs
 
 
@@ -54,14 +61,20 @@ def trial_attrs(model: dict[str, Any], data_path: Path, f1: float) -> dict[str, 
     """The user attrs the architecture objective writes for one trained trial."""
     data = DataConfig(data_path=str(data_path), img_size=IMG_SIZE, epochs=2, batch_size=8)
     per_class = {"bottle": f1, "can": f1, "paper": f1}
-    return {**model, "data_config": data.to_yaml_dict(), "f1_history": [f1 / 2, f1],
-            "per_class_f1": per_class, "img_size": IMG_SIZE}  # fmt: skip
+    return {
+        **model,
+        "data_config": data.to_yaml_dict(),
+        "f1_history": [f1 / 2, f1],
+        "per_class_f1": per_class,
+        "img_size": IMG_SIZE,
+    }
 
 
 def make_study(storage: str, name: str, models: dict[str, dict[str, Any]], data: Path) -> None:
     """Four completed trials, one over the MACs budget, one pruned and one failed."""
-    study = optuna.create_study(study_name=name, storage=storage,
-                                directions=["maximize", "minimize"])  # fmt: skip
+    study = optuna.create_study(
+        study_name=name, storage=storage, directions=["maximize", "minimize"]
+    )
     with warnings.catch_warnings():  # experimental since 3.2, and what the dashboard shows
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["f1", "macs"])
@@ -81,7 +94,7 @@ def make_study(storage: str, name: str, models: dict[str, dict[str, Any]], data:
     study.add_trial(
         optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs={"f1_history": [0.1]})
     )
-    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))  # fmt: skip
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
 
 
 @pytest.fixture
@@ -130,9 +143,12 @@ def test_bad_filter_is_refused(kw: dict[str, float]) -> None:
 
 
 def test_export_writes_trainable_yamls_csv_and_plots(
-    storage: str, tmp_path: Path, model_attrs: dict[str, dict[str, Any]], tiny_data: Path,
+    storage: str,
+    tmp_path: Path,
+    model_attrs: dict[str, dict[str, Any]],
+    tiny_data: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     assert run_export(storage, tmp_path / "exports", "--epochs", "3") == 0
     folder = tmp_path / "exports" / "arch"
     assert rank_folders(folder) == FRONT_FOLDERS
@@ -148,8 +164,9 @@ def test_export_writes_trainable_yamls_csv_and_plots(
     with (folder / "pareto.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["folder"] for r in rows] == FRONT_FOLDERS
-    assert [int(r["macs"]) for r in rows] == [model_attrs[m]["macs"] for m, _ in
-                                              (TRIALS[1], TRIALS[2], TRIALS[0])]  # fmt: skip
+    assert [int(r["macs"]) for r in rows] == [
+        model_attrs[m]["macs"] for m, _ in (TRIALS[1], TRIALS[2], TRIALS[0])
+    ]
     assert rows[2]["f1_above_cliff"] == "+0.050000" and float(rows[0]["score"]) > 0
     assert (folder / "pareto.png").read_bytes().startswith(b"\x89PNG")
     assert "pareto-front" in (folder / "pareto.html").read_text()
@@ -168,14 +185,17 @@ def test_export_latency_column_is_measured_on_request(storage: str, tmp_path: Pa
 
 
 def test_a_latency_study_is_exported_and_plotted_by_its_latency(
-    tmp_path: Path, tiny_data: Path, model_attrs: dict[str, dict[str, Any]],
+    tmp_path: Path,
+    tiny_data: Path,
+    model_attrs: dict[str, dict[str, Any]],
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     """--objectives f1,latency: the front, the plots' x axis and the hypervolume are latency's.
     Here F1 rises with latency and falls with MACs: by MACs one trial would dominate the rest."""
     url = f"sqlite:///{tmp_path / 'lat.db'}"
-    study = optuna.create_study(study_name="arch", storage=url,
-                                directions=["maximize", "minimize"])  # fmt: skip
+    study = optuna.create_study(
+        study_name="arch", storage=url, directions=["maximize", "minimize"]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["f1", "latency_ms"])
@@ -183,8 +203,9 @@ def test_a_latency_study_is_exported_and_plotted_by_its_latency(
     for i, name in enumerate(by_macs):  # MACs down, F1 and latency up: all on the front
         attrs = trial_attrs(model_attrs[name], tiny_data, 0.5 + 0.1 * i)
         attrs["latency_ms"] = 1.0 + i
-        study.add_trial(optuna.trial.create_trial(values=[0.5 + 0.1 * i, 1.0 + i],
-                                                  user_attrs=attrs))  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(values=[0.5 + 0.1 * i, 1.0 + i], user_attrs=attrs)
+        )
     assert run_export(url, tmp_path / "out") == 0
     out = capsys.readouterr().out
     assert "x latency_ms 0..4.000, the slowest feasible trial" in out
@@ -202,8 +223,16 @@ def test_runner_trains_an_exported_folder_unchanged(storage: str, tmp_path: Path
     # only the cheapest model: it builds and trains fastest
     assert run_export(storage, tmp_path / "exports", "--macs-max", "1000000", "--epochs", "1") == 0
     folder = tmp_path / "exports" / "arch" / "01-trial0"
-    args = ["--model", str(folder / "model.yaml"), "--data", str(folder / "data.yaml"),
-            "--output", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    args = [
+        "--model",
+        str(folder / "model.yaml"),
+        "--data",
+        str(folder / "data.yaml"),
+        "--output",
+        str(tmp_path / "run"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert train_main(args) == 0
     assert (tmp_path / "run").is_dir()
 
@@ -249,8 +278,9 @@ def test_empty_front_says_why(
     tmp_path: Path, storage: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    study = optuna.create_study(study_name="arch", storage=url,
-                                directions=["maximize", "minimize"])  # fmt: skip
+    study = optuna.create_study(
+        study_name="arch", storage=url, directions=["maximize", "minimize"]
+    )
     study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED))
     assert run_export(url, tmp_path / "exports") == 2
     assert "no feasible completed trial to export (1 pruned)" in capsys.readouterr().err
@@ -311,8 +341,9 @@ def test_export_recipe_replaces_the_full_training_keys(storage: str, tmp_path: P
 def add_band(storage: str, models: dict[str, dict[str, Any]], data: Path) -> None:
     """Band study "arch-1M" of "arch": one trial that dominates arch's trial 0, one that arch's
     trial 2 dominates, and one alike arch's trial 2 (the same model and F1)."""
-    band = optuna.create_study(study_name="arch-1M", storage=storage,
-                               directions=["maximize", "minimize"])  # fmt: skip
+    band = optuna.create_study(
+        study_name="arch-1M", storage=storage, directions=["maximize", "minimize"]
+    )
     for model, f1 in (("shufflenet_v2_x0_5", 0.58), ("mixed_blocks", 0.50), ("example", 0.62)):
         attrs = trial_attrs(models[model], data, f1)
         band.add_trial(optuna.trial.create_trial(values=[f1, attrs["macs"]], user_attrs=attrs))
@@ -321,9 +352,12 @@ def add_band(storage: str, models: dict[str, dict[str, Any]], data: Path) -> Non
 
 
 def test_band_fronts_merge_into_the_study_front(
-    storage: str, tmp_path: Path, model_attrs: dict[str, dict[str, Any]], tiny_data: Path,
+    storage: str,
+    tmp_path: Path,
+    model_attrs: dict[str, dict[str, Any]],
+    tiny_data: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     out = tmp_path / "exports"
     assert run_export(storage, out) == 0
     add_band(storage, model_attrs, tiny_data)
@@ -342,8 +376,11 @@ def test_band_fronts_merge_into_the_study_front(
     with (out / "arch" / "pareto.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["band"], r["trial"], r["folder"]) for r in rows] == [
-        ("", "1", "01-trial1"), ("", "2", "02-trial2"), ("arch-1M", "0", "03-arch-1M-trial0"),
-        ("", "0", "04-trial0")]
+        ("", "1", "01-trial1"),
+        ("", "2", "02-trial2"),
+        ("arch-1M", "0", "03-arch-1M-trial0"),
+        ("", "0", "04-trial0"),
+    ]
     header = (out / "arch" / merged[2] / "model.yaml").read_text().splitlines()[0]
     assert header.startswith("# study 'arch-1M', trial 0, rank 3 of the exported front")
     assert run_export(storage, out, "--top-k", "2") == 0

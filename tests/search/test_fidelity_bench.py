@@ -39,8 +39,13 @@ def _study() -> optuna.Study:
     for i in range(40):
         macs = 10_000 * 2**i if i < 3 else 1_000_000 + 1_000 * i
         f1 = 0.3 + 0.1 * i if i < 3 else 0.2 + 0.001 * i
-        attrs = {"macs": macs, "params": i + 1, "model_yaml": "m", "data_config": {},
-                 "f1_history": [f1]}  # fmt: skip
+        attrs = {
+            "macs": macs,
+            "params": i + 1,
+            "model_yaml": "m",
+            "data_config": {},
+            "f1_history": [f1],
+        }
         study.add_trial(optuna.trial.create_trial(values=[f1, macs], user_attrs=attrs))
     twin = {**study.trials[5].user_attrs, "twin_of": 5}
     study.add_trial(optuna.trial.create_trial(values=study.trials[5].values, user_attrs=twin))
@@ -84,14 +89,20 @@ def test_report_sets_each_proxy_beside_the_floor_and_the_ceiling(bench: ModuleTy
     test = [0.5, 0.6, 0.8, 0.7]
     val = [0.4, 0.5, 0.6, 0.7]  # full training's own val: nearer test's order than the study
     rows = [
-        FinalRow(i + 1, t.number, t.user_attrs["macs"], t.user_attrs["params"], t.values[0], v, f,
-                 "r") for i, (t, v, f) in enumerate(zip(trials, val, test, strict=True))
-    ]  # fmt: skip
+        FinalRow(
+            i + 1, t.number, t.user_attrs["macs"], t.user_attrs["params"], t.values[0], v, f, "r"
+        )
+        for i, (t, v, f) in enumerate(zip(trials, val, test, strict=True))
+    ]
     lines = bench.report(trials, rows)
     assert "on test (4 models)" in lines[5]
     found = {line.split(" Spearman")[0].strip(): line for line in lines[6:10]}
-    assert set(found) == {"study objective (F1)", "params", "MACs",
-                          "full-training val F1 (ceiling)"}  # fmt: skip
+    assert set(found) == {
+        "study objective (F1)",
+        "params",
+        "MACs",
+        "full-training val F1 (ceiling)",
+    }
     assert "Spearman +0.800  Kendall +0.667" in found["full-training val F1 (ceiling)"]
     assert "Spearman +0.400" in found["study objective (F1)"]
     with_samples = bench.report(trials, rows, [test] * 3)
@@ -109,8 +120,11 @@ def test_report_sets_each_proxy_beside_the_floor_and_the_ceiling(bench: ModuleTy
 def test_resampling_gives_each_reading_its_spread_and_the_objective_its_lead(
     bench: ModuleType,
 ) -> None:
-    readings = {"study objective (F1)": [1.0, 2.0, 3.0, 4.0], "params": [4.0, 3.0, 2.0, 1.0],
-                "MACs": [1.0, 2.0, 4.0, 3.0]}  # fmt: skip
+    readings = {
+        "study objective (F1)": [1.0, 2.0, 3.0, 4.0],
+        "params": [4.0, 3.0, 2.0, 1.0],
+        "MACs": [1.0, 2.0, 4.0, 3.0],
+    }
     spread = bench.bootstrap(readings, [[0.1, 0.2, 0.3, 0.4]] * 5)
     assert spread.sd == {"study objective (F1)": 0.0, "params": 0.0, "MACs": 0.0}
     assert spread.lead == {"params": (2.0, 2.0), "MACs": (pytest.approx(0.2),) * 2}
@@ -127,8 +141,9 @@ def test_matched_cost_pairs_score_the_order_within_a_budget(bench: ModuleType) -
     assert bench.pair_agreement([0.6, 0.5, 0.7, 0.8, 0.9], final, pairs) == 1.0
     assert bench.pair_agreement([0.5, 0.5, 0.4, 0.1, 0.1], final, pairs) == 0.25, "ties: a half"
     assert math.isnan(bench.pair_agreement(macs, final, []))
-    spread = bench.bootstrap({"a": final, "b": macs}, [final] * 3,
-                             functools.partial(bench.pair_agreement, pairs=pairs))  # fmt: skip
+    spread = bench.bootstrap(
+        {"a": final, "b": macs}, [final] * 3, functools.partial(bench.pair_agreement, pairs=pairs)
+    )
     assert spread.lead == {"b": (0.25, 0.25)}
 
 
@@ -142,8 +157,7 @@ def test_predictions_resample_the_same_images_for_every_model(bench: ModuleType)
 def _trained_trials(*f1: float) -> list[optuna.trial.FrozenTrial]:
     """Trials of a 10-epoch study scored on their last 2 epochs, trained with seed 0."""
     study = optuna.create_study(directions=["maximize", "minimize"])
-    attrs = {"model_yaml": "backbone: []", "seed": 0,
-             "budget": {"epochs": 10, "score_epochs": 2}}  # fmt: skip
+    attrs = {"model_yaml": "backbone: []", "seed": 0, "budget": {"epochs": 10, "score_epochs": 2}}
     for value in f1:
         study.add_trial(optuna.trial.create_trial(values=[value, 1.0], user_attrs=attrs))
     return study.trials
@@ -157,8 +171,10 @@ def test_variants_retrain_each_trial_once_and_rank_like_the_study(
 
     def train(trial, *, seed, epochs):  # F1 per epoch: (trial + seed) / 10
         calls.append((trial.number, seed, epochs))
-        return [type("Stats", (), {"f1": (trial.number + seed) / 10 + e / 100})()
-                for e in range(epochs)]  # fmt: skip
+        return [
+            type("Stats", (), {"f1": (trial.number + seed) / 10 + e / 100})()
+            for e in range(epochs)
+        ]
 
     seed1, longer = bench._variant("1:10"), bench._variant("0:20")
     bench.train_variants(trials, [seed1, longer], tmp_path, train=train)

@@ -31,15 +31,22 @@ backbone:
 
 def make_study(storage: str, data: Path) -> None:
     """Two trained trials of a narrow and a wide model, both on the front."""
-    study = optuna.create_study(study_name="s", storage=storage,
-                                directions=["maximize", "minimize"])  # fmt: skip
-    cfg = DataConfig(data_path=str(data), img_size=24, epochs=2, batch_size=8, init_lr=0.05,
-                     test_ratio=0.25)  # fmt: skip
+    study = optuna.create_study(
+        study_name="s", storage=storage, directions=["maximize", "minimize"]
+    )
+    cfg = DataConfig(
+        data_path=str(data), img_size=24, epochs=2, batch_size=8, init_lr=0.05, test_ratio=0.25
+    )
     for c, f1 in ((8, 0.5), (16, 0.7)):
         text = MODEL.format(c=c)
         cost = count_cost(build_model(yaml.safe_load(text), num_classes=3), 24)
-        attrs = {"model_yaml": text, "macs": cost.macs, "params": cost.params,
-                 "data_config": cfg.to_yaml_dict(), "f1_history": [f1]}  # fmt: skip
+        attrs = {
+            "model_yaml": text,
+            "macs": cost.macs,
+            "params": cost.params,
+            "data_config": cfg.to_yaml_dict(),
+            "f1_history": [f1],
+        }
         study.add_trial(optuna.trial.create_trial(values=[f1, cost.macs], user_attrs=attrs))
 
 
@@ -61,9 +68,11 @@ def forbid_training(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_finalize_trains_scores_on_test_and_resumes(
-    study_args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    study_args: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     args = study_args
     figures: dict[str, Figure] = {}
     savefig = Figure.savefig
@@ -106,8 +115,9 @@ def test_finalize_trains_scores_on_test_and_resumes(
     assert "02-trial0 -> 01-trial0: trained under its earlier rank" in capsys.readouterr().err
 
 
-def test_recipe_may_not_change_the_model(tiny_data: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_recipe_may_not_change_the_model(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     storage = f"sqlite:///{tmp_path / 's.db'}"
     make_study(storage, tiny_data)
     recipe = tmp_path / "recipe.yaml"
@@ -136,8 +146,11 @@ def test_distill_trains_the_front_again_from_its_best_model(
         rows = {r["run"]: r for r in csv.DictReader(f)}
     assert str(folder / teacher) in rows and rows[str(folder / teacher)]["teacher"] == ""
     distilled_f1 = json.loads((students[0] / "metrics.json").read_text())["best_f1"]
-    kept = str(students[0]) if distilled_f1 > first[students[0].name] else str(
-        folder / students[0].name)  # fmt: skip
+    kept = (
+        str(students[0])
+        if distilled_f1 > first[students[0].name]
+        else str(folder / students[0].name)
+    )
     assert kept in rows, "per model, the run with the better val F1"
     assert len(rows) == 2
     forbid_training(monkeypatch)
@@ -163,11 +176,15 @@ def test_distill_with_a_single_front_model_says_so(
 
 
 def test_a_band_study_trains_beside_the_study_whose_trial_numbers_it_repeats(
-    study_args: list[str], tmp_path: Path, tiny_data: Path, capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+    study_args: list[str],
+    tmp_path: Path,
+    tiny_data: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     storage = study_args[3]
-    band = optuna.create_study(study_name="s-0.1M", storage=storage,
-                               directions=["maximize", "minimize"])  # fmt: skip
+    band = optuna.create_study(
+        study_name="s-0.1M", storage=storage, directions=["maximize", "minimize"]
+    )
     study = optuna.load_study(study_name="s", storage=storage)
     cheaper = MODEL.format(c=8).replace("[8, 3, 2]", "[8, 1, 2]")  # a 1x1 stem
     attrs = dict(study.trials[0].user_attrs, model_yaml=cheaper)
@@ -180,8 +197,10 @@ def test_a_band_study_trains_beside_the_study_whose_trial_numbers_it_repeats(
     with (folder / "final.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["band"], r["trial"]) for r in rows] == [("", "1"), ("", "0"), ("s-0.1M", "0")]
-    first = {p.name: json.loads((p / "metrics.json").read_text())["best_f1"]
-             for p in sorted(folder.glob("0*-*trial*"))}  # fmt: skip
+    first = {
+        p.name: json.loads((p / "metrics.json").read_text())["best_f1"]
+        for p in sorted(folder.glob("0*-*trial*"))
+    }
     assert list(first) == ["01-trial1", "02-trial0", "03-s-0.1M-trial0"], "one folder each"
     teacher = max(first, key=lambda name: first[name])  # a tie goes to the better rank
     students = {p.name for p in (folder / "distilled").iterdir()}

@@ -35,15 +35,21 @@ from search.front import (
 ATTRS = {"model_yaml": "m", "data_config": {"IMG_SIZE": 32}, "params": 5}
 
 
-def _trial(values: list[float] | None, state: TrialState = TrialState.COMPLETE,
-           constraint: float | None = None, **attrs: Any) -> optuna.trial.FrozenTrial:  # fmt: skip
+def _trial(
+    values: list[float] | None,
+    state: TrialState = TrialState.COMPLETE,
+    constraint: float | None = None,
+    **attrs: Any,
+) -> optuna.trial.FrozenTrial:
     constraints = None if constraint is None else {"macs_budget": constraint}
-    return optuna.trial.create_trial(state=state, values=values, user_attrs=attrs,
-                                     constraints=constraints)  # fmt: skip
+    return optuna.trial.create_trial(
+        state=state, values=values, user_attrs=attrs, constraints=constraints
+    )
 
 
-def _study(*trials: optuna.trial.FrozenTrial, directions: tuple[str, ...] = ("maximize",
-           "minimize")) -> optuna.Study:  # fmt: skip
+def _study(
+    *trials: optuna.trial.FrozenTrial, directions: tuple[str, ...] = ("maximize", "minimize")
+) -> optuna.Study:
     study = optuna.create_study(directions=list(directions))
     for t in trials:
         study.add_trial(t)
@@ -52,8 +58,14 @@ def _study(*trials: optuna.trial.FrozenTrial, directions: tuple[str, ...] = ("ma
 
 @pytest.mark.parametrize(
     ("name", "folder"),
-    [("arch-0.4M", "arch-0.4M"), ("a/b c", "a_b_c"), ("..", "__"), ("", "_"), (".x", ".x"),
-     ("X..", "X..")],  # fmt: skip
+    [
+        ("arch-0.4M", "arch-0.4M"),
+        ("a/b c", "a_b_c"),
+        ("..", "__"),
+        ("", "_"),
+        (".x", ".x"),
+        ("X..", "X.."),
+    ],
 )
 def test_safe_folder_name(name: str, folder: str) -> None:
     assert safe_folder_name(name) == folder
@@ -109,10 +121,13 @@ def test_entry_from_a_trial_and_what_it_lacks() -> None:
     assert (plain.folder, plain.picked, plain.latency_ms) == ("01-trial0", "front", None)
     lacking = _trial([0.9, 10.0], macs=10, params=1)
     lacking.number = 3
-    with pytest.raises(FrontError, match=r"trial 3 has no user attrs \['model_yaml', "
-                                         r"'data_config'\]: export and finalize read the ones "
-                                         "search.architecture and search.hyper store with "
-                                         "every trial$"):  # fmt: skip
+    with pytest.raises(
+        FrontError,
+        match=r"trial 3 has no user attrs \['model_yaml', "
+        r"'data_config'\]: export and finalize read the ones "
+        "search.architecture and search.hyper store with "
+        "every trial$",
+    ):
         trial_entry(1, lacking)
 
 
@@ -128,22 +143,36 @@ def test_feasible_is_completed_within_every_constraint() -> None:
 
 def test_feasible_trials_leave_out_twins_nan_and_infeasible() -> None:
     study = _study(
-        _trial([0.5, 1.0]), _trial([0.6, 2.0], constraint=1.0), _trial([0.7, 3.0], twin_of=0),
-        _trial([0.8, math.inf]), _trial(None, state=TrialState.FAIL), _trial([0.9, 4.0]),
-    )  # fmt: skip
+        _trial([0.5, 1.0]),
+        _trial([0.6, 2.0], constraint=1.0),
+        _trial([0.7, 3.0], twin_of=0),
+        _trial([0.8, math.inf]),
+        _trial(None, state=TrialState.FAIL),
+        _trial([0.9, 4.0]),
+    )
     assert [t.number for t in feasible_trials(study)] == [0, 3, 5]
 
 
 def test_pareto_front_highest_f1_first_without_twins() -> None:
-    study = _study(_trial([0.5, 1.0]), _trial([0.7, 3.0]), _trial([0.6, 2.0]),
-                   _trial([0.8, 3.5], twin_of=1), _trial([0.6, 5.0]),
-                   _trial([0.9, 9.0], constraint=1.0))  # fmt: skip
+    study = _study(
+        _trial([0.5, 1.0]),
+        _trial([0.7, 3.0]),
+        _trial([0.6, 2.0]),
+        _trial([0.8, 3.5], twin_of=1),
+        _trial([0.6, 5.0]),
+        _trial([0.9, 9.0], constraint=1.0),
+    )
     assert [t.number for t in pareto_front(study)] == [1, 2, 0]
 
 
 def test_pareto_front_of_a_single_objective_study_is_its_best_trial() -> None:
-    best_high = _study(_trial([0.3]), _trial([0.9]), _trial([0.95], constraint=1.0),
-                       _trial([0.5]), directions=("maximize",))  # fmt: skip
+    best_high = _study(
+        _trial([0.3]),
+        _trial([0.9]),
+        _trial([0.95], constraint=1.0),
+        _trial([0.5]),
+        directions=("maximize",),
+    )
     assert [t.number for t in pareto_front(best_high)] == [1]
     best_low = _study(_trial([0.3]), _trial([0.2]), _trial([0.5]), directions=("minimize",))
     assert [t.number for t in pareto_front(best_low)] == [1]
@@ -151,12 +180,17 @@ def test_pareto_front_of_a_single_objective_study_is_its_best_trial() -> None:
 
 
 def test_study_points_and_cost_axis() -> None:
-    study = _study(_trial([0.5, 10.0], macs=12, latency_ms=2.0), _trial([0.6, 20.0]),
-                   _trial([0.7, 30.0], constraint=1.0), _trial(None, state=TrialState.PRUNED))
+    study = _study(
+        _trial([0.5, 10.0], macs=12, latency_ms=2.0),
+        _trial([0.6, 20.0]),
+        _trial([0.7, 30.0], constraint=1.0),
+        _trial(None, state=TrialState.PRUNED),
+    )
     assert study_points(study, band="b") == [
-        StudyPoint(0, 0.5, 12, True, 2.0, "b"), StudyPoint(1, 0.6, 20, True, None, "b"),
+        StudyPoint(0, 0.5, 12, True, 2.0, "b"),
+        StudyPoint(1, 0.6, 20, True, None, "b"),
         StudyPoint(2, 0.7, 30, False, None, "b"),
-    ]  # fmt: skip
+    ]
     point = study_points(study)[0]
     assert (point.label, point.cost("macs"), point.cost(LATENCY_AXIS)) == ("0", 12, 2.0)
     single = _study(_trial([0.4], macs=7), _trial([0.5]), directions=("maximize",))
@@ -178,17 +212,28 @@ def test_study_points_and_cost_axis() -> None:
 def test_front_entries_order_ties_and_repeats() -> None:
     """Best F1 first; at equal F1 fewer MACs; a model found alike by a band counts once; the
     filter applies before ranking and top_k after."""
-    study = _study(_trial([0.8, 5.0], macs=5, **ATTRS), _trial([0.6, 2.0], macs=2, **ATTRS),
-                   _trial([0.6, 2.0], macs=2, **{**ATTRS, "model_yaml": "other"}))  # fmt: skip
+    study = _study(
+        _trial([0.8, 5.0], macs=5, **ATTRS),
+        _trial([0.6, 2.0], macs=2, **ATTRS),
+        _trial([0.6, 2.0], macs=2, **{**ATTRS, "model_yaml": "other"}),
+    )
     band = optuna.create_study(study_name="b", directions=["maximize", "minimize"])
     band.add_trial(_trial([0.8, 5.0], macs=5, **ATTRS))  # study trial 0's twin
     band.add_trial(_trial([0.7, 1.0], macs=1, params=50, model_yaml="n", data_config={}))
     band.add_trial(_trial([0.8, 5.0], macs=5, **{**ATTRS, "model_yaml": "third"}))
     entries = front_entries(study, bands=[band])
-    assert [(e.rank, e.label) for e in entries] == [(1, "0"), (2, "b/2"), (3, "b/1"), (4, "1"),
-                                                    (5, "2")], "at a tie the study first"
+    assert [(e.rank, e.label) for e in entries] == [
+        (1, "0"),
+        (2, "b/2"),
+        (3, "b/1"),
+        (4, "1"),
+        (5, "2"),
+    ], "at a tie the study first"
     assert [e.label for e in front_entries(study, FrontFilter(f1_min=0.65), [band])] == [
-        "0", "b/2", "b/1"]  # fmt: skip
+        "0",
+        "b/2",
+        "b/1",
+    ]
     kept = front_entries(study, FrontFilter(top_k=2, params_max=10), bands=[band])
     assert [e.label for e in kept] == ["0", "b/2"], "b/1 has too many params"
 

@@ -49,7 +49,10 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_two_workers_started_together_share_the_study_once(
-    postgres_url: str, search_data_yaml: Path, small_space: Path, tmp_path: Path,
+    postgres_url: str,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
     worker_cli: WorkerCLI,
 ) -> None:
     args = worker_cli.args(search_data_yaml, small_space, postgres_url, trials=6, epochs=2)
@@ -64,7 +67,10 @@ def test_two_workers_started_together_share_the_study_once(
 
 
 def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_retried(
-    postgres_url: str, search_data_yaml: Path, small_space: Path, tmp_path: Path,
+    postgres_url: str,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
     worker_cli: WorkerCLI,
 ) -> None:
     args = worker_cli.args(search_data_yaml, small_space, postgres_url, trials=3, epochs=15)
@@ -92,7 +98,6 @@ def test_a_worker_killed_mid_trial_loses_nothing_and_its_trial_is_retried(
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
 
 
-
 # The worker killed below trains far longer than the others (it is surely mid-trial when killed);
 # the others run the same command, with 2 s heartbeats: a trial is stale 4 s after its last one.
 LONG_TRIAL = ["--epochs", "100000"]
@@ -105,9 +110,12 @@ STALE_LINE = "trial 0 went stale (no heartbeat from its worker): running its ret
 
 @pytest.fixture
 def stale_args(
-    worker_cli: WorkerCLI, search_data_yaml: Path, small_space: Path, postgres_url: str,
+    worker_cli: WorkerCLI,
+    search_data_yaml: Path,
+    small_space: Path,
+    postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """A one-trial study with 2 s heartbeats; one thread per worker, so that the doomed worker's
     training leaves the others the second core."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -161,9 +169,11 @@ def test_a_later_run_on_the_full_study_waits_and_runs_the_retry(
     study = optuna.load_study(study_name="s", storage=postgres_url)
     study.add_trial(  # another worker's finished trial fills the study, and that worker left
         optuna.trial.create_trial(
-            values=[0.5, killed.user_attrs["macs"]], params=killed.params,
-            distributions=killed.distributions, user_attrs=killed.user_attrs,
-        )  # fmt: skip
+            values=[0.5, killed.user_attrs["macs"]],
+            params=killed.params,
+            distributions=killed.distributions,
+            user_attrs=killed.user_attrs,
+        )
     )
     later = worker_cli.start(stale_args, tmp_path)  # the same command, on the full study
     head = _read_until(later, WAIT_LINE)  # full at the start; trial 0 is alive

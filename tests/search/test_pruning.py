@@ -227,9 +227,12 @@ def test_single_objective_hyper_trials_lagging_the_median_are_pruned(
 
 
 def _frozen(
-    number: int, f1_history: list[float], cost: float | None,
-    state: TrialState = TrialState.COMPLETE, attr: str = "macs",
-) -> FrozenTrial:  # fmt: skip
+    number: int,
+    f1_history: list[float],
+    cost: float | None,
+    state: TrialState = TrialState.COMPLETE,
+    attr: str = "macs",
+) -> FrozenTrial:
     """A trial as the study reads it, numbered `number`, without a storage."""
     attrs: dict[str, object] = {"f1_history": f1_history}
     if cost is not None:
@@ -253,8 +256,12 @@ def test_front_ranks_and_dominance_by_hand() -> None:
 def test_keep_is_the_ceiling_of_the_kept_share_at_the_exact_boundary() -> None:
     """Six points, worst_fraction 2/3: keep = ceil(6 / 3) = 2 (not 3 from float noise). A
     dominated trial with exactly 2 points in better fronts is stopped; with 1 it is not."""
-    peers = [_frozen(i, [f1], macs) for i, (f1, macs) in
-             enumerate([(0.9, 1.0), (0.8, 2.0), (0.1, 9.0), (0.2, 8.0), (0.3, 7.0)])]  # fmt: skip
+    peers = [
+        _frozen(i, [f1], macs)
+        for i, (f1, macs) in enumerate(
+            [(0.9, 1.0), (0.8, 2.0), (0.1, 9.0), (0.2, 8.0), (0.3, 7.0)]
+        )
+    ]
     stopper = ParetoStopper((1,), min_peers=5)
     stopped = stopper.decide(peers, 99, 1, 0.7, 3.0)  # fronts: 0.9/1 and 0.8/2 ahead of it
     assert stopped.stop and stopped.reason == (

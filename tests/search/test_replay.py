@@ -19,11 +19,29 @@ REPO = Path(__file__).resolve().parents[2]
 def study_url(search_data_yaml: Path, small_space: Path, tmp_path: Path) -> str:
     """A finished 2-trial study on the synthetic folder, 3 epochs a trial."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    code = architecture.main([
-        "--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "r",
-        "--storage", url, "--trials", "2", "--epochs", "3", "--no-early-stop",
-        "--sampler", "random", "--train-fraction", "0.7", "--bands", "none",
-    ])  # fmt: skip
+    code = architecture.main(
+        [
+            "--data",
+            str(search_data_yaml),
+            "--space",
+            str(small_space),
+            "--study-name",
+            "r",
+            "--storage",
+            url,
+            "--trials",
+            "2",
+            "--epochs",
+            "3",
+            "--no-early-stop",
+            "--sampler",
+            "random",
+            "--train-fraction",
+            "0.7",
+            "--bands",
+            "none",
+        ]
+    )
     assert code == 0
     return url
 
@@ -31,8 +49,11 @@ def study_url(search_data_yaml: Path, small_space: Path, tmp_path: Path) -> str:
 def test_trial_records_what_a_replay_needs(study_url: str) -> None:
     attrs = optuna.load_study(study_name="r", storage=study_url).trials[1].user_attrs
     assert attrs["budget"] == {
-        "epochs": 3, "seconds": None, "train_fraction": 0.7, "score_epochs": 3
-    }  # fmt: skip
+        "epochs": 3,
+        "seconds": None,
+        "train_fraction": 0.7,
+        "score_epochs": 3,
+    }
     assert attrs["seed"] == attrs["data_config"]["SEED"] == 0
     assert {"python", "torch", "torchvision", "optuna", "litenas"} <= set(attrs["versions"])
     assert attrs["threads"] >= 1 and ":" in attrs["worker"]
@@ -50,10 +71,14 @@ def test_replay_says_when_it_differs(study_url: str, capsys: pytest.CaptureFixtu
     study = optuna.load_study(study_name="r", storage=study_url)
     trial = study.trials[0]
     history = [f + 0.01 for f in trial.user_attrs["f1_history"]]
-    study.add_trial(optuna.trial.create_trial(  # trial 2: as if trial 0 had run elsewhere
-        values=trial.values, params=trial.params, distributions=trial.distributions,
-        user_attrs={**trial.user_attrs, "versions": {"torch": "1.0"}, "f1_history": history},
-    ))  # fmt: skip
+    study.add_trial(
+        optuna.trial.create_trial(  # trial 2: as if trial 0 had run elsewhere
+            values=trial.values,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs={**trial.user_attrs, "versions": {"torch": "1.0"}, "f1_history": history},
+        )
+    )
     assert replay.main(["--study-name", "r", "--storage", study_url, "--trial", "2"]) == 1
     out = capsys.readouterr().out
     assert "the replay differs" in out and "possible cause: torch: trial 1.0, here 2." in out

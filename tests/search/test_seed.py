@@ -17,8 +17,19 @@ from search.study import open_study
 def _draws(tmp_path: Path, name: str, *flags: str, trials: int = 2) -> list[list[float]]:
     parser = study_parser("A study.\n", "search.architecture", 10, "space.yaml", (3, 6))
     storage = f"sqlite:///{tmp_path / name}.db"
-    args = parser.parse_args(["--storage", storage, "--sampler", "random", "--heartbeat", "0",
-                              "--study-name", "s", *flags])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "--storage",
+            storage,
+            "--sampler",
+            "random",
+            "--heartbeat",
+            "0",
+            "--study-name",
+            "s",
+            *flags,
+        ]
+    )
     draws = []
     for _ in range(trials):  # one session per trial, as reruns of the command are
         with study_session(args, open_study) as (study, _):

@@ -43,12 +43,15 @@ def test_a_finalized_seed_is_read_per_budget_and_scored_against_the_old_rule(
     bench: ModuleType, tmp_path: Path
 ) -> None:
     # band, trial, picked, MACs, study F1, val F1, test F1
-    _final_csv(tmp_path, [
-        ("", "7", "front", 4_000_000, 0.62, 0.70, 0.74),
-        ("", "9", "gap", 1_500_000, 0.58, 0.69, 0.72),   # dominated by the band's 0.3M model
-        ("b", "3", "front", 300_000, 0.60, 0.66, 0.64),
-        ("b", "5", "front", 100_000, 0.50, 0.60, 0.61),
-    ])  # fmt: skip
+    _final_csv(
+        tmp_path,
+        [
+            ("", "7", "front", 4_000_000, 0.62, 0.70, 0.74),
+            ("", "9", "gap", 1_500_000, 0.58, 0.69, 0.72),  # dominated by the band's 0.3M model
+            ("b", "3", "front", 300_000, 0.60, 0.66, 0.64),
+            ("b", "5", "front", 100_000, 0.50, 0.60, 0.61),
+        ],
+    )
     args = bench.parse_args(["--output", str(tmp_path), "--seeds", "0", "--no-baselines"])
     result = bench.read_result(args, 0)
     assert [result.best_test(b) for b in bench.BUDGETS] == [0.64, 0.64, 0.72]

@@ -128,9 +128,23 @@ def test_a_journal_study_says_at_the_start_that_it_has_no_heartbeats(
     search_data_yaml: Path, small_space: Path, tmp_path: Path, capsys
 ) -> None:
     journal = tmp_path / "s.journal"
-    args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "s",
-            "--trials", "1", "--epochs", "1", "--no-early-stop", "--sampler", "random",
-            "--bands", "none"]  # fmt: skip
+    args = [
+        "--data",
+        str(search_data_yaml),
+        "--space",
+        str(small_space),
+        "--study-name",
+        "s",
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--no-early-stop",
+        "--sampler",
+        "random",
+        "--bands",
+        "none",
+    ]
     assert architecture.main([*args, "--storage", str(journal)]) == 0
     out = capsys.readouterr().out
     note = (

@@ -50,12 +50,26 @@ def test_a_tight_budget_draws_on_until_enough_fit_and_then_gives_up() -> None:
 
 
 def test_a_new_study_starts_with_the_spread_and_a_rerun_does_not_queue_it_again(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.chdir(tmp_path)
-    args = ["--data", str(search_data_yaml), "--space", str(small_space), "--study-name", "st",
-            "--epochs", "1", "--no-early-stop", "--bands", "none"]  # fmt: skip
+    args = [
+        "--data",
+        str(search_data_yaml),
+        "--space",
+        str(small_space),
+        "--study-name",
+        "st",
+        "--epochs",
+        "1",
+        "--no-early-stop",
+        "--bands",
+        "none",
+    ]
     assert architecture.main([*args, "--trials", "4", "--startup-trials", "3"]) == 0
     assert "startup: 3 trials spread over " in capsys.readouterr().out
     assert architecture.main([*args, "--trials", "6", "--startup-trials", "3"]) == 0
@@ -70,15 +84,19 @@ def test_a_new_study_starts_with_the_spread_and_a_rerun_does_not_queue_it_again(
     assert architecture.main([*args, "--study-name", "brief", "--trials", "3"]) == 0
     brief = optuna.load_study(study_name="brief", storage="sqlite:///studies/brief.db")
     assert [STARTUP_ATTR in t.user_attrs for t in brief.trials] == [True, True, False]
-    assert architecture.main([*args, "--study-name", "plain", "--trials", "3",
-                              "--startup-trials", "0"]) == 0  # fmt: skip
+    assert (
+        architecture.main(
+            [*args, "--study-name", "plain", "--trials", "3", "--startup-trials", "0"]
+        )
+        == 0
+    )
     plain = optuna.load_study(study_name="plain", storage="sqlite:///studies/plain.db")
     assert not any(STARTUP_ATTR in t.user_attrs for t in plain.trials)
 
 
 def test_the_architecture_objective_draws_costs_within_its_budgets_and_trains_nothing(
     arch_bounds, fake_cfg, fake_data, fake_fit
-) -> None:  # fmt: skip
+) -> None:
     fake = fake_fit()
     objective = ArchitectureObjective(arch_bounds, fake_cfg, fake_data, TrialBudget(epochs=3))
     costs = [cost for _, cost in spread_over_cost(objective.draw_cost, 4, seed=0, draws=60)]

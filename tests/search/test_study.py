@@ -103,8 +103,13 @@ def test_over_params_max_is_infeasible_and_not_trained_and_export_filters_on_par
 ) -> None:
     fake = fake_fit()
     study = _study()
-    run_study(study, _objective(fake_cfg, fake_splits, params_max=1, macs_max=10**12),
-              trials=3, timeout=None, catch=())  # fmt: skip
+    run_study(
+        study,
+        _objective(fake_cfg, fake_splits, params_max=1, macs_max=10**12),
+        trials=3,
+        timeout=None,
+        catch=(),
+    )
     assert fake.calls == []
     for trial in study.trials:
         params = trial.user_attrs["params"]
@@ -123,16 +128,22 @@ def test_latency_max_measures_each_candidate_and_refuses_slow_ones(
 ) -> None:
     fake = fake_fit()
     study = _study()
-    run_study(study, _objective(fake_cfg, fake_splits, latency_max=1e-6), trials=2,
-              timeout=None, catch=())  # fmt: skip
+    run_study(
+        study,
+        _objective(fake_cfg, fake_splits, latency_max=1e-6),
+        trials=2,
+        timeout=None,
+        catch=(),
+    )
     assert fake.calls == []
     for trial in study.trials:
         latency = trial.user_attrs["latency_ms"]
         assert latency > 0 and trial.constraints["latency_budget"] == pytest.approx(latency - 1e-6)
         assert trial.user_attrs["infeasible"].startswith(f"latency ms {latency:.3f} > ")
     roomy = _study()
-    run_study(roomy, _objective(fake_cfg, fake_splits, latency_max=1e4), trials=2,
-              timeout=None, catch=())  # fmt: skip
+    run_study(
+        roomy, _objective(fake_cfg, fake_splits, latency_max=1e4), trials=2, timeout=None, catch=()
+    )
     assert len(fake.calls) == 2 and all(t.constraints["latency_budget"] < 0 for t in roomy.trials)
 
 
@@ -143,8 +154,13 @@ def test_latency_objective_is_the_second_value_and_what_early_stopping_compares(
     url = f"sqlite:///{tmp_path / 'lat.db'}"
     sampler = optuna.samplers.RandomSampler(seed=0)
     study = open_study("lat", url, sampler, metric_names=("f1", "latency_ms"))
-    run_study(study, _objective(fake_cfg, fake_splits, objective="latency"), trials=2,
-              timeout=None, catch=())  # fmt: skip
+    run_study(
+        study,
+        _objective(fake_cfg, fake_splits, objective="latency"),
+        trials=2,
+        timeout=None,
+        catch=(),
+    )
     for trial in study.trials:
         assert trial.values[1] == trial.user_attrs["latency_ms"] > 0 and "macs" in trial.user_attrs
     stopper = ParetoStopper(rungs=(1,), min_peers=1, cost_attr="latency_ms")
@@ -175,16 +191,19 @@ def test_failing_trial_stores_its_reason_and_the_study_goes_on(
     )
 
 
-@pytest.mark.parametrize("error", [TypeError("bad call"), AttributeError("no attr"),
-                                   NameError("name 'x' is not defined")])  # fmt: skip
+@pytest.mark.parametrize(
+    "error",
+    [TypeError("bad call"), AttributeError("no attr"), NameError("name 'x' is not defined")],
+)
 def test_programming_error_stops_the_study_with_its_traceback(
     error: Exception, fake_fit: Callable, fake_cfg, fake_splits
 ) -> None:
     fake_fit(lambda call: error if call == 2 else None)
     study = _study()
     with pytest.raises(type(error)) as raised:
-        run_study(study, _objective(fake_cfg, fake_splits), trials=5, timeout=None,
-                  catch=TRIAL_ERRORS)  # fmt: skip
+        run_study(
+            study, _objective(fake_cfg, fake_splits), trials=5, timeout=None, catch=TRIAL_ERRORS
+        )
     assert raised.value is error and raised.value.__traceback__ is not None
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
 
@@ -273,8 +292,9 @@ def test_sampled_sizes_are_costed_trained_and_recorded_at_their_size(
     data = SplitsCache(fake_cfg, splits={})
     for size in (32, 48):
         x = torch.zeros(6, 3, size, size, dtype=torch.uint8)
-        data.splits[size] = Splits(x, torch.tensor([0, 1, 2] * 2), x, torch.tensor([0, 1, 2] * 2),
-                                   ["a", "b", "c"])  # fmt: skip
+        data.splits[size] = Splits(
+            x, torch.tensor([0, 1, 2] * 2), x, torch.tensor([0, 1, 2] * 2), ["a", "b", "c"]
+        )
     objective = ArchitectureObjective(bounds, fake_cfg, data, TrialBudget(epochs=3))
     study = _study(seed=3)
     run_study(study, objective, trials=8, timeout=None, catch=())
@@ -307,8 +327,14 @@ def test_trial_summary_reads_channels_and_strides_from_the_registry() -> None:
 
 def test_cost_is_counted_first_so_a_collapsing_map_names_its_row(fake_cfg) -> None:
     trial = _study().ask()
-    model_cfg = {"backbone": [[1, "Conv", [8, 3, 2]], [1, "Conv", [8, 3, 1, 0]],
-                              [1, "GlobalAvgPool", []], [1, "FixedConv", [3, 1, 1]]]}  # fmt: skip
+    model_cfg = {
+        "backbone": [
+            [1, "Conv", [8, 3, 2]],
+            [1, "Conv", [8, 3, 1, 0]],
+            [1, "GlobalAvgPool", []],
+            [1, "FixedConv", [3, 1, 1]],
+        ]
+    }
     cfg = dataclasses.replace(fake_cfg, img_size=4)
     with pytest.raises(ModelConfigError, match=r"backbone row 1 .* collapses it"):
         build_and_cost(trial, model_cfg, cfg, TrialBudget(epochs=1), num_classes=3)

@@ -53,8 +53,13 @@ def _space(tmp_path: Path, small_space: Path, **changes: Any) -> Path:
     ],
 )
 def test_a_space_value_no_trial_can_use_is_refused_before_any_trial(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], changes: dict[str, Any], message: str,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    changes: dict[str, Any],
+    message: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     space = _space(tmp_path, small_space, **changes)
@@ -85,8 +90,12 @@ def optuna_records() -> Iterator[list[logging.LogRecord]]:
 
 
 def test_failed_trials_do_not_count_and_a_run_of_them_ends_non_zero(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], fake_fit: Callable,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fake_fit: Callable,
     optuna_records: list[logging.LogRecord],
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -104,23 +113,41 @@ def test_failed_trials_do_not_count_and_a_run_of_them_ends_non_zero(
 
 
 def test_search_hyper_whose_every_trial_fails_ends_non_zero_with_one_line(
-    search_data_yaml: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], fake_fit: Callable,
+    search_data_yaml: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fake_fit: Callable,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     _every_trial(fake_fit, TrainingDiverged("loss became inf"))
-    code = hyper.main([
-        "--data", str(search_data_yaml), "--model", str(REPO / "configs/model/example.yaml"),
-        "--trials", "2", "--max-failures", "2", "--no-early-stop", "--sampler", "random",
-    ])
+    code = hyper.main(
+        [
+            "--data",
+            str(search_data_yaml),
+            "--model",
+            str(REPO / "configs/model/example.yaml"),
+            "--trials",
+            "2",
+            "--max-failures",
+            "2",
+            "--no-early-stop",
+            "--sampler",
+            "random",
+        ]
+    )
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert code != 0 and len(errors) == 1 and "2 failed trials in a row" in errors[0]
 
 
 @pytest.mark.parametrize("bug", [KeyError("planted"), ValueError("a library's own check")])
 def test_an_internal_bug_in_a_trial_stops_the_search_with_its_traceback(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    fake_fit: Callable, bug: Exception,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_fit: Callable,
+    bug: Exception,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     _every_trial(fake_fit, bug)
@@ -130,8 +157,12 @@ def test_an_internal_bug_in_a_trial_stops_the_search_with_its_traceback(
 
 
 def test_ctrl_c_is_one_line_and_the_trial_is_marked_interrupted(
-    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], fake_fit: Callable,
+    search_data_yaml: Path,
+    small_space: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fake_fit: Callable,
     optuna_records: list[logging.LogRecord],
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -147,12 +178,18 @@ def test_ctrl_c_is_one_line_and_the_trial_is_marked_interrupted(
 
 
 def test_huge_channels_are_counted_from_the_rows_and_never_built(
-    arch_bounds: ArchitectureBounds, fake_cfg: Any, fake_data: Any, fake_fit: Callable,
+    arch_bounds: ArchitectureBounds,
+    fake_cfg: Any,
+    fake_data: Any,
+    fake_fit: Callable,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_fit()
     bounds = dataclasses.replace(
-        arch_bounds, stage_channels=((80000, 80000),) * 5, num_stages=(1, 1), repeats=(2, 2),
+        arch_bounds,
+        stage_channels=((80000, 80000),) * 5,
+        num_stages=(1, 1),
+        repeats=(2, 2),
         widths=(1.0,),
     )
 
@@ -178,7 +215,10 @@ def test_huge_channels_are_counted_from_the_rows_and_never_built(
 
 
 def test_a_model_too_large_to_train_fails_its_trial_with_the_figures(
-    arch_bounds: ArchitectureBounds, fake_cfg: Any, fake_data: Any, fake_fit: Callable,
+    arch_bounds: ArchitectureBounds,
+    fake_cfg: Any,
+    fake_data: Any,
+    fake_fit: Callable,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_fit()

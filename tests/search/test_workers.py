@@ -55,9 +55,12 @@ def test_a_second_process_on_one_sqlite_study_is_refused(tmp_path: Path) -> None
 
 def _fail(state: TrialState, **attrs: object) -> optuna.trial.FrozenTrial:
     return create_trial(
-        state=state, values=None if state != TrialState.COMPLETE else [0.5, 10],
-        params={"x": 1}, distributions={"x": IntDistribution(0, 2)}, user_attrs=attrs,
-    )  # fmt: skip
+        state=state,
+        values=None if state != TrialState.COMPLETE else [0.5, 10],
+        params={"x": 1},
+        distributions={"x": IntDistribution(0, 2)},
+        user_attrs=attrs,
+    )
 
 
 def test_failed_trials_do_not_count_and_retries_run_first() -> None:

@@ -33,8 +33,9 @@ def _cfg(*rows: list, **header: float) -> dict:
 
 
 def test_depth_multiple_scales_repeats_above_one_only() -> None:
-    specs = decode(_cfg([3, "Conv", [16, 3]], [1, "Conv", [16, 3]], [4, "Conv", [16, 3]],
-                        depth_multiple=0.5))
+    specs = decode(
+        _cfg([3, "Conv", [16, 3]], [1, "Conv", [16, 3]], [4, "Conv", [16, 3]], depth_multiple=0.5)
+    )
     assert [s.repeat for s in specs[:4]] == [1, 2, 1, 2]  # round(1.5) = 2, 1 stays 1, round(2) = 2
 
 
@@ -43,8 +44,14 @@ def test_depth_multiple_never_drops_a_row_below_one_repeat() -> None:
 
 
 def test_width_multiple_rounds_channels_to_eight() -> None:
-    specs = decode(_cfg([1, "Conv", [24, 3]], [1, "InvertedResidualv3", [3, 4, 40, 0, 0, 1]],
-                        [1, "Fire", [16, 64, 64]], width_multiple=0.75))
+    specs = decode(
+        _cfg(
+            [1, "Conv", [24, 3]],
+            [1, "InvertedResidualv3", [3, 4, 40, 0, 0, 1]],
+            [1, "Fire", [16, 64, 64]],
+            width_multiple=0.75,
+        )
+    )
     assert [s.out_chs for s in specs[:4]] == [16, 24, 32, 96]  # 12->16, 18->24, 30->32, 48+48
     assert specs[3].args == {"squeeze": 16, "expand1x1": 48, "expand3x3": 48}
 
@@ -61,8 +68,15 @@ def test_class_heads_are_never_rounded(head: list) -> None:
 
 
 def test_num_classes_replaces_the_final_head_only() -> None:
-    cfg = {"backbone": [STEM, [1, "GlobalAvgPool", []], [1, "Linear", [32, "ReLU"]],
-                        [1, "Dropout", [0.2]], [1, "Linear", [9]]]}
+    cfg = {
+        "backbone": [
+            STEM,
+            [1, "GlobalAvgPool", []],
+            [1, "Linear", [32, "ReLU"]],
+            [1, "Dropout", [0.2]],
+            [1, "Linear", [9]],
+        ]
+    }
     specs = decode(cfg, num_classes=4)
     assert [s.out_chs for s in specs[2:]] == [32, 32, 4]
     assert build_model(cfg, num_classes=4)(torch.zeros(1, 3, 16, 16)).shape == (1, 4)
@@ -73,10 +87,15 @@ def test_conv_stride_goes_on_the_last_repeat() -> None:
     assert [block.conv.stride for block in row] == [(1, 1), (1, 1), (2, 2)]
 
 
-@pytest.mark.parametrize("row", [[3, "InvertedResidualv3", [3, 4, 24, 0, 0, 2]],
-                                 [3, "InvertedResidualv2", [24, 6, 2]],
-                                 [3, "MBConv", [6, 24, 2, 3]],
-                                 [3, "GhostBottleneck", [3, 3, 24, 0, 2]]])
+@pytest.mark.parametrize(
+    "row",
+    [
+        [3, "InvertedResidualv3", [3, 4, 24, 0, 0, 2]],
+        [3, "InvertedResidualv2", [24, 6, 2]],
+        [3, "MBConv", [6, 24, 2, 3]],
+        [3, "GhostBottleneck", [3, 3, 24, 0, 2]],
+    ],
+)
 def test_inverted_residual_stride_goes_on_the_first_repeat(row: list) -> None:
     blocks = build_model(_cfg(row)).rows[1]
     x, sizes = torch.zeros(1, 16, 16, 16), []
@@ -106,8 +125,9 @@ def test_to_config_round_trips_through_yaml(path: Path, tmp_path: Path) -> None:
 
 
 def test_specs_round_trip_through_json() -> None:
-    specs = decode(load_model_config(REPO / "configs/model/mobilenet_v3_small.yaml"),
-                   num_classes=6)
+    specs = decode(
+        load_model_config(REPO / "configs/model/mobilenet_v3_small.yaml"), num_classes=6
+    )
     data = json.loads(json.dumps([dataclasses.asdict(s) for s in specs]))
     _same_model(instantiate(specs), instantiate(data))
     assert [BlockSpec(**d) for d in data] == list(specs)  # nothing lost on the way through JSON

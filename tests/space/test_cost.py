@@ -19,8 +19,9 @@ with warnings.catch_warnings():  # thop imports the deprecated distutils
     import thop
 
 # The full EfficientNet-B0 is left to the build tests: it alone would double this file's time.
-CONFIGS = sorted(p for p in (REPO / "configs" / "model").glob("*.yaml")
-                 if p.name != "efficientnet_b0.yaml")
+CONFIGS = sorted(
+    p for p in (REPO / "configs" / "model").glob("*.yaml") if p.name != "efficientnet_b0.yaml"
+)
 MOBILENET = REPO / "configs" / "model" / "mobilenet_v3_small.yaml"
 
 
@@ -47,10 +48,13 @@ def test_count_cost_does_not_depend_on_earlier_runs_or_raw_thop_counts() -> None
 def _hand_model(bias: bool = False) -> torch.nn.Module:
     nn = torch.nn
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=bias), nn.BatchNorm2d(8),
+        nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=bias),
+        nn.BatchNorm2d(8),
         nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False),  # depthwise
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5),
-    )  # fmt: skip
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 5),
+    )
 
 
 def test_macs_and_params_of_conv_dw_conv_and_linear_by_hand() -> None:
@@ -146,9 +150,10 @@ class _Checked(torch.nn.Module):
         return self.conv(x)
 
 
-@pytest.mark.parametrize(("fails", "message"),
-                         [("kernels", "row 0: kernel larger than 9"),
-                          ("forward", "row 1 collapses at 9")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fails", "message"),
+    [("kernels", "row 0: kernel larger than 9"), ("forward", "row 1 collapses at 9")],
+)
 def test_a_space_model_names_the_row_that_fails(fails: str, message: str) -> None:
     with pytest.raises(ModelConfigError, match=message):
         count_cost(_Checked(fails), 9)
@@ -161,4 +166,6 @@ def test_a_failed_count_leaves_no_thop_hooks_or_buffers() -> None:
         count_cost(model, 3)
     assert all(not m._forward_hooks for m in model.modules()), "thop's hooks removed"
     assert "0.total_ops" not in model.state_dict() and list(model.state_dict()) == [
-        "0.weight", "0.bias"]  # fmt: skip
+        "0.weight",
+        "0.bias",
+    ]

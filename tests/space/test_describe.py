@@ -49,6 +49,19 @@ def test_describe_measures_latency_on_request(capsys: pytest.CaptureFixture[str]
 
 def test_describe_runs_as_a_module() -> None:
     shuffle = str(REPO / "configs" / "model" / "shufflenet_v2_x0_5.yaml")
-    done = subprocess.run([sys.executable, "-m", "space.describe", shuffle, "--img-size", "32",
-                           "--num-classes", "9"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "space.describe",
+            shuffle,
+            "--img-size",
+            "32",
+            "--num-classes",
+            "9",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "ShuffleNetV2" in done.stdout and done.stdout.splitlines()[-1].split()[0] == "total"

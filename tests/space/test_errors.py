@@ -22,8 +22,10 @@ def _build_rows(write_yaml: Writer, *rows: list, **kwargs: Any) -> Any:
 
 
 def test_yaml_syntax_error_names_file_and_line(write_yaml: Writer) -> None:
-    path = write_yaml("input_channel: 3\nbackbone:\n  - [1, Conv, [16, 3, 2]]\n"
-                      "   - [1, Linear, [6]]\n", "broken.yaml")
+    path = write_yaml(
+        "input_channel: 3\nbackbone:\n  - [1, Conv, [16, 3, 2]]\n   - [1, Linear, [6]]\n",
+        "broken.yaml",
+    )
     with pytest.raises(ModelConfigError, match=r"broken\.yaml:4:\d+: invalid YAML"):
         build_model(path)
 
@@ -43,9 +45,11 @@ def test_unknown_module_lists_known_ones_and_the_closest(write_yaml: Writer) -> 
 
 
 def test_wrong_arg_count_shows_the_expected_signature(write_yaml: Writer) -> None:
-    expected = ("net.yaml, backbone row 1 [1, InvertedResidualv3, [3, 4, 24]]: "
-                "InvertedResidualv3 takes 6 args InvertedResidualv3(k, t, c, use_se, use_hs, s)"
-                ", got 3")
+    expected = (
+        "net.yaml, backbone row 1 [1, InvertedResidualv3, [3, 4, 24]]: "
+        "InvertedResidualv3 takes 6 args InvertedResidualv3(k, t, c, use_se, use_hs, s)"
+        ", got 3"
+    )
     with pytest.raises(ModelConfigError, match=re.escape(expected)):
         _build_rows(write_yaml, [1, "InvertedResidualv3", [3, 4, 24]])
 
@@ -55,14 +59,20 @@ def test_too_many_args_names_the_optional_range(write_yaml: Writer) -> None:
         _build_rows(write_yaml, [1, "Conv", [16, 3, 1, None, 1, "ReLU", 7]])
 
 
-@pytest.mark.parametrize(("row", "pattern"), [
-    ([1, "Conv", ["16", 3]], r"arg out must be a positive int \(channels\), got 16 \(str\)"),
-    ([1, "MBConv", [6, 24, 3, 3]], r"arg s must be 1 or 2, got 3 \(int\)"),
-    ([1, "InvertedResidualv3", [3, 4, 24, 2, 0, 1]], r"arg use_se must be 0 or 1"),
-    ([1, "Conv", [16, 3, 1, None, 1, "Relu"]], r"arg activation: unknown activation 'Relu'.*"
-                                               r"Did you mean 'ReLU'\?"),
-    ([1, "Dropout", [1.5]], r"arg p must be a number in \[0, 1\), got 1.5"),
-])
+@pytest.mark.parametrize(
+    ("row", "pattern"),
+    [
+        ([1, "Conv", ["16", 3]], r"arg out must be a positive int \(channels\), got 16 \(str\)"),
+        ([1, "MBConv", [6, 24, 3, 3]], r"arg s must be 1 or 2, got 3 \(int\)"),
+        ([1, "InvertedResidualv3", [3, 4, 24, 2, 0, 1]], r"arg use_se must be 0 or 1"),
+        (
+            [1, "Conv", [16, 3, 1, None, 1, "Relu"]],
+            r"arg activation: unknown activation 'Relu'.*"
+            r"Did you mean 'ReLU'\?",
+        ),
+        ([1, "Dropout", [1.5]], r"arg p must be a number in \[0, 1\), got 1.5"),
+    ],
+)
 def test_wrong_arg_type_names_the_row_and_signature(
     write_yaml: Writer, row: list, pattern: str
 ) -> None:
@@ -70,11 +80,15 @@ def test_wrong_arg_type_names_the_row_and_signature(
         _build_rows(write_yaml, row)
 
 
-@pytest.mark.parametrize("row", [[1, "Conv", [0, 3]], [1, "InvertedResidualv2", [-8, 6, 1]],
-                                 [1, "Fire", [16, 0, 32]]])
+@pytest.mark.parametrize(
+    "row", [[1, "Conv", [0, 3]], [1, "InvertedResidualv2", [-8, 6, 1]], [1, "Fire", [16, 0, 32]]]
+)
 def test_non_positive_channels_are_rejected(write_yaml: Writer, row: list) -> None:
-    with pytest.raises(ModelConfigError, match=r"backbone row 1 .* must be a positive int "
-                                               r"\(channels\), got -?\d"):
+    with pytest.raises(
+        ModelConfigError,
+        match=r"backbone row 1 .* must be a positive int "
+        r"\(channels\), got -?\d",
+    ):
         _build_rows(write_yaml, row)
 
 
@@ -87,26 +101,37 @@ def test_non_positive_class_count_is_rejected(write_yaml: Writer) -> None:
 
 
 def test_rounded_conv_head_warns_with_the_fix(write_yaml: Writer) -> None:
-    path = write_yaml({"backbone": [STEM, [1, "GlobalAvgPool", []], [1, "Conv", [9, 1, 1]]]},
-                      "old.yaml")
-    with pytest.warns(HeadRoundingWarning, match=r"old\.yaml, backbone row 2 .*has 16 channels, "
-                                                 r"not the 9 written.*FixedConv or Linear"):
+    path = write_yaml(
+        {"backbone": [STEM, [1, "GlobalAvgPool", []], [1, "Conv", [9, 1, 1]]]}, "old.yaml"
+    )
+    with pytest.warns(
+        HeadRoundingWarning,
+        match=r"old\.yaml, backbone row 2 .*has 16 channels, "
+        r"not the 9 written.*FixedConv or Linear",
+    ):
         model = build_model(path)
     assert model.eval()(torch.zeros(1, 3, 16, 16)).shape == (1, 16)  # as the old code built it
 
 
 def test_num_classes_with_a_rounded_head_is_an_error(write_yaml: Writer) -> None:
-    path = write_yaml({"backbone": [STEM, [1, "GlobalAvgPool", []], [1, "Conv", [9, 1, 1]]]},
-                      "old.yaml")
-    with pytest.raises(ModelConfigError, match=r"backbone row 2 .*num_classes=6 .*last row that "
-                                               r"sets channels is Conv.*FixedConv, \[6, 1, 1"):
+    path = write_yaml(
+        {"backbone": [STEM, [1, "GlobalAvgPool", []], [1, "Conv", [9, 1, 1]]]}, "old.yaml"
+    )
+    with pytest.raises(
+        ModelConfigError,
+        match=r"backbone row 2 .*num_classes=6 .*last row that "
+        r"sets channels is Conv.*FixedConv, \[6, 1, 1",
+    ):
         build_model(path, num_classes=6)
 
 
-@pytest.mark.parametrize(("row", "pattern"), [
-    ([1, "Conv", [24, 3, 1, None, 5]], r"groups=5 must divide the input channels \(16\)"),
-    ([1, "Conv", [16, 3]], None),
-])
+@pytest.mark.parametrize(
+    ("row", "pattern"),
+    [
+        ([1, "Conv", [24, 3, 1, None, 5]], r"groups=5 must divide the input channels \(16\)"),
+        ([1, "Conv", [16, 3]], None),
+    ],
+)
 def test_conv_groups_must_divide_channels(write_yaml: Writer, row: list, pattern: str) -> None:
     if pattern is None:
         _build_rows(write_yaml, row)
@@ -120,14 +145,17 @@ def test_shufflenet_stride_one_needs_even_channels(write_yaml: Writer) -> None:
         build_model(write_yaml({"input_channel": 3, "backbone": [[1, "ShuffleNetV2", [1]]]}))
 
 
-@pytest.mark.parametrize(("cfg", "pattern"), [
-    ({"backbone": []}, r"'backbone' must be a non-empty list"),
-    ({"width_multiple": -1, "backbone": [STEM]}, r"width_multiple must be a positive number"),
-    ({"input_channel": 0, "backbone": [STEM]}, r"input_channel must be a positive int"),
-    ({"backbone": [[1, "Conv"]]}, r"row 0 \[1, Conv\]: a row must be \[repeat, Module, "),
-    ({"backbone": [[0, "Conv", [16, 3]]]}, r"row 0 .*repeat must be a positive int, got 0"),
-    ({"backbone": [[1, "Conv", 16]]}, r"args must be a list such as Conv\(out, kernel"),
-])
+@pytest.mark.parametrize(
+    ("cfg", "pattern"),
+    [
+        ({"backbone": []}, r"'backbone' must be a non-empty list"),
+        ({"width_multiple": -1, "backbone": [STEM]}, r"width_multiple must be a positive number"),
+        ({"input_channel": 0, "backbone": [STEM]}, r"input_channel must be a positive int"),
+        ({"backbone": [[1, "Conv"]]}, r"row 0 \[1, Conv\]: a row must be \[repeat, Module, "),
+        ({"backbone": [[0, "Conv", [16, 3]]]}, r"row 0 .*repeat must be a positive int, got 0"),
+        ({"backbone": [[1, "Conv", 16]]}, r"args must be a list such as Conv\(out, kernel"),
+    ],
+)
 def test_malformed_configs(write_yaml: Writer, cfg: dict, pattern: str) -> None:
     with pytest.raises(ModelConfigError, match=pattern):
         build_model(write_yaml(cfg, "bad.yaml"))
@@ -139,15 +167,27 @@ def test_misspelt_header_key_warns(write_yaml: Writer) -> None:
 
 
 def _pooling_net(write_yaml: Writer) -> Any:
-    return build_model(write_yaml({"backbone": [
-        [1, "Conv", [8, 3, 2]], [1, "MaxPool", [2, 2]], [1, "MaxPool", [2, 2]], *HEAD]},
-        "tiny.yaml"))
+    return build_model(
+        write_yaml(
+            {
+                "backbone": [
+                    [1, "Conv", [8, 3, 2]],
+                    [1, "MaxPool", [2, 2]],
+                    [1, "MaxPool", [2, 2]],
+                    *HEAD,
+                ]
+            },
+            "tiny.yaml",
+        )
+    )
 
 
 def test_image_too_small_names_the_collapsing_row(write_yaml: Writer) -> None:
     model = _pooling_net(write_yaml)
-    pattern = (r"tiny\.yaml, backbone row 2 \[1, MaxPool, \[2, 2\]\]: at img_size=4 this row "
-               r"receives a 8x1x1 feature map and collapses it.*use a larger img_size")
+    pattern = (
+        r"tiny\.yaml, backbone row 2 \[1, MaxPool, \[2, 2\]\]: at img_size=4 this row "
+        r"receives a 8x1x1 feature map and collapses it.*use a larger img_size"
+    )
     _count_and_summary_refuse(model, 4, pattern)
 
 
@@ -161,22 +201,33 @@ def _count_and_summary_refuse(model: Any, img_size: int, pattern: str) -> None:
 
 def test_kernel_larger_than_the_image_is_refused_before_any_forward(write_yaml: Writer) -> None:
     """A 1000x1000 kernel is legal to torch with 'same' padding and aborts the process."""
-    model = build_model(write_yaml({"backbone": [
-        [1, "Conv", [8, 1000, 1]], [1, "GlobalAvgPool", []], *HEAD]}, "huge.yaml"))
+    model = build_model(
+        write_yaml(
+            {"backbone": [[1, "Conv", [8, 1000, 1]], [1, "GlobalAvgPool", []], *HEAD]}, "huge.yaml"
+        )
+    )
     ran: list[str] = []
     model.rows[0].register_forward_pre_hook(lambda module, args: ran.append("forward"))
-    pattern = (r"huge\.yaml, backbone row 0 \[1, Conv, \[8, 1000, 1\]\]: kernel 1000 is larger "
-               r"than the 32x32 input image")
+    pattern = (
+        r"huge\.yaml, backbone row 0 \[1, Conv, \[8, 1000, 1\]\]: kernel 1000 is larger "
+        r"than the 32x32 input image"
+    )
     _count_and_summary_refuse(model, 32, pattern)
     assert not ran
 
 
 @pytest.mark.parametrize(
     ("cfg", "pattern"),
-    [({"backbone": [[100_000_000, "Conv", [8, 3]], *HEAD]},
-      r"backbone row 0 .*repeat must be at most 100 .*got 100,000,000"),
-     ({"depth_multiple": 1000, "backbone": [[2, "Conv", [8, 3]], *HEAD]},
-      r"depth_multiple 1000 makes 2,000 repeats")],
+    [
+        (
+            {"backbone": [[100_000_000, "Conv", [8, 3]], *HEAD]},
+            r"backbone row 0 .*repeat must be at most 100 .*got 100,000,000",
+        ),
+        (
+            {"depth_multiple": 1000, "backbone": [[2, "Conv", [8, 3]], *HEAD]},
+            r"depth_multiple 1000 makes 2,000 repeats",
+        ),
+    ],
 )
 def test_huge_repeats_are_refused_before_building(
     write_yaml: Writer, cfg: dict, pattern: str
@@ -196,6 +247,9 @@ def test_a_failed_count_leaves_the_model_usable(write_yaml: Writer) -> None:
 
 def test_linear_on_an_unpooled_map_says_to_pool_first(write_yaml: Writer) -> None:
     model = build_model(write_yaml({"backbone": [STEM, [1, "Linear", [3]]]}, "flat.yaml"))
-    with pytest.raises(ModelConfigError, match=r"flat\.yaml, backbone row 1 \[1, Linear, \[3\]\]: "
-                                               r"cannot run on a 16x16x16 input.*GlobalAvgPool"):
+    with pytest.raises(
+        ModelConfigError,
+        match=r"flat\.yaml, backbone row 1 \[1, Linear, \[3\]\]: "
+        r"cannot run on a 16x16x16 input.*GlobalAvgPool",
+    ):
         count_cost(model, 32)

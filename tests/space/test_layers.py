@@ -8,11 +8,21 @@ from torch import nn
 from space.layers import ChannelShuffle, autopad, get_act, make_divisible
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (9, 16),     # 8 would drop more than 10%: the old "Conv [9]" head became 16
-    (16, 16), (20, 24), (12, 16), (10, 16), (3, 8), (576, 576), (88.0008, 88), (17.6, 16),
-    (17.99, 24),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (9, 16),  # 8 would drop more than 10%: the old "Conv [9]" head became 16
+        (16, 16),
+        (20, 24),
+        (12, 16),
+        (10, 16),
+        (3, 8),
+        (576, 576),
+        (88.0008, 88),
+        (17.6, 16),
+        (17.99, 24),
+    ],
+)
 def test_make_divisible_matches_the_competition_formula(value: float, expected: int) -> None:
     assert make_divisible(value) == expected
 
@@ -27,11 +37,20 @@ def test_autopad_is_same_padding_when_null() -> None:
     assert (autopad(3), autopad(5), autopad(1), autopad(3, 0)) == (1, 2, 0, 0)
 
 
-@pytest.mark.parametrize(("name", "cls"), [
-    ("ReLU", nn.ReLU), ("ReLU6", nn.ReLU6), ("Hardswish", nn.Hardswish),
-    ("HardSwish", nn.Hardswish), ("Swish", nn.SiLU), ("SiLU", nn.SiLU),
-    ("HardSigmoid", nn.Hardsigmoid), ("Sigmoid", nn.Sigmoid), (None, nn.Identity),
-])
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("ReLU", nn.ReLU),
+        ("ReLU6", nn.ReLU6),
+        ("Hardswish", nn.Hardswish),
+        ("HardSwish", nn.Hardswish),
+        ("Swish", nn.SiLU),
+        ("SiLU", nn.SiLU),
+        ("HardSigmoid", nn.Hardsigmoid),
+        ("Sigmoid", nn.Sigmoid),
+        (None, nn.Identity),
+    ],
+)
 def test_get_act_knows_the_competition_names(name: str | None, cls: type[nn.Module]) -> None:
     assert get_act(name) is cls
 

@@ -79,14 +79,31 @@ def test_same_trial_params_give_the_same_rows() -> None:
 def test_fixed_params_give_the_documented_rows() -> None:
     """Parameter names are a stored interface: resumed studies and exports depend on them."""
     params = {
-        "stem.c": 16, "stem.k": 3, "stem.act": "Hardswish", "num_stages": 3,
-        "s1.block": "MBConv", "s1.stride": 1, "s1.repeats": 2, "s1.mbconv.c": 16,
-        "s1.mbconv.k": 3, "s1.mbconv.t": 3,
-        "s2.block": "ShuffleNetV2", "s2.stride": 2, "s2.repeats": 3,
-        "s3.block": "InvertedResidualv3", "s3.stride": 2, "s3.repeats": 1, "s3.ir3.c": 48,
-        "s3.ir3.k": 5, "s3.ir3.t": 4, "s3.ir3.se": 1, "s3.ir3.act": "Hardswish",
-        "head.c": 128, "head.act": "ReLU", "head.type": "Linear",
-    }  # fmt: skip
+        "stem.c": 16,
+        "stem.k": 3,
+        "stem.act": "Hardswish",
+        "num_stages": 3,
+        "s1.block": "MBConv",
+        "s1.stride": 1,
+        "s1.repeats": 2,
+        "s1.mbconv.c": 16,
+        "s1.mbconv.k": 3,
+        "s1.mbconv.t": 3,
+        "s2.block": "ShuffleNetV2",
+        "s2.stride": 2,
+        "s2.repeats": 3,
+        "s3.block": "InvertedResidualv3",
+        "s3.stride": 2,
+        "s3.repeats": 1,
+        "s3.ir3.c": 48,
+        "s3.ir3.k": 5,
+        "s3.ir3.t": 4,
+        "s3.ir3.se": 1,
+        "s3.ir3.act": "Hardswish",
+        "head.c": 128,
+        "head.act": "ReLU",
+        "head.type": "Linear",
+    }
     rows = suggest_backbone(optuna.trial.FixedTrial(params), load_architecture_bounds(ARCH), 5)
     assert rows == [
         [1, "Conv", [16, 3, 2, None, 1, "Hardswish"]],
@@ -105,11 +122,20 @@ def test_stride_is_forced_when_the_budget_leaves_no_choice() -> None:
     """At 64 px three halvings are needed: two stages after the stem must both downsample."""
     bounds = load_architecture_bounds(ARCH)
     params = {
-        "stem.c": 8, "stem.k": 3, "stem.act": "ReLU", "num_stages": 2,
-        "s1.block": "skip", "s2.block": "Conv", "s2.repeats": 1, "s2.conv.c": 16,
-        "s2.conv.k": 3, "s2.conv.act": "ReLU",
-        "head.c": 64, "head.act": "ReLU", "head.type": "FixedConv",
-    }  # fmt: skip
+        "stem.c": 8,
+        "stem.k": 3,
+        "stem.act": "ReLU",
+        "num_stages": 2,
+        "s1.block": "skip",
+        "s2.block": "Conv",
+        "s2.repeats": 1,
+        "s2.conv.c": 16,
+        "s2.conv.k": 3,
+        "s2.conv.act": "ReLU",
+        "head.c": 64,
+        "head.act": "ReLU",
+        "head.type": "FixedConv",
+    }
     rows = suggest_backbone(optuna.trial.FixedTrial(params), bounds, 4, img_size=64)
     assert rows[1] == [1, "MaxPool", [3, 2, 1]]
     assert rows[2] == [1, "Conv", [16, 3, 2, None, 1, "ReLU"]]

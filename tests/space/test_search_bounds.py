@@ -46,7 +46,7 @@ def _edited(tmp_path: Path, source: Path, edit: dict) -> Path:
         ({"stem.stride": 3}, "stem.stride must be 1 or 2, got 3"),
         ({"se_choices": [0, 2]}, "se_choices items must be among [0, 1], got 2"),
     ],
-)  # fmt: skip
+)
 def test_architecture_bounds_errors(tmp_path: Path, edit: dict, expected: str) -> None:
     path = _edited(tmp_path, ARCH, edit)
     with pytest.raises(SearchSpaceError) as info:

@@ -18,7 +18,8 @@ def test_twin_matches_torchvision(name: str, num_classes: int) -> None:
     reference = getattr(models, name)(num_classes=num_classes)
     twin = build_model(REPO / "configs" / "model" / f"{name}.yaml", num_classes=num_classes)
     assert sum(p.numel() for p in twin.parameters()) == sum(
-        p.numel() for p in reference.parameters())
+        p.numel() for p in reference.parameters()
+    )
     for img_size in (32, 64):
         ours, theirs = count_cost(twin, img_size), count_cost(reference, img_size)
         assert ours.params == theirs.params

@@ -93,9 +93,14 @@ def prune_to_macs(
     """The least-pruned copy of the model with at most `target` MACs, its ratio and its record."""
     held = held_names(model, img_size)
     ratio = bisect_knob(
-        lambda r: count_cost(pruned(model, r, img_size, held), img_size).macs, target,
-        shrinks_with_knob=True, low=0.0, high=MAX_RATIO, what="prune", progress=progress,
-    )  # fmt: skip
+        lambda r: count_cost(pruned(model, r, img_size, held), img_size).macs,
+        target,
+        shrinks_with_knob=True,
+        low=0.0,
+        high=MAX_RATIO,
+        what="prune",
+        progress=progress,
+    )
     net = pruned(model, ratio, img_size, held)
     return net, ratio, kept_channels(model, net)
 
@@ -103,8 +108,11 @@ def prune_to_macs(
 def kept_channels(original: nn.Module, net: nn.Module) -> dict[str, int]:
     """Output channels (features) of every layer pruning shrank, in model order."""
     before = {n: _out(m) for n, m in original.named_modules() if isinstance(m, _PRUNABLE)}
-    return {n: _out(m) for n, m in net.named_modules()
-            if isinstance(m, _PRUNABLE) and _out(m) < before[n]}  # fmt: skip
+    return {
+        n: _out(m)
+        for n, m in net.named_modules()
+        if isinstance(m, _PRUNABLE) and _out(m) < before[n]
+    }
 
 
 def apply_kept_channels(
@@ -120,8 +128,10 @@ def apply_kept_channels(
         if not isinstance(module, _PRUNABLE):
             raise CompressionError(f"{where}: {name!r} is no conv or linear layer of the model")
         if isinstance(kept, bool) or not isinstance(kept, int) or not 1 <= kept <= _out(module):
-            raise CompressionError(f"{where}: {name} keeps {kept!r} channels; it must be a whole "
-                                   f"number in [1, {_out(module)}]")  # fmt: skip
+            raise CompressionError(
+                f"{where}: {name} keeps {kept!r} channels; it must be a whole "
+                f"number in [1, {_out(module)}]"
+            )
     if (
         isinstance(ratio, bool)
         or not isinstance(ratio, int | float)

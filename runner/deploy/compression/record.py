@@ -43,8 +43,10 @@ class Compression:
     def same_request(self, other: Compression) -> bool:
         """True when other asks for the very compression this one is (for resuming a run)."""
         return (self.method, self.macs_target, self.source) == (
-            other.method, other.macs_target, other.source
-        )  # fmt: skip
+            other.method,
+            other.macs_target,
+            other.source,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -61,15 +63,22 @@ def write_record(record: Compression, path: Path) -> None:
 def read_record(path: Path) -> Compression:
     """The record at path; CompressionError naming the file when it is not one."""
     raw = read_yaml(path, error=CompressionError, what="compression record", shape="a mapping")
-    missing = [f.name for f in dataclasses.fields(Compression)
-               if f.name not in raw and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]  # fmt: skip
+    missing = [
+        f.name
+        for f in dataclasses.fields(Compression)
+        if f.name not in raw
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
-        raise CompressionError(f"{path}: no {', '.join(missing)}; a compression record has "
-                               "method, macs_target, knob and layers")  # fmt: skip
+        raise CompressionError(
+            f"{path}: no {', '.join(missing)}; a compression record has "
+            "method, macs_target, knob and layers"
+        )
     if raw["method"] not in METHODS:
-        raise CompressionError(f"{path}: method must be one of {list(METHODS)}, got "
-                               f"{raw['method']!r}")  # fmt: skip
+        raise CompressionError(
+            f"{path}: method must be one of {list(METHODS)}, got {raw['method']!r}"
+        )
     if not isinstance(raw["layers"], dict):
         raise CompressionError(f"{path}: layers must map module names to shapes")
     known = {f.name for f in dataclasses.fields(Compression)}

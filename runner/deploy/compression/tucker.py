@@ -41,10 +41,18 @@ class TuckerConv2d(nn.Sequential):
         if "in" in ranks:
             layers.append(nn.Conv2d(conv.in_channels, r_in, 1, bias=False))
         has_last = "out" in ranks
-        layers.append(nn.Conv2d(
-            r_in, r_out, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-            bias=conv.bias is not None and not has_last, padding_mode=conv.padding_mode,
-        ))  # fmt: skip
+        layers.append(
+            nn.Conv2d(
+                r_in,
+                r_out,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                conv.dilation,
+                bias=conv.bias is not None and not has_last,
+                padding_mode=conv.padding_mode,
+            )
+        )
         if has_last:
             layers.append(nn.Conv2d(r_out, conv.out_channels, 1, bias=conv.bias is not None))
         super().__init__(*layers)
@@ -69,9 +77,12 @@ def _structure(layer: nn.Module, ranks: Ranks) -> nn.Module:
 def candidates(model: nn.Module) -> dict[str, nn.Module]:
     """Layers with channel modes to factor: ungrouped convs and linears, bar the class head."""
     head = class_head(model)
-    return {n: m for n, m in model.named_modules()
-            if m is not head and (isinstance(m, nn.Linear) or
-                                  isinstance(m, nn.Conv2d) and m.groups == 1)}  # fmt: skip
+    return {
+        n: m
+        for n, m in model.named_modules()
+        if m is not head
+        and (isinstance(m, nn.Linear) or isinstance(m, nn.Conv2d) and m.groups == 1)
+    }
 
 
 def ranks_at(layer: nn.Module, fraction: float) -> Ranks:
@@ -83,8 +94,11 @@ def ranks_at(layer: nn.Module, fraction: float) -> Ranks:
         return {
             mode: r for mode, r in ranks.items() if r < dims[mode] and dims[mode] >= MIN_CHANNELS
         }
-    i, o = (layer.in_channels, layer.out_channels) if isinstance(layer, nn.Conv2d) else (
-        layer.in_features, layer.out_features)  # fmt: skip
+    i, o = (
+        (layer.in_channels, layer.out_channels)
+        if isinstance(layer, nn.Conv2d)
+        else (layer.in_features, layer.out_features)
+    )
     if min(i, o) < MIN_CHANNELS:
         return {}
     return {"in": max(1, math.floor(fraction * i * o / (i + o)))}
@@ -133,8 +147,10 @@ def apply_ranks(model: nn.Module, layers: dict[str, Ranks], where: str) -> nn.Mo
     for name, ranks in layers.items():
         layer = modules.get(name)
         if layer is None:
-            raise CompressionError(f"{where}: {name!r} is no ungrouped conv or linear layer of "
-                                   "the model (other than the class head)")  # fmt: skip
+            raise CompressionError(
+                f"{where}: {name!r} is no ungrouped conv or linear layer of "
+                "the model (other than the class head)"
+            )
         _check_ranks(layer, ranks, f"{where}: {name}")
         parent_name, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent_name), attr, _structure(layer, ranks))
@@ -150,8 +166,10 @@ def _check_ranks(layer: nn.Module, ranks: object, where: str) -> None:
         or not set(ranks) <= set(allowed)
         or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in ranks.values())
     ):
-        raise CompressionError(f"{where} has ranks {ranks!r}; they must map "
-                               f"{' and/or '.join(allowed)} to whole numbers >= 1")  # fmt: skip
+        raise CompressionError(
+            f"{where} has ranks {ranks!r}; they must map "
+            f"{' and/or '.join(allowed)} to whole numbers >= 1"
+        )
 
 
 def decomposed(layer: nn.Module, ranks: Ranks) -> nn.Module:
@@ -191,11 +209,19 @@ def tucker_to_macs(
     inputs = layer_inputs(model, img_size, list(candidates(model)))
 
     def macs_at(fraction: float) -> int:
-        return count_cost(apply_ranks(copy.deepcopy(model), plan(model, fraction, inputs), ""),
-                          img_size).macs  # fmt: skip
+        return count_cost(
+            apply_ranks(copy.deepcopy(model), plan(model, fraction, inputs), ""), img_size
+        ).macs
 
-    fraction = bisect_knob(macs_at, target, shrinks_with_knob=False, low=MIN_FRACTION, high=1.0,
-                           what="tucker", progress=progress)  # fmt: skip
+    fraction = bisect_knob(
+        macs_at,
+        target,
+        shrinks_with_knob=False,
+        low=MIN_FRACTION,
+        high=1.0,
+        what="tucker",
+        progress=progress,
+    )
     layers = plan(model, fraction, inputs)
     net = copy.deepcopy(model)
     originals = candidates(net)
