@@ -14,6 +14,7 @@ from filelock import FileLock
 from PIL import Image
 
 import runner.data.config
+import runner.data.sources
 import runner.training.run
 from runner import compress, evaluate, predict
 from runner import export as export_cli
@@ -225,7 +226,7 @@ def test_export_of_a_run_whose_data_is_gone_names_its_data_yaml(
     def no_download(*args: object) -> None:
         raise AssertionError("a run's missing data is never downloaded")
 
-    monkeypatch.setattr(runner.data.config, "fetch_trashnet", no_download)
+    monkeypatch.setattr(runner.data.sources, "fetch_trashnet", no_download)
     assert export_cli.main(["--run", str(run), "--int8"]) == 2
     line = _one_error(capsys)
     assert line.startswith(f"error: {run / 'data.yaml'}: DATA_PATH ") and "is not a folder" in line
