@@ -326,8 +326,8 @@ def table(results: Sequence[SeedResult], macs_max: int) -> list[str]:
                 ],
             )
         )
+    columns = list(zip(*(values for _, values in rows), strict=True))  # the seeds' only
     for name, reduce in (("min", min), ("median", statistics.median)):
-        columns = list(zip(*(values for _, values in rows), strict=True))
         rows.append((name, [reduce(c) if None not in c else None for c in columns]))
     specs = [".3f"] * 7 + [".1f", ".0f", ".0f", ".1f", ".1f"]
     lines = ["| seeds | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]

@@ -76,3 +76,13 @@ def test_a_baseline_counts_as_beaten_only_when_a_model_dominates_it(
     assert result.dominated(bench.Model("b", 1_000_000, 0.7, 0.69))
     assert not result.dominated(bench.Model("b", 1_000_000, 0.7, 0.70)), "equal is not beaten"
     assert not result.dominated(bench.Model("b", 900_000, 0.7, 0.60))
+
+
+def test_min_and_median_are_over_the_seeds_alone(bench: ModuleType) -> None:
+    results = [
+        bench.SeedResult(seed, [bench.Model(str(seed), 300_000, 0.6, test)], [])
+        for seed, test in ((0, 0.673), (1, 0.679), (2, 0.699))
+    ]
+    cells = [line.split(" | ") for line in bench.table(results, 400_000)]
+    rows = {c[0].strip("| "): c[1] for c in cells if len(c) > 1}
+    assert (rows["min"], rows["median"]) == ("0.673", "0.679"), "not the min row's mean"
