@@ -15,6 +15,7 @@ import torch
 import yaml
 from optuna.trial import TrialState
 
+import runner.training.run as run_module
 import search.objectives._architecture as arch_module
 import search.objectives._trial as trial_module
 from runner.training.loop import TrainingDiverged
@@ -216,7 +217,7 @@ def test_a_model_too_large_to_train_fails_its_trial_with_the_figures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_fit()
-    monkeypatch.setattr(trial_module, "memory_bytes", lambda: 1000)
+    monkeypatch.setattr(run_module, "memory_bytes", lambda: 1000)
     objective = ArchitectureObjective(arch_bounds, fake_cfg, fake_data, TrialBudget(1))
     study = open_study("m", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler(1))
     study.optimize(objective, n_trials=1, catch=trial_module.TRIAL_ERRORS)
