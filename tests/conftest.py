@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -39,6 +43,22 @@ def make_image_folder(
                 pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(folder / f"{name}_{i:03d}.jpg", quality=90)
     return root
+
+
+@contextlib.contextmanager
+def bench_script(name: str) -> Iterator[ModuleType]:
+    """bench/<name>.py loaded by path (bench/ holds scripts, not a package); it is in
+    sys.modules (as bench_<name>) while in use, as its dataclasses need."""
+    module_name = f"bench_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, REPO / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[module_name]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -24,6 +24,7 @@ from torch import nn
 
 from litenas.user_input import parse_yaml
 from runner.data.config import DataConfig
+from runner.data.images import memory_bytes
 from runner.data.splits import Splits, load_splits
 from runner.training.distill import Teacher
 from runner.training.loop import FitOptions, fit, pick_device, predict
@@ -36,11 +37,15 @@ from runner.training.rundir import (
     plot_curve,
 )
 from runner.training.state import FitResult
+from space.errors import ModelConfigError
 
 if TYPE_CHECKING:
     from space import Cost
 
 LOCK_NAME = ".lock"  # in a run folder while a process trains into it
+# Bytes per parameter in training: the weights, their gradients, SGD momentum or AdamW's two
+# moments, and the EMA copy.
+TRAINING_BYTES_PER_PARAM = 4 * 5
 
 
 def prepare_run(run: RunDir, model_text: str, cfg: DataConfig, source: str = "") -> bool:
@@ -114,6 +119,20 @@ def check_input_channels(model: nn.Module, source: str) -> None:
         raise RunError(
             f"{source}: input_channel is {channels}, but images are loaded as RGB (3 channels); "
             "set input_channel: 3"
+        )
+
+
+def check_trainable(model: nn.Module, source: str = "") -> None:
+    """A ModelConfigError with the figures when training `model` (built on any device, the meta
+    one included) cannot fit in this machine's memory, before its weights are allocated."""
+    params = sum(p.numel() for p in model.parameters())
+    memory = memory_bytes()
+    need = params * TRAINING_BYTES_PER_PARAM
+    if memory is not None and need > memory:
+        raise ModelConfigError(
+            f"{source + ': ' if source else ''}the model has {params:,} parameters; training it "
+            f"takes about {need / 1e9:,.1f} GB, more than this machine's {memory / 1e9:,.1f} GB "
+            "of memory: lower the channels"
         )
 
 
@@ -194,6 +213,10 @@ def train_run(
     splits = load_splits(cfg, cache_dir=cache_dir, progress=progress)
     teacher = load_teacher(cfg, splits.classes)
     model_cfg = parse_yaml(model_text)
+    with torch.device("meta"):  # rows and shapes only: is there memory to train it?
+        check_trainable(
+            build_model(model_cfg, num_classes=len(splits.classes), source=source), source
+        )
     model = build_model(model_cfg, num_classes=len(splits.classes), seed=cfg.seed, source=source)
     check_input_channels(model, source)
     cost = count_cost(model, cfg.img_size)

@@ -22,12 +22,12 @@ from optuna.trial import FrozenTrial, TrialState
 from torch import nn
 
 from runner.data.config import DataConfig
-from runner.data.images import memory_bytes
 from runner.data.splits import Splits
 from runner.training.loop import FitOptions, TrainingDiverged, fit
+from runner.training.run import check_trainable
 from runner.training.state import EpochStats, FitResult
 from search.study import INTERRUPTED
-from space import Cost, ModelConfigError, SpaceModel, build_model, count_cost
+from space import Cost, SpaceModel, build_model, count_cost
 from space.cost import meta_cost
 from space.errors import UserError
 
@@ -137,11 +137,6 @@ def build_and_cost(
     return model, cost
 
 
-# Bytes per parameter in training: the weights, their gradients, SGD momentum or AdamW's two
-# moments, and the EMA copy.
-TRAINING_BYTES_PER_PARAM = 4 * 5
-
-
 def plan_cost(
     model_cfg: str | os.PathLike[str] | Mapping[str, Any], img_size: int, num_classes: int
 ) -> tuple[SpaceModel, Cost | None]:
@@ -150,19 +145,6 @@ def plan_cost(
     with torch.device("meta"):
         planned = build_model(model_cfg, num_classes=num_classes)
     return planned, meta_cost(planned, img_size)
-
-
-def check_trainable(model: nn.Module) -> None:
-    """A ModelConfigError with the figures when training `model` (built on any device, the meta
-    one included) cannot fit in this machine's memory, before its weights are allocated."""
-    params = sum(p.numel() for p in model.parameters())
-    memory = memory_bytes()
-    need = params * TRAINING_BYTES_PER_PARAM
-    if memory is not None and need > memory:
-        raise ModelConfigError(
-            f"the model has {params:,} parameters; training it takes about {need / 1e9:,.1f} GB, "
-            f"more than this machine's {memory / 1e9:,.1f} GB of memory: lower the channels"
-        )
 
 
 def reuse_or_train(

@@ -37,6 +37,24 @@ class Conv(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
+def depthwise(
+    chs: int, kernel_size: int = 3, stride: int = 1, act_layer: type[nn.Module] = nn.Identity
+) -> Conv:
+    """A kxk Conv with one filter per channel (groups = channels): the cheap spatial mixing of
+    the MobileNet, ShuffleNet and GhostNet blocks."""
+    return Conv(chs, chs, kernel_size=kernel_size, stride=stride, groups=chs, act_layer=act_layer)
+
+
+def pointwise(in_chs: int, out_chs: int, act_layer: type[nn.Module] = nn.Identity) -> Conv:
+    """A 1x1 Conv: mixes channels, the expansion and (linear) projection of bottleneck blocks."""
+    return Conv(in_chs, out_chs, kernel_size=1, act_layer=act_layer)
+
+
+def expansion(in_chs: int, hidden: int, act_layer: type[nn.Module]) -> nn.Module:
+    """An inverted bottleneck's 1x1 expansion to `hidden`; none when it would keep the width."""
+    return nn.Identity() if hidden == in_chs else pointwise(in_chs, hidden, act_layer)
+
+
 class DWConv(Conv):
     """Grouped Conv with ``groups = gcd(in, out)``: depthwise when in == out, as in MobileNet.
 

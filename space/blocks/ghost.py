@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from space.blocks.conv import Conv
+from space.blocks.conv import depthwise, pointwise
 from space.layers import Concat, SqueezeExcite, make_divisible
 
 
@@ -21,10 +21,8 @@ class GhostModule(nn.Module):
         super().__init__()
         init_chs = math.ceil(out_chs / 2)
         self.out_chs = out_chs
-        self.primary_conv = Conv(in_chs, init_chs, kernel_size=1, act_layer=act_layer)
-        self.cheap_operation = Conv(
-            init_chs, init_chs, kernel_size=3, groups=init_chs, act_layer=act_layer
-        )
+        self.primary_conv = pointwise(in_chs, init_chs, act_layer)
+        self.cheap_operation = depthwise(init_chs, 3, 1, act_layer)
         self.concat = Concat(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,18 +54,7 @@ class GhostBottleneck(nn.Module):
         super().__init__()
         hidden = make_divisible(in_chs * exp_ratio)
         self.ghost1 = GhostModule(in_chs, hidden, act_layer=act_layer)
-        self.conv_dw = (
-            nn.Identity()
-            if stride == 1
-            else Conv(
-                hidden,
-                hidden,
-                kernel_size=kernel_size,
-                stride=stride,
-                groups=hidden,
-                act_layer=nn.Identity,
-            )
-        )
+        self.conv_dw = nn.Identity() if stride == 1 else depthwise(hidden, kernel_size, stride)
         self.se = (
             SqueezeExcite(hidden, make_divisible(hidden * 0.25, 4), gate_layer=nn.Hardsigmoid)
             if use_se
@@ -77,17 +64,7 @@ class GhostBottleneck(nn.Module):
         self.shortcut = (
             nn.Identity()
             if stride == 1 and in_chs == out_chs
-            else nn.Sequential(
-                Conv(
-                    in_chs,
-                    in_chs,
-                    kernel_size=kernel_size,
-                    stride=stride,
-                    groups=in_chs,
-                    act_layer=nn.Identity,
-                ),
-                Conv(in_chs, out_chs, kernel_size=1, act_layer=nn.Identity),
-            )
+            else nn.Sequential(depthwise(in_chs, kernel_size, stride), pointwise(in_chs, out_chs))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from space.blocks.conv import Conv
+from space.blocks.conv import depthwise, expansion, pointwise
 from space.layers import SqueezeExcite, make_divisible
 
 
@@ -27,15 +27,9 @@ class InvertedResidualv2(nn.Module):
     ) -> None:
         super().__init__()
         hidden = int(round(in_chs * exp_ratio))
-        self.conv_pw = (
-            nn.Identity()
-            if exp_ratio == 1
-            else Conv(in_chs, hidden, kernel_size=1, act_layer=act_layer)
-        )
-        self.conv_dw = Conv(
-            hidden, hidden, kernel_size=3, stride=stride, groups=hidden, act_layer=act_layer
-        )
-        self.conv_pwl = Conv(hidden, out_chs, kernel_size=1, act_layer=nn.Identity)
+        self.conv_pw = nn.Identity() if exp_ratio == 1 else pointwise(in_chs, hidden, act_layer)
+        self.conv_dw = depthwise(hidden, 3, stride, act_layer)
+        self.conv_pwl = pointwise(hidden, out_chs)
         self.has_skip = stride == 1 and in_chs == out_chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,26 +57,15 @@ class InvertedResidualv3(nn.Module):
     ) -> None:
         super().__init__()
         hidden = make_divisible(in_chs * exp_ratio)
-        self.conv_pw = (
-            nn.Identity()
-            if hidden == in_chs
-            else Conv(in_chs, hidden, kernel_size=1, act_layer=act_layer)
-        )
-        self.conv_dw = Conv(
-            hidden,
-            hidden,
-            kernel_size=kernel_size,
-            stride=stride,
-            groups=hidden,
-            act_layer=nn.Identity,
-        )
+        self.conv_pw = expansion(in_chs, hidden, act_layer)
+        self.conv_dw = depthwise(hidden, kernel_size, stride)
         self.se = (
             SqueezeExcite(hidden, make_divisible(hidden // 4), gate_layer=nn.Hardsigmoid)
             if use_se
             else nn.Identity()
         )
         self.act = act_layer()
-        self.conv_pwl = Conv(hidden, out_chs, kernel_size=1, act_layer=nn.Identity)
+        self.conv_pwl = pointwise(hidden, out_chs)
         self.has_skip = stride == 1 and in_chs == out_chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,21 +94,10 @@ class MBConv(nn.Module):
     ) -> None:
         super().__init__()
         hidden = int(in_chs * exp_ratio)
-        self.conv_pw = (
-            nn.Identity()
-            if hidden == in_chs
-            else Conv(in_chs, hidden, kernel_size=1, act_layer=act_layer)
-        )
-        self.conv_dw = Conv(
-            hidden,
-            hidden,
-            kernel_size=kernel_size,
-            stride=stride,
-            groups=hidden,
-            act_layer=act_layer,
-        )
+        self.conv_pw = expansion(in_chs, hidden, act_layer)
+        self.conv_dw = depthwise(hidden, kernel_size, stride, act_layer)
         self.se = SqueezeExcite(hidden, max(1, in_chs // 4), act_layer=act_layer)
-        self.conv_pwl = Conv(hidden, out_chs, kernel_size=1, act_layer=nn.Identity)
+        self.conv_pwl = pointwise(hidden, out_chs)
         self.has_skip = stride == 1 and in_chs == out_chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

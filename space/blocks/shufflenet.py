@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from space.blocks.conv import Conv
+from space.blocks.conv import depthwise, pointwise
 from space.layers import ChannelShuffle, Concat
 
 
@@ -23,25 +23,13 @@ class ShuffleNetV2(nn.Module):
         self.branch_proj = (
             nn.Identity()
             if stride == 1
-            else nn.Sequential(
-                Conv(
-                    in_chs,
-                    in_chs,
-                    kernel_size=3,
-                    stride=stride,
-                    groups=in_chs,
-                    act_layer=nn.Identity,
-                ),
-                Conv(in_chs, branch, kernel_size=1),
-            )
+            else nn.Sequential(depthwise(in_chs, 3, stride), pointwise(in_chs, branch, nn.ReLU))
         )
         main_in = branch if stride == 1 else in_chs
         self.branch_main = nn.Sequential(
-            Conv(main_in, branch, kernel_size=1),
-            Conv(
-                branch, branch, kernel_size=3, stride=stride, groups=branch, act_layer=nn.Identity
-            ),
-            Conv(branch, branch, kernel_size=1),
+            pointwise(main_in, branch, nn.ReLU),
+            depthwise(branch, 3, stride),
+            pointwise(branch, branch, nn.ReLU),
         )
         self.concat = Concat(dim=1)
         self.shuffle = ChannelShuffle(groups=2)

@@ -10,6 +10,7 @@ import torch
 import yaml
 from torch import nn
 
+from runner import compress
 from runner import train as train_cli
 from runner.data.config import DataConfig
 from runner.data.splits import Splits, load_splits
@@ -85,3 +86,26 @@ def train_tiny_run(root: Path, model_text: str = TINY_MODEL_YAML, epochs: int = 
     args = ["--model", str(model_yaml), "--data", str(data_yaml), "--output", str(run)]
     assert train_cli.main([*args, "--cache-dir", str(root / "cache")]) == 0
     return run
+
+
+def run_compress(
+    source: Path, out: Path, method: str, target: int, *extra: str, cache: Path | None = None
+) -> int:
+    """runner.compress of a trained run to `target` MACs with one fine-tuning epoch."""
+    return compress.main(
+        [
+            "--run",
+            str(source),
+            "--method",
+            method,
+            "--macs-target",
+            str(target),
+            "--output",
+            str(out),
+            "--epochs",
+            "1",
+            "--cache-dir",
+            str(cache or out.parent / "cache"),
+            *extra,
+        ]
+    )

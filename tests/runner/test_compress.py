@@ -19,7 +19,7 @@ from runner.deploy.compression.target import bisect_knob
 from runner.deploy.compression.tucker import LowRankLinear, TuckerConv2d, decomposed
 from runner.training.rundir import RunDir, load_trained_model
 from space import count_cost
-from tests.runner.conftest import train_tiny_run
+from tests.runner.conftest import run_compress, train_tiny_run
 
 # Stem, an inverted residual with SE (a residual add and a gate that pruning must keep coupled),
 # a 1x1 conv, a hidden linear layer and the class head.
@@ -41,26 +41,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
     run = train_tiny_run(root, MODEL_YAML)
     model, _, cfg = load_trained_model(RunDir(run))
     return run, root / "data", count_cost(model, cfg.img_size).macs
-
-
-def run_compress(source: Path, out: Path, method: str, target: int, *extra: str) -> int:
-    return compress.main(
-        [
-            "--run",
-            str(source),
-            "--method",
-            method,
-            "--macs-target",
-            str(target),
-            "--output",
-            str(out),
-            "--epochs",
-            "1",
-            "--cache-dir",
-            str(out.parent / "cache"),
-            *extra,
-        ]
-    )
 
 
 @pytest.fixture(scope="module", params=["prune", "tucker"])

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from runner import compress, evaluate, export
+from runner import evaluate, export
 from runner import train as train_cli
 from runner.data.augment import normalize
 from runner.deploy.onnx_model import onnx_logits
@@ -21,6 +21,7 @@ from space import count_cost
 from space.latency import onnx_session
 from space.registry import MODULES
 from tests.conftest import make_image_folder
+from tests.runner.conftest import run_compress
 
 # One stage per block family, with the strides and channel changes that make its pruning hard:
 # a block that changes width and one that keeps it (residual), SE where the block has it.
@@ -112,21 +113,7 @@ def test_a_model_of_each_block_compresses_reloads_evaluates_and_exports(
     target = int(macs * SHARE)
     out = run.with_name(f"{method}")
     cache = ["--cache-dir", str(run.parent.parent / "cache")]
-    code = compress.main(
-        [
-            "--run",
-            str(run),
-            "--method",
-            method,
-            "--macs-target",
-            str(target),
-            "--output",
-            str(out),
-            "--epochs",
-            "1",
-            *cache,
-        ]
-    )
+    code = run_compress(run, out, method, target, cache=run.parent.parent / "cache")
     assert code == 0, capsys.readouterr().err
     model, _, cfg = load_trained_model(RunDir(out))
     cost = count_cost(model, cfg.img_size)

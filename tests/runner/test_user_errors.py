@@ -124,6 +124,22 @@ def test_an_image_size_beyond_memory_is_refused_with_the_figures(
     assert " GB, more than this machine's " in line and "use an IMG_SIZE of at most" in line
 
 
+def test_a_model_too_large_to_train_is_refused_before_its_weights_exist(
+    data_yaml: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runner.training.run, "memory_bytes", lambda: 1000)
+    model, run = _model(tmp_path), tmp_path / "runs" / "r"
+    assert _train(model, data_yaml, run) == 2
+    line = _one_error(capsys)
+    assert (
+        line.startswith(f"error: {model}: the model has ") and "than this machine's 0.0 GB" in line
+    )
+    assert not run.exists()
+
+
 def test_a_failed_start_leaves_no_folder_and_a_rerun_names_the_key_that_differs(
     data_yaml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

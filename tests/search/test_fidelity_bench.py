@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -15,20 +13,13 @@ import optuna
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
-NAME = "bench_fidelity"
+from tests.conftest import bench_script
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    """bench/ holds scripts, not a package: load the script by path."""
-    spec = importlib.util.spec_from_file_location(NAME, REPO / "bench" / "fidelity.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[NAME] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[NAME]
+    with bench_script("fidelity") as module:
+        yield module
 
 
 def _study() -> optuna.Study:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import re
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -15,25 +13,15 @@ import pytest
 from optuna.trial import TrialState
 
 from search.front import ParetoStopper
+from tests.conftest import bench_script
 
-REPO = Path(__file__).resolve().parents[2]
 M = 1_000_000
-NAME = "bench_mo_pruning"
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    """bench/ is a folder of scripts, not a package: load the script by path (dataclasses
-    need it in sys.modules while it loads)."""
-    spec = importlib.util.spec_from_file_location(NAME, REPO / "bench" / "mo_pruning.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[NAME] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_script("mo_pruning") as module:
         yield module
-    finally:
-        del sys.modules[NAME]
 
 
 def _trial(history: list[float], macs: int) -> optuna.trial.FrozenTrial:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import pytest
 
 from search import architecture, replay
 from search.front import dominates, pareto_front
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO, bench_script
 
 
 @pytest.fixture
@@ -92,13 +90,10 @@ def test_unknown_trial_is_a_clear_error(study_url: str, capsys) -> None:
 def test_baselines_bench_trains_with_the_study_recipe_and_judges_dominance(
     study_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = REPO / "bench" / "front_vs_baselines.py"
-    spec = importlib.util.spec_from_file_location("front_bench", path)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     model = REPO / "configs" / "model" / "example.yaml"
-    assert bench.main(["--study-name", "r", "--storage", study_url, "--models", str(model)]) == 0
+    with bench_script("front_vs_baselines") as bench:
+        status = bench.main(["--study-name", "r", "--storage", study_url, "--models", str(model)])
+    assert status == 0
     out = capsys.readouterr().out
     budget = "{'epochs': 3, 'seconds': None, 'train_fraction': 0.7, 'score_epochs': 3}"
     assert f"budget {budget}, 32 px, seed 0" in out

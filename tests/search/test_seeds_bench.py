@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-NAME = "bench_seeds"
+from tests.conftest import bench_script
+
 FIELDS = ("rank", "band", "trial", "picked", "macs", "study_f1", "val_f1", "test_f1")
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    """bench/ holds scripts, not a package: load the script by path."""
-    spec = importlib.util.spec_from_file_location(NAME, REPO / "bench" / "seeds.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[NAME] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[NAME]
+    with bench_script("seeds") as module:
+        yield module
 
 
 def _final_csv(folder: Path, rows: list[tuple[str, str, str, int, float, float, float]]) -> None:

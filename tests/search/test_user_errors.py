@@ -15,6 +15,7 @@ import torch
 import yaml
 from optuna.trial import TrialState
 
+import runner.training.run as run_module
 import search.objectives._architecture as arch_module
 import search.objectives._trial as trial_module
 from runner.training.loop import TrainingDiverged
@@ -89,19 +90,25 @@ def optuna_records() -> Iterator[list[logging.LogRecord]]:
     logger.removeHandler(handler)
 
 
+@pytest.fixture
+def search_args(
+    search_data_yaml: Path, small_space: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """A brief search.architecture run on the tiny data, its studies/ in this test's folder."""
+    monkeypatch.chdir(tmp_path)
+    return ["--data", str(search_data_yaml), "--space", str(small_space), *BRIEF]
+
+
 def test_failed_trials_do_not_count_and_a_run_of_them_ends_non_zero(
-    search_data_yaml: Path,
-    small_space: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    search_args: list[str],
     capsys: pytest.CaptureFixture[str],
     fake_fit: Callable,
     optuna_records: list[logging.LogRecord],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     _every_trial(fake_fit, TrainingDiverged("loss became nan at epoch 1"))
-    args = ["--data", str(search_data_yaml), "--space", str(small_space), *BRIEF]
-    code = architecture.main([*args, "--trials", "2", "--max-failures", "3", "--study-name", "f"])
+    code = architecture.main(
+        [*search_args, "--trials", "2", "--max-failures", "3", "--study-name", "f"]
+    )
     out, err = capsys.readouterr()
     assert code == 1
     errors = [line for line in err.splitlines() if line.startswith("error:")]
@@ -142,33 +149,21 @@ def test_search_hyper_whose_every_trial_fails_ends_non_zero_with_one_line(
 
 @pytest.mark.parametrize("bug", [KeyError("planted"), ValueError("a library's own check")])
 def test_an_internal_bug_in_a_trial_stops_the_search_with_its_traceback(
-    search_data_yaml: Path,
-    small_space: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    fake_fit: Callable,
-    bug: Exception,
+    search_args: list[str], fake_fit: Callable, bug: Exception
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     _every_trial(fake_fit, bug)
-    args = ["--data", str(search_data_yaml), "--space", str(small_space), *BRIEF, "--trials", "3"]
     with pytest.raises(type(bug), match="planted|own check"):
-        architecture.main(args)
+        architecture.main([*search_args, "--trials", "3"])
 
 
 def test_ctrl_c_is_one_line_and_the_trial_is_marked_interrupted(
-    search_data_yaml: Path,
-    small_space: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    search_args: list[str],
     capsys: pytest.CaptureFixture[str],
     fake_fit: Callable,
     optuna_records: list[logging.LogRecord],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     fake_fit(lambda call: KeyboardInterrupt() if call == 2 else None)
-    args = ["--data", str(search_data_yaml), "--space", str(small_space), *BRIEF]
-    assert architecture.main([*args, "--trials", "3", "--study-name", "c"]) == 130
+    assert architecture.main([*search_args, "--trials", "3", "--study-name", "c"]) == 130
     out, err = capsys.readouterr()
     assert "interrupted; finished trials are kept" in out and "Traceback" not in out + err
     assert not optuna_records
@@ -222,7 +217,7 @@ def test_a_model_too_large_to_train_fails_its_trial_with_the_figures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_fit()
-    monkeypatch.setattr(trial_module, "memory_bytes", lambda: 1000)
+    monkeypatch.setattr(run_module, "memory_bytes", lambda: 1000)
     objective = ArchitectureObjective(arch_bounds, fake_cfg, fake_data, TrialBudget(1))
     study = open_study("m", optuna.storages.InMemoryStorage(), optuna.samplers.RandomSampler(1))
     study.optimize(objective, n_trials=1, catch=trial_module.TRIAL_ERRORS)
