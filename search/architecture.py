@@ -112,7 +112,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=_bands,
         help="MACs ceilings of band studies run after this one: the same search, --trials "
         "trials each, under the ceiling, in the same storage, named <study-name>-<ceiling>; "
-        "export and finalize hand over their fronts beside this study's ('none': no band; default: "
+        "export and finalize take their fronts beside this study's ('none': no band; default: "
         f"{','.join(map(str, DEFAULT_BANDS))}, those under --macs-max)",
     )
     parser.set_defaults(data=DEFAULT_DATA)

@@ -186,14 +186,9 @@ def front_lines(front: Sequence[FrontEntry], volume: str) -> list[str]:
             f"{latency:>9} {e.score:>7.4f} {e.cliff:>+11.4f}  {e.picked}"
         )
     lines.append(f"hypervolume of the feasible front: {volume}")
-    if any(e.picked == "window" for e in front):
+    if any(e.fills_gap for e in front):
         lines.append(
-            f"picked 'window': its study's best trial in a {GAP_RATIO:g}x window of MACs, "
-            "off the front because a cheaper net scored higher in its brief trial"
-        )
-    if any(e.picked == "gap" for e in front):
-        lines.append(
-            f"picked 'gap': the best trial where the others leave no model within "
+            f"picked 'gap': the best trial where the fronts leave no model within "
             f"{GAP_RATIO:g}x below a budget up to the study's --macs-max"
         )
     return lines

@@ -301,7 +301,7 @@ def table_lines(rows: Sequence[FinalRow]) -> list[str]:
         lines.append(
             f"{mark} {r.label:>{width}} {r.macs:>11,} {r.params:>9,} {r.study_f1:>8.4f} "
             f"{r.val_f1:>7.4f} {test:>7} {r.score:>6.3f}  {r.run}"
-            + ("" if r.picked == "front" else f"  (picked: {r.picked})")
+            + ("  (fills a gap)" if r.picked == "gap" else "")
             + ("  (distilled)" if r.teacher else "")
         )
     lines += [f"distilled from {t}" for t in sorted(teachers)]

@@ -24,9 +24,6 @@ LATENCY_AXIS = "latency_ms"  # the metric name (and user attr) of a latency stud
 MACS_MAX_ATTR = "macs_max"  # study user attr: the MACs budget it searched under
 # A user with any budget up to the study's finds a handed-over model within this factor below it.
 GAP_RATIO = 2.0
-# Why a model is handed over: on its study's Pareto front; the best of its study in a window of
-# GAP_RATIO in MACs (best_per_window); or filling a gap the others leave (cover_budgets).
-PICKED_WHY = ("front", "window", "gap")
 UNSAFE_IN_FOLDER = re.compile(r"[^\w.+-]")
 
 
@@ -50,11 +47,11 @@ def trial_label(number: int, band: str = "") -> str:
 
 class Pick(NamedTuple):
     """A trial the search hands over: the study it comes from ("" for the study itself, else
-    the band study's name) and why (PICKED_WHY)."""
+    the band study's name) and whether it was picked to fill a gap in the fronts."""
 
     trial: FrozenTrial
     band: str = ""
-    why: str = "front"
+    fills_gap: bool = False
 
 
 class FrontError(UserError):
@@ -112,7 +109,7 @@ class FrontEntry:
     data_config: Mapping[str, Any]
     latency_ms: float | None = None  # batch-1 ONNX Runtime latency, when measured
     band: str = ""  # the band study the trial comes from; "" for the study itself
-    picked: str = "front"  # why it is handed over: one of PICKED_WHY
+    fills_gap: bool = False  # not on a front: picked to fill a gap in the MACs range
 
     def cost(self, axis: str) -> float | None:
         """The study's second objective: MACs, or "latency_ms" (None when not measured)."""
@@ -126,6 +123,11 @@ class FrontEntry:
     @property
     def label(self) -> str:
         return trial_label(self.number, self.band)
+
+    @property
+    def picked(self) -> str:
+        """Why it is handed over: "front" (its study's Pareto front) or "gap" (cover_budgets)."""
+        return "gap" if self.fills_gap else "front"
 
     @property
     def score(self) -> float:
@@ -144,7 +146,7 @@ def trial_f1(trial: FrozenTrial) -> float:
 
 
 def trial_entry(
-    rank: int, trial: FrozenTrial, band: str = "", picked: str = "front"
+    rank: int, trial: FrozenTrial, band: str = "", fills_gap: bool = False
 ) -> FrontEntry:
     """A trial as a ranked entry (front or not), or an error naming what it lacks."""
     missing = [key for key in REQUIRED_ATTRS if key not in trial.user_attrs]
@@ -164,7 +166,7 @@ def trial_entry(
         dict(attrs["data_config"]),
         attrs.get("latency_ms"),
         band,
-        picked,
+        fills_gap,
     )
 
 
@@ -180,66 +182,31 @@ def front_entries(
     that learn fast, which full training does not, so a band's small net that beats a costlier
     model of the study on the trial's F1 may well lose to it once both are trained fully.
 
-    For the same reason, each study that records its MACs budget (MACS_MAX_ATTR) also hands
-    over its best trial in every window of GAP_RATIO in MACs below that budget
-    (best_per_window), even where a cheaper net beat it on the trial's F1; then trials that
-    fill the gaps are added (cover_budgets): a user with any budget up to the study's finds a
-    model within GAP_RATIO below it.
+    When the study records its MACs budget (MACS_MAX_ATTR), trials that fill the gaps are added
+    (cover_budgets): a user with any budget up to it finds a model within GAP_RATIO below it.
     """
     keep = keep or FrontFilter()
     studies = [(study, ""), *((band, band.study_name) for band in bands)]
-    picks = [Pick(t, name) for s, name in studies for t in pareto_front(s)]
+    picks = _distinct([Pick(t, name) for s, name in studies for t in pareto_front(s)])
     picks = [p for p in picks if _kept(keep, p.trial)]
-    if cost_axis(study) == "macs":
-        pool: list[Pick] = []
-        for s, name in studies:
-            trials = [Pick(t, name, "window") for t in feasible_trials(s)]
-            trials = [p for p in trials if _kept(keep, p.trial)]
-            if (ceiling := _ceiling(s, keep)) is not None:
-                picks += best_per_window(trials, ceiling)
-            pool += [p._replace(why="gap") for p in trials]
-        picks = _distinct(picks)
-        if (ceiling := _ceiling(study, keep)) is not None:
-            picks += cover_budgets([_macs(p.trial) for p in picks], _distinct(pool), ceiling)
-    picks = _distinct(picks)
+    ceiling = study.user_attrs.get(MACS_MAX_ATTR)
+    if ceiling is not None and cost_axis(study) == "macs":
+        ceiling = min(int(ceiling), keep.macs_max or int(ceiling))
+        pool = [Pick(t, name, fills_gap=True) for s, name in studies for t in feasible_trials(s)]
+        pool = _distinct([p for p in pool if _kept(keep, p.trial)])
+        picks += cover_budgets([_macs(p.trial) for p in picks], pool, ceiling)
     ranked = sorted(
         picks,
         key=lambda p: (-trial_f1(p.trial), _macs(p.trial), p.band != "", p.band, p.trial.number),
     )
     return [
-        trial_entry(rank, p.trial, p.band, p.why) for rank, p in enumerate(ranked[: keep.top_k], 1)
+        trial_entry(rank, p.trial, p.band, p.fills_gap)
+        for rank, p in enumerate(ranked[: keep.top_k], 1)
     ]
-
-
-def _ceiling(study: optuna.Study, keep: FrontFilter) -> int | None:
-    """The MACs budget a study searched under, capped by --macs-max (None: not recorded)."""
-    ceiling = study.user_attrs.get(MACS_MAX_ATTR)
-    if ceiling is None:
-        return None
-    return min(int(ceiling), keep.macs_max or int(ceiling))
 
 
 def _kept(keep: FrontFilter, trial: FrozenTrial) -> bool:
     return keep.keeps(trial_f1(trial), _macs(trial), _params(trial))
-
-
-def best_per_window(pool: Sequence[Pick], ceiling: int, ratio: float = GAP_RATIO) -> list[Pick]:
-    """The best trial F1 of `pool` in each window (ceiling / ratio**(k+1), ceiling / ratio**k],
-    k = 0, 1, ... down to the cheapest trial (ties: fewer MACs).
-
-    Within a factor of `ratio` in MACs the trial's F1 orders models about as full training
-    does; across windows it leans to small nets. So the best of a window is worth training
-    fully even where a cheaper net beat it on the trial's F1 (it is then off the front).
-    """
-    picks = []
-    top = float(ceiling)
-    cheapest = min((_macs(p.trial) for p in pool), default=top + 1)
-    while top >= cheapest:
-        window = [p for p in pool if top / ratio < _macs(p.trial) <= top]
-        if window:
-            picks.append(max(window, key=lambda p: (trial_f1(p.trial), -_macs(p.trial))))
-        top /= ratio
-    return picks
 
 
 def cover_budgets(

@@ -112,7 +112,7 @@ def write_png(
 def _hover(entry: FrontEntry) -> str:
     return (
         f"rank {entry.rank}: trial {entry.label}"
-        + ("" if entry.picked == "front" else f" (picked: {entry.picked})")
+        + (" (fills a gap)" if entry.fills_gap else "")
         + f"<br>F1 {entry.f1:.4f}, "
         f"MACs {entry.macs:,}, params {entry.params:,}"
         + ("" if entry.latency_ms is None else f", {entry.latency_ms:.3f} ms")

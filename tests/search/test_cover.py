@@ -1,6 +1,5 @@
-"""The models the search hands over cover the MACs range: each study's own front, each study's
-best trial per GAP_RATIO window of MACs, and a pick wherever those leave a budget without a model
-within GAP_RATIO below it."""
+"""The models the search hands over cover the MACs range: each study's own front, and a pick
+wherever those leave a budget without a model within GAP_RATIO below it."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from search.front import (
     FrontEntry,
     FrontFilter,
     Pick,
-    best_per_window,
     cover_budgets,
     front_entries,
 )
@@ -36,7 +34,7 @@ def trial(f1: float, macs: int, **attrs: Any) -> optuna.trial.FrozenTrial:
 
 
 def pool(*points: tuple[float, int]) -> list[Pick]:
-    return [Pick(trial(f1, macs), why="gap") for f1, macs in points]
+    return [Pick(trial(f1, macs), fills_gap=True) for f1, macs in points]
 
 
 def uncovered(costs: Sequence[int], ceiling: int) -> list[int]:
@@ -73,36 +71,6 @@ def test_where_nothing_was_searched_the_gap_stays_and_the_walk_goes_on() -> None
 
 def test_a_covered_range_needs_no_pick() -> None:
     assert cover_budgets([100, 190, 370, 700], pool((0.9, 500)), ceiling=1400) == []
-
-
-def test_each_window_below_the_ceiling_hands_over_its_best_trial() -> None:
-    trials = pool((0.50, 900), (0.60, 700), (0.40, 600), (0.55, 450), (0.65, 120), (0.9, 1001))
-    picks = best_per_window(trials, ceiling=1000)
-    assert [p.trial.user_attrs["macs"] for p in picks] == [700, 450, 120], (
-        "(500, 1000], (250, 500], nothing in (125, 250], (62.5, 125]; 1001 is over the ceiling"
-    )
-    tie = best_per_window(pool((0.5, 500), (0.5, 400), (0.4, 260)), ceiling=1000)
-    assert [p.trial.user_attrs["macs"] for p in tie] == [400], "500 is in (250, 500]: cheaper wins"
-
-
-def test_a_window_best_is_handed_over_though_a_cheaper_net_beat_it() -> None:
-    """The brief trial's lean to small nets must not cost a budget its costlier candidate."""
-    study = optuna.create_study(study_name="s", directions=["maximize", "minimize"])
-    band = optuna.create_study(study_name="s-0.4M", directions=["maximize", "minimize"])
-    for f1, macs in ((0.60, 300_000), (0.58, 1_800_000), (0.50, 1_200_000)):
-        study.add_trial(trial(f1, macs))
-    for f1, macs in ((0.61, 150_000), (0.57, 390_000), (0.55, 250_000)):
-        band.add_trial(trial(f1, macs))
-    assert labels(front_entries(study, bands=[band])) == [("s-0.4M/0", "front"), ("0", "front")]
-    study.set_user_attr(MACS_MAX_ATTR, 2_000_000)
-    band.set_user_attr(MACS_MAX_ATTR, 400_000)
-    assert labels(front_entries(study, bands=[band])) == [
-        ("s-0.4M/0", "front"),
-        ("0", "front"),
-        ("1", "window"),
-        ("s-0.4M/1", "window"),
-        ("2", "gap"),
-    ], "windows (1M, 2M] of the study, (0.2M, 0.4M] of the band; then 1.8M needs a model >= 0.9M"
 
 
 @pytest.fixture
@@ -150,20 +118,20 @@ def test_gaps_are_filled_up_to_the_study_budget(
         ("0", "front"),
         ("s-0.4M/0", "front"),
         ("1", "front"),
-        ("2", "window"),
-        ("3", "window"),
+        ("2", "gap"),
+        ("3", "gap"),
         ("s-0.4M/1", "front"),
-        ("6", "window"),
+        ("6", "gap"),
         ("5", "gap"),
-    ], "(1.5M, 3M] goes to trial 2, not 5 (3M), which the walk down from 4.8M then needs"
+    ], "trial 4 (0.40 at 0.9M) loses its window to trial 6 (0.45 at 0.6M)"
     assert uncovered([e.macs for e in entries], 6_000_000) == []
     assert [e.rank for e in entries] == list(range(1, 9))
     capped = front_entries(study, FrontFilter(macs_max=2_500_000), bands=[band])
     assert labels(capped) == [
         ("s-0.4M/0", "front"),
         ("1", "front"),
-        ("2", "window"),
-        ("3", "window"),
+        ("2", "gap"),
+        ("3", "gap"),
         ("s-0.4M/1", "front"),
-        ("6", "window"),
-    ], "windows from --macs-max down"
+        ("6", "gap"),
+    ], "covered up to --macs-max"

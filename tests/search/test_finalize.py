@@ -218,4 +218,4 @@ def test_the_val_front_marks_what_a_user_picks_from_for_a_budget() -> None:
     assert on_val_front(rows) == [True, False, True, True]
     lines = table_lines(rows)
     assert [line[0] for line in lines[1:]] == ["*", " ", "*", "*"]
-    assert lines[3].endswith("c  (picked: gap)")
+    assert lines[3].endswith("c  (fills a gap)")

@@ -109,8 +109,8 @@ def test_filter_edges_are_allowed() -> None:
 def test_entry_from_a_trial_and_what_it_lacks() -> None:
     trial = _trial([0.7, 300.0], macs=300, latency_ms=1.5, **ATTRS)
     trial.number = 4
-    entry = trial_entry(2, trial, band="s-1M", picked="gap")
-    assert entry == FrontEntry(2, 4, 0.7, 300, 5, "m", {"IMG_SIZE": 32}, 1.5, "s-1M", "gap")
+    entry = trial_entry(2, trial, band="s-1M", fills_gap=True)
+    assert entry == FrontEntry(2, 4, 0.7, 300, 5, "m", {"IMG_SIZE": 32}, 1.5, "s-1M", True)
     assert (entry.folder, entry.label, entry.picked) == ("02-s-1M-trial4", "s-1M/4", "gap")
     assert (entry.cost("macs"), entry.cost(LATENCY_AXIS)) == (300, 1.5)
     assert entry.cliff == pytest.approx(0.2)
@@ -242,7 +242,7 @@ def _gap_pool(*points: tuple[float, int]) -> list[Pick]:
     picks = []
     for f1, macs in points:
         trial = _trial([f1, float(macs)], macs=macs, **ATTRS)
-        picks.append(Pick(trial, why="gap"))
+        picks.append(Pick(trial, fills_gap=True))
     return picks
 
 
