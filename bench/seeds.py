@@ -23,9 +23,10 @@ stay), so an interrupted bench is rerun with the same command. Run from the repo
     python bench/seeds.py --seeds 0 1 2 --workers 2 --output bench/out/seeds/default
     python bench/seeds.py --seeds 0 1 2 --output bench/out/seeds/other -- --bands 400000,2000000
 
-Arguments after `--` go to search.architecture. With --workers W, W seeds run at once, each with
---threads torch threads (default: the cores shared out); the times are then those of a shared
-machine. --report-only prints the table of what is there without training anything.
+Arguments after `--` go to search.architecture; --epochs sets the EPOCHS of full training (finalize
+and the baselines). With --workers W, W seeds run at once, each with --threads torch threads
+(default: the cores shared out); the times are then those of a shared machine. --report-only
+prints the table of what is there without training anything.
 """
 
 from __future__ import annotations
@@ -147,6 +148,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_MACS_MAX,
         help="the search's --macs-max, for the gap (default: %(default)s)",
     )
+    add(
+        "--epochs",
+        type=int,
+        help="EPOCHS of full training, finalize and baselines alike (default: the recipe's)",
+    )
     add("--no-baselines", action="store_true", help="do not train or compare the baselines")
     add("--report-only", action="store_true", help="train nothing; report what is there")
     args = parser.parse_args(argv)
@@ -214,6 +220,7 @@ def run_seed(args: argparse.Namespace, seed: int, threads: int) -> dict[str, flo
                 storage,
                 "--output",
                 str(folder / "runs"),
+                *(["--epochs", str(args.epochs)] if args.epochs else []),
             ],
             threads,
         ),
@@ -223,7 +230,8 @@ def run_seed(args: argparse.Namespace, seed: int, threads: int) -> dict[str, flo
             run = _baseline_run(args, name, seed)
             run.mkdir(parents=True, exist_ok=True)
             data = run.parent / f"{name}.data.yaml"
-            data.write_text(yaml.safe_dump(_baseline_recipe(seed), sort_keys=False))
+            recipe = _baseline_recipe(seed, args.epochs)
+            data.write_text(yaml.safe_dump(recipe, sort_keys=False))
             model = REPO / "configs" / "model" / f"{name}.yaml"
             _step(
                 run.parent,
@@ -245,16 +253,20 @@ def run_seed(args: argparse.Namespace, seed: int, threads: int) -> dict[str, flo
 
 
 def _baseline_run(args: argparse.Namespace, name: str, seed: int) -> Path:
-    return (args.baselines / f"seed{seed}" / name).resolve()
+    """A baseline trained at another --epochs is another run, kept apart."""
+    recipe = f"epochs{args.epochs}" if args.epochs else ""
+    return (args.baselines / recipe / f"seed{seed}" / name).resolve()
 
 
-def _baseline_recipe(seed: int) -> dict[str, object]:
+def _baseline_recipe(seed: int, epochs: int | None = None) -> dict[str, object]:
     """The full recipe finalize gives a front model (the trials' data YAML with the full-training
-    keys on top), at the baselines' input size and this seed."""
+    keys on top), at the baselines' input size, this seed and finalize's --epochs."""
     configs = REPO / "configs" / "search"
     recipe = yaml.safe_load((configs / "trashnet_trials.yaml").read_text())
     recipe.update(yaml.safe_load((configs / "full_training.yaml").read_text()))
     recipe.update(IMG_SIZE=BASELINE_IMG_SIZE, SEED=seed)
+    if epochs:
+        recipe["EPOCHS"] = epochs
     return recipe
 
 

@@ -78,3 +78,14 @@ def test_min_and_median_are_over_the_seeds_alone(bench: ModuleType) -> None:
     cells = [line.split(" | ") for line in bench.table(results, 400_000)]
     rows = {c[0].strip("| "): c[1] for c in cells if len(c) > 1}
     assert (rows["min"], rows["median"]) == ("0.673", "0.679"), "not the min row's mean"
+
+
+def test_baselines_train_with_finalize_epochs_and_are_kept_apart_per_epochs(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    default = bench.parse_args(["--baselines", str(tmp_path)])
+    longer = bench.parse_args(["--baselines", str(tmp_path), "--epochs", "100"])
+    assert bench._baseline_recipe(1, longer.epochs)["EPOCHS"] == 100
+    assert bench._baseline_recipe(1, None)["EPOCHS"] == bench._baseline_recipe(1)["EPOCHS"]
+    run = bench._baseline_run(default, "mobilenet_v3_small", 1)
+    assert bench._baseline_run(longer, "mobilenet_v3_small", 1) != run
