@@ -141,7 +141,10 @@ class FrontEntry:
 
 
 def trial_f1(trial: FrozenTrial) -> float:
-    """Validation macro F1; single-objective "score" studies keep it in the "f1" attr."""
+    """Validation macro F1; single-objective "score" studies keep it in the "f1" attr, and a
+    trial stopped early (a gap fill of last resort) has its F1 of the epoch it stopped at."""
+    if trial.state == TrialState.PRUNED:
+        return float(trial.user_attrs["f1_history"][-1])
     return float(trial.user_attrs.get("f1", trial.values[0]))
 
 
@@ -192,7 +195,11 @@ def front_entries(
     ceiling = study.user_attrs.get(MACS_MAX_ATTR)
     if ceiling is not None and cost_axis(study) == "macs":
         ceiling = min(int(ceiling), keep.macs_max or int(ceiling))
-        pool = [Pick(t, name, fills_gap=True) for s, name in studies for t in feasible_trials(s)]
+        pool = [
+            Pick(t, name, fills_gap=True)
+            for s, name in studies
+            for t in [*feasible_trials(s), *stopped_trials(s)]
+        ]
         pool = _distinct([p for p in pool if _kept(keep, p.trial)])
         picks += cover_budgets([_macs(p.trial) for p in picks], pool, ceiling)
     ranked = sorted(
@@ -215,8 +222,9 @@ def cover_budgets(
     """Picks of `pool` that close the gaps of a set of models whose MACs are `costs`.
 
     Walking down from `ceiling`, each budget needs a model within `ratio` below it. Where
-    `costs` (and the picks so far) hold none, the pool's trial with the best F1 in that window
-    is picked; where the pool holds none either, the gap stays. Ends at the cheapest of `costs`.
+    `costs` (and the picks so far) hold none, the pool's best trial in that window is picked
+    (fill_order); where the pool holds none either, the gap stays. Ends at the cheapest of
+    `costs`.
     """
     chosen = sorted(set(costs))
     picks: list[Pick] = []
@@ -228,13 +236,40 @@ def cover_budgets(
             continue
         fills = [p for p in pool if budget / ratio <= _macs(p.trial) < budget]
         if fills:
-            best = max(fills, key=lambda p: (trial_f1(p.trial), -_macs(p.trial)))
+            best = max(fills, key=fill_order)
             picks.append(best)
             chosen = sorted({*chosen, _macs(best.trial)})
         else:  # nothing was searched there: go on from the budget the next trial down serves
             below = max(c for c in [*chosen, *(_macs(p.trial) for p in pool)] if c < budget)
             budget = below * ratio
     return picks
+
+
+def fill_order(pick: Pick) -> tuple[bool, int, float, int]:
+    """How a gap's candidates rank, best last: a trial that trained to the end before one
+    stopped early, among those stopped the one stopped latest (it outlasted more peers), then
+    the best F1, then the fewest MACs."""
+    trial = pick.trial
+    finished = trial.state == TrialState.COMPLETE
+    epochs = 0 if finished else len(trial.user_attrs["f1_history"])
+    return finished, epochs, trial_f1(trial), -_macs(trial)
+
+
+def stopped_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials the early-stopping rule ended (with an F1 history, not a twin's replay).
+
+    At a rung a costly net is compared with cheap ones that learn faster, so where the search
+    drew only costly nets every one may have been stopped; such a trial is still the best known
+    model of its MACs range, and full training, not its third epoch, decides what it is worth.
+    """
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+        if t.user_attrs.get("f1_history")
+        and "pruned_at_epoch" in t.user_attrs
+        and "twin_of" not in t.user_attrs
+        and all(key in t.user_attrs for key in REQUIRED_ATTRS)
+    ]
 
 
 def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -255,7 +290,7 @@ def _distinct(picks: Sequence[Pick]) -> list[Pick]:
     kept: list[Pick] = []
     seen: set[tuple[tuple[float, ...], object]] = set()
     for pick in picks:
-        key = (tuple(pick.trial.values), pick.trial.user_attrs.get("model_yaml"))
+        key = (tuple(pick.trial.values or ()), pick.trial.user_attrs.get("model_yaml"))
         if key not in seen:
             seen.add(key)
             kept.append(pick)

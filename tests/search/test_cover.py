@@ -135,3 +135,48 @@ def test_gaps_are_filled_up_to_the_study_budget(
         ("s-0.4M/1", "front"),
         ("6", "gap"),
     ], "covered up to --macs-max"
+
+
+def stopped(f1_history: Sequence[float], macs: int, **attrs: Any) -> optuna.trial.FrozenTrial:
+    """A trial the early-stopping rule ended after len(f1_history) epochs."""
+    user_attrs = {
+        "macs": macs,
+        "params": macs // 10,
+        "model_yaml": f"m{macs}-stopped",
+        "data_config": {},
+        "f1_history": list(f1_history),
+        "pruned_at_epoch": len(f1_history),
+        **attrs,
+    }
+    return optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs=user_attrs)
+
+
+def test_a_window_only_stopped_trials_reached_takes_the_one_stopped_latest() -> None:
+    fills = [
+        Pick(stopped([0.2, 0.3, 0.50], 700), fills_gap=True),
+        Pick(stopped([0.2, 0.3, 0.35, 0.4, 0.4, 0.45], 800), fills_gap=True),
+    ]
+    picks = cover_budgets([100, 200, 400], fills, ceiling=1000)
+    assert [p.trial.user_attrs["macs"] for p in picks] == [800], "it outlasted a rung more"
+    finished = cover_budgets([100, 200, 400], [*fills, *pool((0.30, 600))], ceiling=1000)
+    assert [p.trial.user_attrs["macs"] for p in finished] == [600], "a finished trial first"
+
+
+def test_where_the_search_stopped_every_costly_net_a_stopped_one_fills_the_gap() -> None:
+    study = optuna.create_study(study_name="s", directions=["maximize", "minimize"])
+    study.set_user_attr(MACS_MAX_ATTR, 6_000_000)
+    for f1, macs in ((0.62, 4_800_000), (0.61, 2_000_000), (0.60, 1_000_000), (0.55, 600_000)):
+        study.add_trial(trial(f1, macs))
+    study.add_trial(stopped([0.3, 0.4, 0.41], 3_000_000))
+    study.add_trial(stopped([0.3, 0.4, 0.45], 2_600_000, twin_of=4))  # a replay: not trained
+    study.add_trial(stopped([0.3, 0.4, 0.43], 2_500_000))
+    entries = front_entries(study)
+    assert labels(entries) == [
+        ("0", "front"),
+        ("1", "front"),
+        ("2", "front"),
+        ("3", "front"),
+        ("6", "gap"),
+    ], "nothing finished between 2.4M and 4.8M: the best stopped trial there fills it"
+    assert entries[-1].f1 == 0.43, "its F1 at the epoch it was stopped"
+    assert uncovered([e.macs for e in entries], 6_000_000) == []
