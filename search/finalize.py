@@ -6,7 +6,8 @@ keys of --recipe on top: configs/search/full_training.yaml unless another is giv
 folder (runner.evaluate and runner.predict take it), scores it on val and, when the data has
 images kept out of everything (test/<class>/ or TEST_RATIO), on test; then writes final.csv,
 final.png (both fronts on the same axes) and prints how well the study's ranking held. A model
-already trained is skipped, so a rerun resumes.
+already trained is skipped, so a rerun resumes. On a CPU two models train at once, each in a
+process of its own with half the threads (--workers, runner/training/pool.py).
 
 With --distill a second stage trains the front again, each model distilled from the front model
 with the best val F1 (Hinton et al. 2015, runner/training/distill.py), and keeps whichever of a
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import re
 import sys
 from collections.abc import Sequence
@@ -33,7 +35,8 @@ from litenas.user_input import add_debug_option, exit_on_user_error, positive_in
 from runner.data.config import DataConfig
 from runner.training.loop import pick_device
 from runner.training.metrics import competition_score
-from runner.training.run import other_run, train_run
+from runner.training.pool import default_workers, map_in_workers
+from runner.training.run import check_run_folder, finished_metrics, other_run, train_run
 from runner.training.rundir import RunDir
 from search.front import (
     FrontEntry,
@@ -154,19 +157,59 @@ def train_entries(
     folder: Path,
     *,
     device: str | None = None,
+    workers: int = 1,
     on_row: Any = None,
     desc: str = "finalize",
 ) -> list[FinalRow]:
-    """Train every entry in turn under one overall progress bar; on_row(rows) after each."""
-    configs = [recipe.config(e) for e in entries]  # all checked first
-    rows: list[FinalRow] = []
-    overall = tqdm(list(zip(entries, configs, strict=True)), desc=desc, unit="model")
-    for entry, cfg in overall:
-        overall.set_postfix_str(f"trial {entry.label}")
-        rows.append(train_entry(entry, cfg, folder, device=device))
+    """Train every entry under one overall progress bar, up to `workers` at once in processes
+    of their own (runner.training.pool); on_row(rows), those finished so far in entry order,
+    after each. Models trained already are read here, not handed to a worker."""
+    jobs = [(e, recipe.config(e)) for e in entries]  # all checked first
+    overall = tqdm(total=len(jobs), desc=desc, unit="model")
+    rows: dict[int, FinalRow] = {}
+
+    def finished(index: int, row: FinalRow) -> None:
+        rows[index] = row
+        overall.update()
         if on_row is not None:
-            on_row(rows)
-    return rows
+            on_row([rows[i] for i in sorted(rows)])
+
+    todo = list(range(len(jobs)))
+    try:
+        if workers > 1:
+            for i in [i for i in todo if _trained(*jobs[i], folder)]:
+                finished(i, train_entry(*jobs[i], folder, device=device))
+                todo.remove(i)
+        if workers > 1 and len(todo) > 1:
+
+            def announce(k: int, row: FinalRow) -> None:
+                test = "" if row.test_f1 is None else f", test F1 {row.test_f1:.3f}"
+                line = f"trial {row.label} ({row.macs:,} MACs): val F1 {row.val_f1:.3f}{test}"
+                tqdm.write(line, file=sys.stderr)
+                finished(todo[k], row)
+
+            train = functools.partial(_train_job, folder=folder, device=device)
+            map_in_workers(train, [jobs[i] for i in todo], workers, announce)
+        else:
+            for i in todo:
+                overall.set_postfix_str(f"trial {jobs[i][0].label}")
+                finished(i, train_entry(*jobs[i], folder, device=device))
+    finally:
+        overall.close()
+    return [rows[i] for i in range(len(jobs))]
+
+
+def _trained(entry: FrontEntry, cfg: DataConfig, folder: Path) -> bool:
+    """Whether the entry's run folder (under its rank, or an earlier one) is finished."""
+    run = RunDir(folder / entry.folder)
+    _take_earlier_rank(run, entry, cfg)
+    return check_run_folder(run, entry.model_yaml, cfg) and finished_metrics(run, cfg) is not None
+
+
+def _train_job(job: tuple[FrontEntry, DataConfig], folder: Path, device: str | None) -> FinalRow:
+    """One entry in a worker process: its own progress bar would garble the others'."""
+    entry, cfg = job
+    return train_entry(entry, cfg, folder, progress=False, device=device)
 
 
 def distill_from_best(
@@ -340,6 +383,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "better val F1 (about twice the training time)",
     )
     add("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    add(
+        "--workers",
+        type=positive_int,
+        help="models trained at once, the CPU threads shared out between them (default: 2 on a "
+        "CPU with 2 or more threads, 1 on a GPU)",
+    )
     add_debug_option(parser)
     return parser.parse_args(argv)
 
@@ -367,10 +416,12 @@ def finalize(args: argparse.Namespace) -> list[str]:
         write_csv(folder / "final.csv", rows)
         write_png(folder / "final.png", title, rows, study.study_name)
 
-    rows = train_entries(front, recipe, folder, device=args.device, on_row=save)
+    workers = args.workers or default_workers(args.device)
+    train = {"device": args.device, "workers": workers}
+    rows = train_entries(front, recipe, folder, on_row=save, **train)
     notes = []
     if args.distill and len(rows) > 1:
-        rows = distill_from_best(front, rows, recipe, folder, device=args.device)
+        rows = distill_from_best(front, rows, recipe, folder, **train)
         save(rows)
     elif args.distill:
         notes.append("--distill: one front model, so no other model to teach; nothing distilled")

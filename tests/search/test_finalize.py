@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 import yaml
 from matplotlib.figure import Figure
 from PIL import Image
@@ -113,6 +114,30 @@ def test_finalize_trains_scores_on_test_and_resumes(
     assert finalize_main([*args, "--macs-max", str(cheap)]) == 0, "its run is not trained again"
     assert sorted(p.name for p in folder.glob("0*")) == ["01-trial0", "01-trial1"]
     assert "02-trial0 -> 01-trial0: trained under its earlier rank" in capsys.readouterr().err
+
+
+def test_workers_side_by_side_train_the_very_models_of_one_process(
+    study_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--workers 2 (one thread each here) hands over what one process with one thread does:
+    the thread count, not the process a model trains in, sets the floating-point order."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one, side = tmp_path / "one", tmp_path / "side"
+        assert finalize_main([*study_args, "--output", str(one), "--workers", "1"]) == 0
+        assert "val F1" not in capsys.readouterr().err
+        assert finalize_main([*study_args, "--output", str(side), "--workers", "2"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    err = capsys.readouterr().err
+    assert "trial 0 (" in err and "trial 1 (" in err, "a line per model as it finishes"
+
+    def rows(folder: Path) -> list[dict[str, str]]:
+        with (folder / "s" / "final.csv").open() as f:
+            return [{k: v for k, v in r.items() if k != "run"} for r in csv.DictReader(f)]
+
+    assert rows(side) == rows(one) and len(rows(one)) == 2
 
 
 def test_recipe_may_not_change_the_model(
