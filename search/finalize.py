@@ -36,7 +36,7 @@ from runner.data.config import DataConfig
 from runner.training.loop import pick_device
 from runner.training.metrics import competition_score
 from runner.training.pool import default_workers, map_in_workers
-from runner.training.run import check_run_folder, finished_metrics, other_run, train_run
+from runner.training.run import other_run, train_run, trained_metrics
 from runner.training.rundir import RunDir
 from search.front import (
     FrontEntry,
@@ -203,7 +203,7 @@ def _trained(entry: FrontEntry, cfg: DataConfig, folder: Path) -> bool:
     """Whether the entry's run folder (under its rank, or an earlier one) is finished."""
     run = RunDir(folder / entry.folder)
     _take_earlier_rank(run, entry, cfg)
-    return check_run_folder(run, entry.model_yaml, cfg) and finished_metrics(run, cfg) is not None
+    return trained_metrics(run, entry.model_yaml, cfg) is not None
 
 
 def _train_job(job: tuple[FrontEntry, DataConfig], folder: Path, device: str | None) -> FinalRow:

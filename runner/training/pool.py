@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from runner.training.loop import pick_device
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -32,8 +34,8 @@ INTERRUPTED = "interrupted"
 def default_workers(device: str | None) -> int:
     """Workers when none are asked for: one on a GPU (or any accelerator), else two when torch
     has two or more CPU threads here (the setting bench/finalize_workers.py measured)."""
-    accelerator = device not in (None, "cpu") or (device is None and torch.cuda.is_available())
-    return 1 if accelerator else min(2, torch.get_num_threads())
+    picked = torch.device(device) if device else pick_device()  # pick_device: CUDA when here
+    return 1 if picked.type != "cpu" else min(2, torch.get_num_threads())
 
 
 def threads_per_worker(workers: int) -> int:

@@ -187,6 +187,16 @@ def finished_metrics(run: RunDir, cfg: DataConfig) -> dict[str, Any] | None:
     return metrics if metrics.get("epochs_run") == cfg.epochs else None
 
 
+def trained_metrics(
+    run: RunDir, model_text: str, cfg: DataConfig, source: str = ""
+) -> dict[str, Any] | None:
+    """The metrics of this very run when the folder holds it finished, else None (a RunError
+    when the folder holds another run)."""
+    if not check_run_folder(run, model_text, cfg, source):
+        return None
+    return finished_metrics(run, cfg)
+
+
 def train_run(
     run: RunDir,
     model_text: str,
@@ -205,10 +215,9 @@ def train_run(
     from space import build_model, count_cost
 
     source = model_source or str(run.model_yaml)
-    if check_run_folder(run, model_text, cfg, source):
-        done = finished_metrics(run, cfg)
-        if done is not None:
-            return done
+    done = trained_metrics(run, model_text, cfg, source)
+    if done is not None:
+        return done
     # Every input is checked before the folder is written, so a failed start leaves none.
     splits = load_splits(cfg, cache_dir=cache_dir, progress=progress)
     teacher = load_teacher(cfg, splits.classes)
